@@ -1,0 +1,111 @@
+//===- frontend/Graph.cpp - The graph-building API: graphs and tensors ----===//
+#include "kiln/kiln.h"
+
+namespace kiln {
+
+const ir::Type &Tensor::type() const {
+  static const ir::Type invalid;
+  return valid() ? graph_->ir().type(id_) : invalid;
+}
+
+const std::string &Tensor::name() const {
+  static const std::string invalid = "<invalid>";
+  return valid() ? graph_->ir().nameOf(id_) : invalid;
+}
+
+Tensor Tensor::named(std::string name) const {
+  if (!valid())
+    return *this;
+  if (auto s = graph_->ir().rename(id_, std::move(name)); !s)
+    graph_->fail(s.error());
+  return *this;
+}
+
+namespace {
+template <typename T> Tensor record(Graph *g, Expected<T> v) {
+  if (!v) {
+    g->fail(v.error());
+    return {};
+  }
+  return Tensor(g, *v);
+}
+} // namespace
+
+Tensor Graph::input(std::string name, DType dtype, const Shape &shape) {
+  return record(this, ir_.addInput(std::move(name), ir::Type{dtype, shape, {}}));
+}
+
+Tensor Graph::param(std::string name, const std::vector<int64_t> &shape, const ir::Initializer &init, DType dtype) {
+  ir::Type t{dtype, {}, {}};
+  for (int64_t d : shape) {
+    if (d < 0) {
+      fail(makeError("parameter %{}: negative dim {}", name, d));
+      return {};
+    }
+    t.shape.push_back(Dim::of(d));
+  }
+  return record(this, ir_.addParam(std::move(name), t, init));
+}
+
+Tensor Graph::param(std::string name, HostTensor value) { return record(this, ir_.addParam(std::move(name), std::move(value))); }
+
+Tensor Graph::constant(HostTensor value, std::string name) {
+  if (name.empty())
+    name = ir_.freshName(fmt::format("c{}", constCount_++));
+  return record(this, ir_.addConst(std::move(name), std::move(value)));
+}
+
+Tensor Graph::scalar(double value, DType dtype) { return constant(HostTensor::scalar(dtype, value)); }
+
+void Graph::output(Tensor t) {
+  if (!t.valid())
+    return;
+  if (t.graph() != this)
+    return fail(makeError("output %{} belongs to another graph", t.name()));
+  if (auto s = ir_.addOutput(t.id()); !s)
+    fail(s.error());
+}
+
+void Graph::update(Tensor param, Tensor value) {
+  if (!param.valid() || !value.valid())
+    return;
+  if (param.graph() != this || value.graph() != this)
+    return fail(makeError("update of %{}: both tensors must belong to graph @{}", param.name(), ir_.name()));
+  if (auto s = ir_.addUpdate(param.id(), value.id()); !s)
+    fail(s.error());
+}
+
+Status Graph::status() const {
+  if (errors_.empty())
+    return {};
+  std::string msg;
+  for (const Error &e : errors_)
+    msg += (msg.empty() ? "" : "\n") + e.message;
+  return Error{msg};
+}
+
+std::vector<Tensor> Graph::apply(ir::OpKind op, const std::vector<Tensor> &operands, const ir::AttrList &attrs) {
+  const ir::OpInfo &info = ir::opInfo(op);
+  std::vector<Tensor> invalid(static_cast<size_t>(info.numResults));
+  std::vector<ir::ValueId> ids;
+  for (const Tensor &t : operands) {
+    if (!t.valid())
+      return invalid; // the error that made it invalid is already recorded
+    if (t.graph() != this) {
+      fail(makeError("{}: operand %{} belongs to another graph", info.name, t.name()));
+      return invalid;
+    }
+    ids.push_back(t.id());
+  }
+  auto results = ir_.addNode(op, ids, attrs);
+  if (!results) {
+    fail(results.error());
+    return invalid;
+  }
+  std::vector<Tensor> out;
+  for (ir::ValueId v : *results)
+    out.emplace_back(this, v);
+  return out;
+}
+
+} // namespace kiln

@@ -1,0 +1,159 @@
+//===- ir/Graph.cpp - The dataflow graph ----------------------------------===//
+#include "ir/Graph.h"
+
+namespace kiln::ir {
+
+Expected<ValueId> Graph::addValue(std::string name, Type type, ValueKind kind, int32_t owner, int32_t resultIndex) {
+  if (name.empty())
+    return makeError("a value needs a name");
+  if (byName_.count(name))
+    return makeError("the name %{} is already defined", name);
+  auto id = static_cast<ValueId>(values_.size());
+  byName_.emplace(name, id);
+  values_.push_back(Value{std::move(name), std::move(type), kind, owner, resultIndex});
+  return id;
+}
+
+Expected<ValueId> Graph::addInput(std::string name, Type type) {
+  auto v = addValue(std::move(name), std::move(type), ValueKind::Input, static_cast<int32_t>(inputs_.size()), 0);
+  if (v)
+    inputs_.push_back(*v);
+  return v;
+}
+
+Expected<ValueId> Graph::addParam(std::string name, HostTensor data, std::optional<Initializer> init) {
+  auto v = addValue(std::move(name), data.type(), ValueKind::Param, static_cast<int32_t>(params_.size()), 0);
+  if (v)
+    params_.push_back(Param{*v, std::move(data), init});
+  return v;
+}
+
+Expected<ValueId> Graph::addParam(std::string name, const Type &type, const Initializer &init) {
+  Sizes sizes;
+  for (const Dim &d : type.shape) {
+    if (!d.isConst())
+      return makeError("parameter %{} must have a constant shape, got {}", name, toString(type));
+    sizes.push_back(d.value);
+  }
+  return addParam(std::move(name), materialize(init, type.dtype, sizes), init);
+}
+
+Expected<ValueId> Graph::addConst(std::string name, HostTensor data) {
+  auto v = addValue(std::move(name), data.type(), ValueKind::Const, static_cast<int32_t>(consts_.size()), 0);
+  if (v)
+    consts_.push_back(Const{*v, std::move(data)});
+  return v;
+}
+
+Expected<std::vector<ValueId>> Graph::addNode(OpKind op, std::vector<ValueId> operands, const AttrList &attrs,
+                                              std::vector<std::string> resultNames) {
+  const OpInfo &info = opInfo(op);
+  int n = static_cast<int>(operands.size());
+  if (n < info.minOperands || (info.maxOperands >= 0 && n > info.maxOperands)) {
+    std::string expected = info.maxOperands < 0 ? fmt::format("at least {}", info.minOperands)
+                           : info.minOperands == info.maxOperands
+                               ? fmt::format("{}", info.minOperands)
+                               : fmt::format("{} to {}", info.minOperands, info.maxOperands);
+    return makeError("op '{}' takes {} operands ({}), got {}", info.name, expected, info.operands, n);
+  }
+  std::vector<Type> types;
+  for (ValueId v : operands) {
+    if (v < 0 || static_cast<size_t>(v) >= values_.size())
+      return makeError("op '{}' has an operand that is not a value of this graph", info.name);
+    types.push_back(type(v));
+  }
+  auto resolved = resolveAttrs(info, attrs);
+  if (!resolved)
+    return resolved.error();
+  auto results = info.infer(types, AttrView(info, *resolved));
+  if (!results) {
+    std::string operandText;
+    for (size_t i = 0; i < operands.size(); ++i)
+      operandText += fmt::format("{}%{}: {}", i ? ", " : "", nameOf(operands[i]), toString(types[i]));
+    return makeError("{}({}): {}", info.name, operandText, results.error().message);
+  }
+  if (!resultNames.empty() && resultNames.size() != results->size())
+    return makeError("op '{}' has {} results, {} names given", info.name, results->size(), resultNames.size());
+  resultNames.resize(results->size());
+  auto nodeIndex = static_cast<int32_t>(nodes_.size());
+  Node node{op, std::move(operands), resolved.take(), {}};
+  for (size_t i = 0; i < results->size(); ++i) {
+    std::string name = std::move(resultNames[i]);
+    if (name.empty()) {
+      do
+        name = std::to_string(nextAutoName_++);
+      while (byName_.count(name));
+    }
+    auto v = addValue(std::move(name), (*results)[i], ValueKind::Result, nodeIndex, static_cast<int32_t>(i));
+    if (!v) {
+      // Undo the values added for earlier results so the graph stays consistent.
+      for (ValueId r : node.results)
+        byName_.erase(values_[static_cast<size_t>(r)].name);
+      values_.resize(values_.size() - node.results.size());
+      return v.error();
+    }
+    node.results.push_back(*v);
+  }
+  nodes_.push_back(std::move(node));
+  return nodes_.back().results;
+}
+
+Status Graph::addOutput(ValueId v) {
+  if (v < 0 || static_cast<size_t>(v) >= values_.size())
+    return makeError("an output is not a value of this graph");
+  outputs_.push_back(v);
+  return {};
+}
+
+Status Graph::addUpdate(ValueId param, ValueId v) {
+  if (value(param).kind != ValueKind::Param)
+    return makeError("update target %{} is not a parameter", nameOf(param));
+  for (const Update &u : updates_)
+    if (u.param == param)
+      return makeError("parameter %{} is updated twice", nameOf(param));
+  const Type &pt = type(param), &vt = type(v);
+  if (pt.dtype != vt.dtype || pt.shape.size() != vt.shape.size())
+    return makeError("update of %{}: {} does not match the parameter's type {}", nameOf(param), toString(vt),
+                     toString(pt));
+  for (size_t i = 0; i < pt.shape.size(); ++i)
+    if (vt.shape[i].isConst() && vt.shape[i].value != pt.shape[i].value)
+      return makeError("update of %{}: {} does not match the parameter's type {}", nameOf(param), toString(vt),
+                       toString(pt));
+  updates_.push_back(Update{param, v});
+  return {};
+}
+
+Status Graph::rename(ValueId v, std::string name) {
+  if (nameOf(v) == name)
+    return {};
+  if (name.empty() || byName_.count(name))
+    return makeError("cannot rename %{} to %{}: the name is taken or empty", nameOf(v), name);
+  byName_.erase(values_[static_cast<size_t>(v)].name);
+  byName_.emplace(name, v);
+  values_[static_cast<size_t>(v)].name = std::move(name);
+  return {};
+}
+
+ValueId Graph::lookup(std::string_view name) const {
+  auto it = byName_.find(std::string(name));
+  return it == byName_.end() ? kNoValue : it->second;
+}
+
+std::string Graph::freshName(std::string_view base) const {
+  std::string name(base);
+  for (int i = 1; byName_.count(name); ++i)
+    name = fmt::format("{}_{}", base, i);
+  return name;
+}
+
+std::string Graph::describe(const Node &n) const {
+  std::string out = "node ";
+  for (size_t i = 0; i < n.results.size(); ++i)
+    out += (i ? ", %" : "%") + nameOf(n.results[i]);
+  out += fmt::format(" = {}(", n.info().name);
+  for (size_t i = 0; i < n.operands.size(); ++i)
+    out += (i ? ", %" : "%") + nameOf(n.operands[i]);
+  return out + ")";
+}
+
+} // namespace kiln::ir

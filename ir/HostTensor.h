@@ -1,0 +1,62 @@
+//===- ir/HostTensor.h - A tensor of concrete data in host memory -*- C++ -*-===//
+//
+// HostTensor holds the values of parameters and constants in a Graph, the
+// inputs and outputs of a run, and the contents of .npy files: a dtype,
+// concrete sizes and C-ordered bytes. Element access converts through double,
+// which is what the reference interpreter computes in.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/Type.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace kiln::ir {
+
+class HostTensor {
+public:
+  HostTensor() = default;
+  /// A zero-filled tensor.
+  HostTensor(DType dtype, Sizes sizes);
+  /// A tensor holding `values`, converted (rounded) to `dtype`.
+  static HostTensor fromDoubles(DType dtype, Sizes sizes, const std::vector<double> &values);
+  static HostTensor scalar(DType dtype, double value) { return fromDoubles(dtype, {}, {value}); }
+
+  DType dtype() const { return dtype_; }
+  const Sizes &sizes() const { return sizes_; }
+  int rank() const { return static_cast<int>(sizes_.size()); }
+  int64_t numElements() const { return product(sizes_); }
+  size_t byteSize() const { return bytes_.size(); }
+  std::byte *data() { return bytes_.data(); }
+  const std::byte *data() const { return bytes_.data(); }
+
+  /// Element i (flat, C order) converted to double.
+  double get(int64_t i) const;
+  /// Stores v at element i, rounded to the dtype (integers truncate toward
+  /// zero and wrap, bool is v != 0, f16/bf16 round to nearest even).
+  void set(int64_t i, double v);
+  std::vector<double> toDoubles() const;
+
+  /// The static type of this tensor (all dims constant, row-major).
+  Type type() const;
+  /// Same dtype, sizes and bytes.
+  bool operator==(const HostTensor &o) const = default;
+
+private:
+  DType dtype_ = DType::F32;
+  Sizes sizes_;
+  std::vector<std::byte> bytes_;
+};
+
+/// IEEE half and bfloat16 conversions (round to nearest even).
+uint16_t floatToHalf(float f);
+float halfToFloat(uint16_t h);
+uint16_t floatToBF16(float f);
+float bf16ToFloat(uint16_t b);
+/// Rounds v to the nearest value representable in dtype (what set() stores).
+double roundToDType(DType dtype, double v);
+
+} // namespace kiln::ir

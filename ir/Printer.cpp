@@ -1,0 +1,104 @@
+//===- ir/Printer.cpp - The .kir text format: printing --------------------===//
+#include "ir/Printer.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace kiln::ir {
+
+std::string printName(const std::string &name) {
+  bool bare = !name.empty();
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'))
+      bare = false;
+  if (bare)
+    return name;
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string printElement(DType dtype, double v) {
+  if (dtype == DType::Bool)
+    return v != 0 ? "true" : "false";
+  if (isInteger(dtype))
+    return std::to_string(static_cast<int64_t>(v));
+  if (dtype == DType::F64 || std::isnan(v) || std::isinf(v))
+    return printDouble(v);
+  // f32, f16 and bf16 values are floats: the shortest float text reads back.
+  char buf[32];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), static_cast<float>(v));
+  std::string s(buf, ptr);
+  if (s.find_first_of(".e") == std::string::npos)
+    s += ".0";
+  return s;
+}
+
+std::string printData(const HostTensor &t) {
+  std::string out = "[";
+  for (int64_t i = 0; i < t.numElements(); ++i) {
+    if (i)
+      out += ", ";
+    out += printElement(t.dtype(), t.get(i));
+  }
+  return out + "]";
+}
+
+std::string printNode(const Graph &g, const Node &n) {
+  const OpInfo &info = n.info();
+  std::string out;
+  for (size_t i = 0; i < n.results.size(); ++i)
+    out += (i ? ", %" : "%") + printName(g.nameOf(n.results[i]));
+  out += fmt::format(" = {}(", info.name);
+  for (size_t i = 0; i < n.operands.size(); ++i)
+    out += (i ? ", %" : "%") + printName(g.nameOf(n.operands[i]));
+  out += ")";
+  std::string attrs;
+  for (size_t i = 0; i < info.attrs.size(); ++i) {
+    const AttrValue &v = n.attrs[i];
+    if (std::holds_alternative<std::monostate>(v) || v == info.attrs[i].def)
+      continue;
+    attrs += fmt::format("{}{}={}", attrs.empty() ? "" : ", ", info.attrs[i].name, printAttr(v));
+  }
+  if (!attrs.empty())
+    out += " {" + attrs + "}";
+  out += " : ";
+  for (size_t i = 0; i < n.results.size(); ++i)
+    out += (i ? ", " : "") + toString(g.type(n.results[i]));
+  return out;
+}
+
+std::string print(const Graph &g) {
+  std::string out = fmt::format("graph @{} {{\n", printName(g.name()));
+  for (ValueId v : g.inputs())
+    out += fmt::format("  input %{} : {}\n", printName(g.nameOf(v)), toString(g.type(v)));
+  for (const Param &p : g.params()) {
+    out += fmt::format("  param %{} : {} = ", printName(g.nameOf(p.value)), toString(g.type(p.value)));
+    out += p.init ? printInitializer(*p.init) : printData(p.data);
+    out += "\n";
+  }
+  for (const Const &c : g.consts())
+    out += fmt::format("  const %{} : {} = {}\n", printName(g.nameOf(c.value)), toString(g.type(c.value)),
+                       printData(c.data));
+  for (const Node &n : g.nodes())
+    out += "  " + printNode(g, n) + "\n";
+  if (!g.outputs().empty()) {
+    out += "  output ";
+    for (size_t i = 0; i < g.outputs().size(); ++i)
+      out += (i ? ", %" : "%") + printName(g.nameOf(g.outputs()[i]));
+    out += "\n";
+  }
+  for (const Update &u : g.updates())
+    out += fmt::format("  update %{} <- %{}\n", printName(g.nameOf(u.param)), printName(g.nameOf(u.value)));
+  return out + "}\n";
+}
+
+} // namespace kiln::ir

@@ -1,0 +1,118 @@
+//===- ir/Type.cpp - Element types, shapes, layouts -----------------------===//
+#include "ir/Type.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <charconv>
+
+namespace kiln::ir {
+
+namespace {
+struct DTypeRow {
+  DType dt;
+  std::string_view name;
+  size_t size;
+};
+constexpr std::array<DTypeRow, 9> kDTypes = {{
+    {DType::F32, "f32", 4},
+    {DType::F64, "f64", 8},
+    {DType::F16, "f16", 2},
+    {DType::BF16, "bf16", 2},
+    {DType::I64, "i64", 8},
+    {DType::I32, "i32", 4},
+    {DType::I8, "i8", 1},
+    {DType::U8, "u8", 1},
+    {DType::Bool, "bool", 1},
+}};
+} // namespace
+
+std::string_view dtypeName(DType dt) { return kDTypes[static_cast<int>(dt)].name; }
+size_t dtypeSize(DType dt) { return kDTypes[static_cast<int>(dt)].size; }
+
+std::optional<DType> parseDType(std::string_view name) {
+  for (const auto &row : kDTypes)
+    if (row.name == name)
+      return row.dt;
+  return std::nullopt;
+}
+
+bool isFloat(DType dt) {
+  return dt == DType::F32 || dt == DType::F64 || dt == DType::F16 || dt == DType::BF16;
+}
+bool isInteger(DType dt) {
+  return dt == DType::I64 || dt == DType::I32 || dt == DType::I8 || dt == DType::U8;
+}
+
+std::string layoutName(Layout l) {
+  switch (l.kind) {
+  case Layout::RowMajor:
+    return "row_major";
+  case Layout::NHWC:
+    return "nhwc";
+  case Layout::Blocked:
+    return fmt::format("nchw{}c", l.block);
+  }
+  return "?";
+}
+
+std::optional<Layout> parseLayout(std::string_view name) {
+  if (name == "row_major")
+    return Layout{};
+  if (name == "nhwc")
+    return Layout{Layout::NHWC, 0};
+  if (name.size() > 5 && name.substr(0, 4) == "nchw" && name.back() == 'c') {
+    std::string_view digits = name.substr(4, name.size() - 5);
+    int block = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), block);
+    if (ec == std::errc() && ptr == digits.data() + digits.size() && block > 0)
+      return Layout{Layout::Blocked, block};
+  }
+  return std::nullopt;
+}
+
+std::optional<int64_t> Type::numElements() const {
+  int64_t n = 1;
+  for (const Dim &d : shape) {
+    if (!d.isConst())
+      return std::nullopt;
+    n *= d.value;
+  }
+  return n;
+}
+
+std::string toString(const Dim &d) {
+  if (d.isSymbol())
+    return d.sym;
+  if (d.isUnknown())
+    return "?";
+  return std::to_string(d.value);
+}
+
+std::string toString(const Shape &s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i)
+      out += ',';
+    out += toString(s[i]);
+  }
+  return out + "]";
+}
+
+std::string toString(const Type &t) {
+  std::string out = std::string(dtypeName(t.dtype)) + toString(t.shape);
+  if (t.layout.kind != Layout::RowMajor)
+    out += "{" + layoutName(t.layout) + "}";
+  return out;
+}
+
+std::string toString(const Sizes &s) { return fmt::format("[{}]", fmt::join(s, ",")); }
+
+int64_t product(const Sizes &s) {
+  int64_t n = 1;
+  for (int64_t d : s)
+    n *= d;
+  return n;
+}
+
+} // namespace kiln::ir

@@ -1,0 +1,843 @@
+//===- ir/TypeRules.cpp - Type inference rules of the op table ------------===//
+#include "ir/TypeRules.h"
+
+#include <algorithm>
+#include <limits>
+#include <set>
+
+namespace kiln::ir {
+
+using Types = std::vector<Type>;
+using Result = Expected<Types>;
+
+namespace {
+
+Type makeType(DType dt, Shape shape, Layout layout = {}) { return Type{dt, std::move(shape), layout}; }
+
+Status requireFloat(const Type &t, std::string_view what) {
+  if (!isFloat(t.dtype))
+    return makeError("{} must be floating-point, got {}", what, toString(t));
+  return {};
+}
+Status requireNumeric(const Type &t, std::string_view what) {
+  if (!isNumeric(t.dtype))
+    return makeError("{} must be numeric, got {}", what, toString(t));
+  return {};
+}
+Status requireInteger(const Type &t, std::string_view what) {
+  if (!isInteger(t.dtype))
+    return makeError("{} must be an integer tensor, got {}", what, toString(t));
+  return {};
+}
+Status requireRank(const Type &t, int minRank, std::string_view what) {
+  if (t.rank() < minRank)
+    return makeError("{} must have rank >= {}, got {}", what, minRank, toString(t));
+  return {};
+}
+Status sameDType(const Type &a, const Type &b) {
+  if (a.dtype != b.dtype)
+    return makeError("operands have different dtypes: {} and {}", toString(a), toString(b));
+  return {};
+}
+/// Two dims that must be equal: an error only when both are known and differ.
+Status matchDim(const Dim &a, const Dim &b, std::string_view what) {
+  if (a.isConst() && b.isConst() && a.value != b.value)
+    return makeError("{}: {} does not match {}", what, a.value, b.value);
+  return {};
+}
+/// The more informative of two dims that must be equal.
+Dim unifyDim(const Dim &a, const Dim &b) { return a.isUnknown() ? b : a; }
+
+Layout commonLayout(std::span<const Type> ts) {
+  for (const Type &t : ts)
+    if (!(t.layout == ts[0].layout))
+      return {};
+  return ts[0].layout;
+}
+
+std::vector<int64_t> windowAttrKernel(const AttrView &attrs) { return attrs.getInts("kernel"); }
+
+Expected<std::vector<int64_t>> constSpatial(const Type &t, std::string_view what) {
+  std::vector<int64_t> sizes;
+  for (int i = 2; i < t.rank(); ++i) {
+    if (!t.shape[i].isConst())
+      return makeError("{} needs constant spatial sizes, got {}", what, toString(t));
+    sizes.push_back(t.shape[i].value);
+  }
+  return sizes;
+}
+
+Expected<Shape> windowOutputShape(const Window &w, const Type &x, Dim channels) {
+  Shape out = {x.shape[0], std::move(channels)};
+  for (int i = 0; i < w.spatialRank(); ++i) {
+    const Dim &in = x.shape[i + 2];
+    if (!in.isConst()) {
+      out.push_back(Dim::unknown());
+      continue;
+    }
+    auto o = windowOutput(w, i, in.value);
+    if (!o)
+      return o.error();
+    out.push_back(Dim::of(*o));
+  }
+  return out;
+}
+
+Status checkGroups(const Dim &channels, int64_t groups, std::string_view what) {
+  if (groups < 1)
+    return makeError("groups must be >= 1, got {}", groups);
+  if (channels.isConst() && channels.value % groups != 0)
+    return makeError("{} ({}) is not divisible by groups ({})", what, channels.value, groups);
+  return {};
+}
+
+Dim mulDim(const Dim &d, int64_t k) { return d.isConst() ? Dim::of(d.value * k) : (k == 1 ? d : Dim::unknown()); }
+
+} // namespace
+
+// --- Shared shape helpers -------------------------------------------------------
+
+Expected<Dim> broadcastDim(const Dim &a, const Dim &b) {
+  if (a == b)
+    return a;
+  if (a.isConst() && a.value == 1)
+    return b;
+  if (b.isConst() && b.value == 1)
+    return a;
+  if (a.isConst() && b.isConst())
+    return makeError("cannot broadcast dims {} and {}", a.value, b.value);
+  if (a.isConst())
+    return a;
+  if (b.isConst())
+    return b;
+  if (a.isUnknown())
+    return b;
+  if (b.isUnknown())
+    return a;
+  return Dim::unknown(); // two different symbols: checked at run time
+}
+
+Expected<Shape> broadcastShapes(const Shape &a, const Shape &b) {
+  size_t rank = std::max(a.size(), b.size());
+  Shape out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    Dim da = i < rank - a.size() ? Dim::of(1) : a[i - (rank - a.size())];
+    Dim db = i < rank - b.size() ? Dim::of(1) : b[i - (rank - b.size())];
+    auto d = broadcastDim(da, db);
+    if (!d)
+      return makeError("shapes {} and {} do not broadcast: {}", toString(a), toString(b), d.error().message);
+    out[i] = *d;
+  }
+  return out;
+}
+
+Expected<Sizes> broadcastSizes(const Sizes &a, const Sizes &b) {
+  size_t rank = std::max(a.size(), b.size());
+  Sizes out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1)
+      return makeError("shapes {} and {} do not broadcast", toString(a), toString(b));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Expected<int> normalizeAxis(int64_t axis, int rank) {
+  if (axis < -rank || axis >= rank)
+    return makeError("axis {} is out of range for rank {}", axis, rank);
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+Expected<std::vector<int>> normalizeAxes(const std::vector<int64_t> &axes, int rank) {
+  std::vector<int> out;
+  if (axes.empty()) {
+    for (int i = 0; i < rank; ++i)
+      out.push_back(i);
+    return out;
+  }
+  for (int64_t a : axes) {
+    auto n = normalizeAxis(a, rank);
+    if (!n)
+      return n.error();
+    if (std::find(out.begin(), out.end(), *n) != out.end())
+      return makeError("axis {} is repeated", a);
+    out.push_back(*n);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+SliceBounds sliceBounds(int64_t start, int64_t end, int64_t step, int64_t dim) {
+  auto clampIndex = [&](int64_t v, int64_t lo, int64_t hi) {
+    if (v < 0)
+      v = v < std::numeric_limits<int64_t>::min() + dim ? lo : v + dim;
+    return std::clamp(v, lo, hi);
+  };
+  if (step > 0) {
+    int64_t s = clampIndex(start, 0, dim), e = clampIndex(end, 0, dim);
+    return {s, step, e > s ? (e - s + step - 1) / step : 0};
+  }
+  int64_t s = clampIndex(start, -1, dim - 1), e = clampIndex(end, -1, dim - 1);
+  return {s, step, s > e ? (s - e + (-step) - 1) / (-step) : 0};
+}
+
+Expected<Window> readWindow(const AttrView &attrs, std::vector<int64_t> kernel) {
+  Window w;
+  size_t n = kernel.size();
+  for (int64_t k : kernel)
+    if (k < 1)
+      return makeError("kernel sizes must be >= 1, got [{}]", fmt::join(kernel, ","));
+  w.kernel = std::move(kernel);
+  auto list = [&](std::string_view name, size_t len, int64_t def, int64_t minValue,
+                   std::vector<int64_t> &out) -> Status {
+    const auto &v = attrs.getInts(name);
+    if (v.empty()) {
+      out.assign(len, def);
+      return {};
+    }
+    if (v.size() != len)
+      return makeError("{} must have {} entries, got [{}]", name, len, fmt::join(v, ","));
+    for (int64_t x : v)
+      if (x < minValue)
+        return makeError("{} entries must be >= {}, got [{}]", name, minValue, fmt::join(v, ","));
+    out = v;
+    return {};
+  };
+  KILN_TRY(list("stride", n, 1, 1, w.stride));
+  KILN_TRY(list("dilation", n, 1, 1, w.dilation));
+  std::vector<int64_t> pad;
+  KILN_TRY(list("pad", 2 * n, 0, 0, pad));
+  w.padBegin.assign(pad.begin(), pad.begin() + static_cast<long>(n));
+  w.padEnd.assign(pad.begin() + static_cast<long>(n), pad.end());
+  if (attrs.has("ceil_mode"))
+    w.ceilMode = attrs.getBool("ceil_mode");
+  return w;
+}
+
+Expected<int64_t> windowOutput(const Window &w, int i, int64_t in) {
+  int64_t span = w.dilation[i] * (w.kernel[i] - 1) + 1;
+  int64_t padded = in + w.padBegin[i] + w.padEnd[i];
+  if (padded < span)
+    return makeError("window of extent {} is larger than the padded input ({}) in spatial dim {}", span, padded, i);
+  int64_t num = padded - span;
+  int64_t out = (w.ceilMode ? (num + w.stride[i] - 1) / w.stride[i] : num / w.stride[i]) + 1;
+  if (w.ceilMode && (out - 1) * w.stride[i] >= in + w.padBegin[i])
+    --out;
+  return out;
+}
+
+// --- Elementwise ------------------------------------------------------------------
+
+Result inferUnaryNumeric(std::span<const Type> ops, const AttrView &) {
+  KILN_TRY(requireNumeric(ops[0], "operand"));
+  return Types{ops[0]};
+}
+
+Result inferUnaryFloat(std::span<const Type> ops, const AttrView &) {
+  KILN_TRY(requireFloat(ops[0], "operand"));
+  return Types{ops[0]};
+}
+
+namespace {
+Expected<Shape> broadcastAll(std::span<const Type> ops) {
+  Shape shape = ops[0].shape;
+  for (size_t i = 1; i < ops.size(); ++i) {
+    auto s = broadcastShapes(shape, ops[i].shape);
+    if (!s)
+      return s.error();
+    shape = s.take();
+  }
+  return shape;
+}
+} // namespace
+
+Result inferBinaryArith(std::span<const Type> ops, const AttrView &) {
+  KILN_TRY(sameDType(ops[0], ops[1]));
+  KILN_TRY(requireNumeric(ops[0], "operand"));
+  auto shape = broadcastAll(ops);
+  if (!shape)
+    return shape.error();
+  return Types{makeType(ops[0].dtype, shape.take(), commonLayout(ops))};
+}
+
+Result inferCompare(std::span<const Type> ops, const AttrView &) {
+  KILN_TRY(sameDType(ops[0], ops[1]));
+  auto shape = broadcastAll(ops);
+  if (!shape)
+    return shape.error();
+  return Types{makeType(DType::Bool, shape.take(), commonLayout(ops))};
+}
+
+Result inferLogical(std::span<const Type> ops, const AttrView &) {
+  for (const Type &t : ops)
+    if (t.dtype != DType::Bool)
+      return makeError("operands must be bool, got {}", toString(t));
+  auto shape = broadcastAll(ops);
+  if (!shape)
+    return shape.error();
+  return Types{makeType(DType::Bool, shape.take(), commonLayout(ops))};
+}
+
+Result inferSelect(std::span<const Type> ops, const AttrView &) {
+  if (ops[0].dtype != DType::Bool)
+    return makeError("cond must be bool, got {}", toString(ops[0]));
+  KILN_TRY(sameDType(ops[1], ops[2]));
+  auto shape = broadcastAll(ops);
+  if (!shape)
+    return shape.error();
+  return Types{makeType(ops[1].dtype, shape.take(), commonLayout(ops))};
+}
+
+Result inferCast(std::span<const Type> ops, const AttrView &attrs) {
+  Type t = ops[0];
+  t.dtype = attrs.getDType("to");
+  return Types{t};
+}
+
+// --- Reductions ---------------------------------------------------------------------
+
+Result inferReduce(std::span<const Type> ops, const AttrView &attrs) {
+  KILN_TRY(requireNumeric(ops[0], "operand"));
+  auto axes = normalizeAxes(attrs.getInts("axes"), ops[0].rank());
+  if (!axes)
+    return axes.error();
+  bool keep = attrs.getBool("keepdims");
+  Shape out;
+  for (int i = 0; i < ops[0].rank(); ++i) {
+    bool reduced = std::find(axes->begin(), axes->end(), i) != axes->end();
+    if (!reduced)
+      out.push_back(ops[0].shape[i]);
+    else if (keep)
+      out.push_back(Dim::of(1));
+  }
+  return Types{makeType(ops[0].dtype, out)};
+}
+
+Result inferArgReduce(std::span<const Type> ops, const AttrView &attrs) {
+  KILN_TRY(requireNumeric(ops[0], "operand"));
+  KILN_TRY(requireRank(ops[0], 1, "operand"));
+  auto axis = normalizeAxis(attrs.getInt("axis"), ops[0].rank());
+  if (!axis)
+    return axis.error();
+  Shape out = ops[0].shape;
+  if (attrs.getBool("keepdims"))
+    out[*axis] = Dim::of(1);
+  else
+    out.erase(out.begin() + *axis);
+  return Types{makeType(DType::I64, out)};
+}
+
+// --- Contractions -----------------------------------------------------------------
+
+Result inferMatMul(std::span<const Type> ops, const AttrView &attrs) {
+  KILN_TRY(sameDType(ops[0], ops[1]));
+  KILN_TRY(requireNumeric(ops[0], "operand"));
+  KILN_TRY(requireRank(ops[0], 1, "a"));
+  KILN_TRY(requireRank(ops[1], 1, "b"));
+  bool ta = attrs.getBool("transpose_a"), tb = attrs.getBool("transpose_b");
+  Shape a = ops[0].shape, b = ops[1].shape;
+  bool aVec = a.size() == 1, bVec = b.size() == 1;
+  if ((aVec && ta) || (bVec && tb))
+    return makeError("a transpose flag needs an operand of rank >= 2");
+  if (aVec)
+    a.insert(a.begin(), Dim::of(1));
+  if (bVec)
+    b.push_back(Dim::of(1));
+  if (ta)
+    std::swap(a[a.size() - 1], a[a.size() - 2]);
+  if (tb)
+    std::swap(b[b.size() - 1], b[b.size() - 2]);
+  const Dim &ka = a.back(), &kb = b[b.size() - 2];
+  KILN_TRY(matchDim(ka, kb, fmt::format("contracted dims of {} and {}", toString(ops[0]), toString(ops[1]))));
+  auto batch = broadcastShapes(Shape(a.begin(), a.end() - 2), Shape(b.begin(), b.end() - 2));
+  if (!batch)
+    return makeError("batch dims: {}", batch.error().message);
+  Shape out = batch.take();
+  if (!aVec)
+    out.push_back(a[a.size() - 2]);
+  if (!bVec)
+    out.push_back(b.back());
+  return Types{makeType(ops[0].dtype, out)};
+}
+
+Result inferConv(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0], &w = ops[1];
+  KILN_TRY(sameDType(x, w));
+  KILN_TRY(requireFloat(x, "x"));
+  KILN_TRY(requireRank(x, 3, "x"));
+  if (w.rank() != x.rank())
+    return makeError("w must have the rank of x ({}), got {}", x.rank(), toString(w));
+  int64_t groups = attrs.getInt("groups");
+  KILN_TRY(checkGroups(x.shape[1], groups, "input channels"));
+  KILN_TRY(checkGroups(w.shape[0], groups, "output channels"));
+  KILN_TRY(matchDim(mulDim(w.shape[1], groups), x.shape[1], "w's input channels times groups vs x's channels"));
+  auto kernel = constSpatial(w, "w");
+  if (!kernel)
+    return kernel.error();
+  auto win = readWindow(attrs, kernel.take());
+  if (!win)
+    return win.error();
+  auto shape = windowOutputShape(*win, x, w.shape[0]);
+  if (!shape)
+    return shape.error();
+  return Types{makeType(x.dtype, shape.take())};
+}
+
+Result inferConvTranspose(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0], &w = ops[1];
+  KILN_TRY(sameDType(x, w));
+  KILN_TRY(requireFloat(x, "x"));
+  KILN_TRY(requireRank(x, 3, "x"));
+  if (w.rank() != x.rank())
+    return makeError("w must have the rank of x ({}), got {}", x.rank(), toString(w));
+  int64_t groups = attrs.getInt("groups");
+  KILN_TRY(checkGroups(x.shape[1], groups, "input channels"));
+  KILN_TRY(matchDim(w.shape[0], x.shape[1], "w's first dim vs x's channels"));
+  auto kernel = constSpatial(w, "w");
+  if (!kernel)
+    return kernel.error();
+  auto win = readWindow(attrs, kernel.take());
+  if (!win)
+    return win.error();
+  std::vector<int64_t> outPad = attrs.getInts("output_padding");
+  size_t n = win->kernel.size();
+  if (outPad.empty())
+    outPad.assign(n, 0);
+  if (outPad.size() != n)
+    return makeError("output_padding must have {} entries", n);
+  Shape out = {x.shape[0], mulDim(w.shape[1], groups)};
+  for (size_t i = 0; i < n; ++i) {
+    const Dim &in = x.shape[i + 2];
+    if (!in.isConst()) {
+      out.push_back(Dim::unknown());
+      continue;
+    }
+    int64_t o = win->stride[i] * (in.value - 1) + outPad[i] + win->dilation[i] * (win->kernel[i] - 1) + 1 -
+                win->padBegin[i] - win->padEnd[i];
+    if (o < 0)
+      return makeError("output size {} in spatial dim {} is negative", o, i);
+    out.push_back(Dim::of(o));
+  }
+  return Types{makeType(x.dtype, out)};
+}
+
+namespace {
+/// Checks that a window over `spatial` sizes yields the spatial dims of `y`.
+Status checkWindowYields(const Window &w, const std::vector<int64_t> &spatial, const Type &y) {
+  for (int i = 0; i < w.spatialRank(); ++i) {
+    auto o = windowOutput(w, i, spatial[i]);
+    if (!o)
+      return o.error();
+    KILN_TRY(matchDim(Dim::of(*o), y.shape[i + 2],
+                      fmt::format("spatial dim {} of {}: the window over size {} gives {}", i, toString(y),
+                                  spatial[i], *o)));
+  }
+  return {};
+}
+} // namespace
+
+Result inferConvGradInput(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &dy = ops[0], &w = ops[1];
+  KILN_TRY(sameDType(dy, w));
+  KILN_TRY(requireFloat(dy, "dy"));
+  KILN_TRY(requireRank(dy, 3, "dy"));
+  if (w.rank() != dy.rank())
+    return makeError("w must have the rank of dy ({}), got {}", dy.rank(), toString(w));
+  int64_t groups = attrs.getInt("groups");
+  KILN_TRY(checkGroups(w.shape[0], groups, "output channels"));
+  KILN_TRY(matchDim(w.shape[0], dy.shape[1], "w's output channels vs dy's channels"));
+  auto kernel = constSpatial(w, "w");
+  if (!kernel)
+    return kernel.error();
+  auto win = readWindow(attrs, kernel.take());
+  if (!win)
+    return win.error();
+  const auto &inSize = attrs.getInts("input_size");
+  if (static_cast<int>(inSize.size()) != win->spatialRank())
+    return makeError("input_size must have {} entries", win->spatialRank());
+  KILN_TRY(checkWindowYields(*win, inSize, dy));
+  Shape out = {dy.shape[0], mulDim(w.shape[1], groups)};
+  for (int64_t s : inSize)
+    out.push_back(Dim::of(s));
+  return Types{makeType(dy.dtype, out)};
+}
+
+Result inferConvGradWeight(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0], &dy = ops[1];
+  KILN_TRY(sameDType(x, dy));
+  KILN_TRY(requireFloat(x, "x"));
+  KILN_TRY(requireRank(x, 3, "x"));
+  if (dy.rank() != x.rank())
+    return makeError("dy must have the rank of x ({}), got {}", x.rank(), toString(dy));
+  KILN_TRY(matchDim(x.shape[0], dy.shape[0], "batch of x vs dy"));
+  int64_t groups = attrs.getInt("groups");
+  KILN_TRY(checkGroups(x.shape[1], groups, "input channels"));
+  KILN_TRY(checkGroups(dy.shape[1], groups, "output channels"));
+  auto win = readWindow(attrs, attrs.getInts("kernel_size"));
+  if (!win)
+    return win.error();
+  if (win->spatialRank() != x.rank() - 2)
+    return makeError("kernel_size must have {} entries", x.rank() - 2);
+  auto spatial = constSpatial(x, "x");
+  if (!spatial)
+    return spatial.error();
+  KILN_TRY(checkWindowYields(*win, *spatial, dy));
+  Dim cin = x.shape[1].isConst() ? Dim::of(x.shape[1].value / groups) : Dim::unknown();
+  Shape out = {dy.shape[1], cin};
+  for (int64_t k : win->kernel)
+    out.push_back(Dim::of(k));
+  return Types{makeType(x.dtype, out)};
+}
+
+// --- Pooling ---------------------------------------------------------------------
+
+Result inferPool(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0];
+  KILN_TRY(requireFloat(x, "x"));
+  KILN_TRY(requireRank(x, 3, "x"));
+  auto win = readWindow(attrs, windowAttrKernel(attrs));
+  if (!win)
+    return win.error();
+  if (win->spatialRank() != x.rank() - 2)
+    return makeError("kernel must have {} entries (one per spatial dim of {})", x.rank() - 2, toString(x));
+  auto shape = windowOutputShape(*win, x, x.shape[1]);
+  if (!shape)
+    return shape.error();
+  return Types{makeType(x.dtype, shape.take())};
+}
+
+Result inferGlobalPool(std::span<const Type> ops, const AttrView &) {
+  KILN_TRY(requireFloat(ops[0], "x"));
+  KILN_TRY(requireRank(ops[0], 3, "x"));
+  Shape out = {ops[0].shape[0], ops[0].shape[1]};
+  out.resize(ops[0].shape.size(), Dim::of(1));
+  return Types{makeType(ops[0].dtype, out)};
+}
+
+Result inferMaxPoolGrad(std::span<const Type> ops, const AttrView &attrs) {
+  KILN_TRY(sameDType(ops[0], ops[1]));
+  Type x = ops[1];
+  auto pooled = inferPool(std::span<const Type>(&x, 1), attrs);
+  if (!pooled)
+    return pooled.error();
+  const Type &dy = ops[0];
+  if (dy.rank() != x.rank())
+    return makeError("dy must have the rank of x");
+  for (int i = 0; i < dy.rank(); ++i)
+    KILN_TRY(matchDim(dy.shape[i], (*pooled)[0].shape[i],
+                      fmt::format("dy {} vs max_pool of x {}", toString(dy), toString((*pooled)[0]))));
+  return Types{x};
+}
+
+Result inferAvgPoolGrad(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &dy = ops[0];
+  KILN_TRY(requireFloat(dy, "dy"));
+  KILN_TRY(requireRank(dy, 3, "dy"));
+  auto win = readWindow(attrs, windowAttrKernel(attrs));
+  if (!win)
+    return win.error();
+  const auto &inSize = attrs.getInts("input_size");
+  if (win->spatialRank() != dy.rank() - 2 || static_cast<int>(inSize.size()) != win->spatialRank())
+    return makeError("kernel and input_size must have {} entries", dy.rank() - 2);
+  KILN_TRY(checkWindowYields(*win, inSize, dy));
+  Shape out = {dy.shape[0], dy.shape[1]};
+  for (int64_t s : inSize)
+    out.push_back(Dim::of(s));
+  return Types{makeType(dy.dtype, out)};
+}
+
+// --- Data movement ----------------------------------------------------------------
+
+Result inferReshape(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0];
+  const auto &spec = attrs.getInts("shape");
+  // The element count as a constant factor times a multiset of symbols.
+  int64_t inConst = 1;
+  std::multiset<std::string> inSyms;
+  bool inUnknown = false;
+  for (const Dim &d : x.shape) {
+    if (d.isConst())
+      inConst *= d.value;
+    else if (d.isSymbol())
+      inSyms.insert(d.sym);
+    else
+      inUnknown = true;
+  }
+  Shape out;
+  int inferAt = -1;
+  int64_t outConst = 1;
+  std::multiset<std::string> outSyms;
+  bool outUnknown = false;
+  for (size_t i = 0; i < spec.size(); ++i) {
+    Dim d;
+    if (spec[i] == -1) {
+      if (inferAt >= 0)
+        return makeError("shape [{}] has more than one -1", fmt::join(spec, ","));
+      inferAt = static_cast<int>(i);
+      out.push_back(Dim::unknown());
+      continue;
+    }
+    if (spec[i] < -1)
+      return makeError("shape [{}] has a negative size", fmt::join(spec, ","));
+    if (spec[i] == 0) {
+      if (i >= x.shape.size())
+        return makeError("shape [{}] copies dim {} (0) but the input has rank {}", fmt::join(spec, ","), i, x.rank());
+      d = x.shape[i];
+    } else {
+      d = Dim::of(spec[i]);
+    }
+    if (d.isConst())
+      outConst *= d.value;
+    else if (d.isSymbol())
+      outSyms.insert(d.sym);
+    else
+      outUnknown = true;
+    out.push_back(d);
+  }
+  if (inUnknown || outUnknown)
+    return Types{makeType(x.dtype, out)};
+  if (inferAt >= 0) {
+    if (inSyms != outSyms)
+      return Types{makeType(x.dtype, out)}; // the inferred dim is only known at run time
+    if (outConst == 0 || inConst % outConst != 0)
+      return makeError("cannot reshape {} to [{}]", toString(x), fmt::join(spec, ","));
+    out[inferAt] = Dim::of(inConst / outConst);
+    return Types{makeType(x.dtype, out)};
+  }
+  if (inSyms == outSyms && inConst != outConst)
+    return makeError("cannot reshape {} ({} elements) to [{}] ({} elements)", toString(x), inConst,
+                     fmt::join(spec, ","), outConst);
+  return Types{makeType(x.dtype, out)};
+}
+
+Result inferTranspose(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0];
+  std::vector<int64_t> perm = attrs.getInts("perm");
+  if (perm.empty())
+    for (int i = x.rank() - 1; i >= 0; --i)
+      perm.push_back(i);
+  if (static_cast<int>(perm.size()) != x.rank())
+    return makeError("perm [{}] must have {} entries", fmt::join(perm, ","), x.rank());
+  std::vector<bool> seen(perm.size());
+  Shape out;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= x.rank() || seen[p])
+      return makeError("perm [{}] is not a permutation of 0..{}", fmt::join(perm, ","), x.rank() - 1);
+    seen[p] = true;
+    out.push_back(x.shape[p]);
+  }
+  return Types{makeType(x.dtype, out)};
+}
+
+Result inferBroadcastTo(std::span<const Type> ops, const AttrView &attrs) {
+  auto shape = broadcastShapes(ops[0].shape, attrs.getShape("shape"));
+  if (!shape)
+    return shape.error();
+  return Types{makeType(ops[0].dtype, shape.take())};
+}
+
+Result inferConcat(std::span<const Type> ops, const AttrView &attrs) {
+  auto axis = normalizeAxis(attrs.getInt("axis"), ops[0].rank());
+  if (!axis)
+    return axis.error();
+  Shape out = ops[0].shape;
+  for (size_t k = 1; k < ops.size(); ++k) {
+    KILN_TRY(sameDType(ops[0], ops[k]));
+    if (ops[k].rank() != ops[0].rank())
+      return makeError("operands have different ranks: {} and {}", toString(ops[0]), toString(ops[k]));
+    for (int i = 0; i < static_cast<int>(out.size()); ++i) {
+      const Dim &d = ops[k].shape[i];
+      if (i == *axis) {
+        out[i] = out[i].isConst() && d.isConst() ? Dim::of(out[i].value + d.value) : Dim::unknown();
+        continue;
+      }
+      KILN_TRY(matchDim(out[i], d, fmt::format("dim {} of {} and {}", i, toString(ops[0]), toString(ops[k]))));
+      out[i] = unifyDim(out[i], d);
+    }
+  }
+  return Types{makeType(ops[0].dtype, out)};
+}
+
+Result inferSlice(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0];
+  const auto &starts = attrs.getInts("starts"), &ends = attrs.getInts("ends");
+  std::vector<int64_t> axes = attrs.getInts("axes"), steps = attrs.getInts("steps");
+  if (ends.size() != starts.size())
+    return makeError("starts and ends must have the same length");
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i)
+      axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty())
+    steps.assign(starts.size(), 1);
+  if (axes.size() != starts.size() || steps.size() != starts.size())
+    return makeError("axes and steps must have the length of starts ({})", starts.size());
+  Shape out = x.shape;
+  std::vector<bool> seen(x.rank());
+  for (size_t i = 0; i < starts.size(); ++i) {
+    auto axis = normalizeAxis(axes[i], x.rank());
+    if (!axis)
+      return axis.error();
+    if (seen[*axis])
+      return makeError("axis {} is sliced twice", *axis);
+    seen[*axis] = true;
+    if (steps[i] == 0)
+      return makeError("steps must not be 0");
+    const Dim &d = x.shape[*axis];
+    if (d.isConst())
+      out[*axis] = Dim::of(sliceBounds(starts[i], ends[i], steps[i], d.value).count);
+    else if (!(starts[i] == 0 && steps[i] == 1 && ends[i] == std::numeric_limits<int64_t>::max()))
+      out[*axis] = Dim::unknown();
+  }
+  return Types{makeType(x.dtype, out)};
+}
+
+Result inferPad(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0];
+  const auto &pads = attrs.getInts("pads");
+  const std::string &mode = attrs.getString("mode");
+  if (mode != "constant" && mode != "edge" && mode != "reflect")
+    return makeError("mode must be constant, edge or reflect, got \"{}\"", mode);
+  if (static_cast<int>(pads.size()) != 2 * x.rank())
+    return makeError("pads must have {} entries (begins, then ends), got {}", 2 * x.rank(), pads.size());
+  Shape out = x.shape;
+  for (int i = 0; i < x.rank(); ++i) {
+    int64_t b = pads[i], e = pads[i + x.rank()];
+    if (b == 0 && e == 0)
+      continue;
+    if (!x.shape[i].isConst()) {
+      out[i] = Dim::unknown();
+      continue;
+    }
+    int64_t n = x.shape[i].value;
+    if (n + b + e < 0)
+      return makeError("pads [{}] remove more than dim {} holds", fmt::join(pads, ","), i);
+    if (mode == "reflect" && (b >= n || e >= n))
+      return makeError("reflect padding of {} and {} needs dim {} larger than both, got {}", b, e, i, n);
+    if (mode == "edge" && n == 0)
+      return makeError("edge padding of an empty dim {}", i);
+    out[i] = Dim::of(n + b + e);
+  }
+  return Types{makeType(x.dtype, out)};
+}
+
+Result inferGather(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &data = ops[0], &idx = ops[1];
+  KILN_TRY(requireInteger(idx, "indices"));
+  KILN_TRY(requireRank(data, 1, "data"));
+  auto axis = normalizeAxis(attrs.getInt("axis"), data.rank());
+  if (!axis)
+    return axis.error();
+  Shape out(data.shape.begin(), data.shape.begin() + *axis);
+  out.insert(out.end(), idx.shape.begin(), idx.shape.end());
+  out.insert(out.end(), data.shape.begin() + *axis + 1, data.shape.end());
+  return Types{makeType(data.dtype, out)};
+}
+
+Result inferOneHot(std::span<const Type> ops, const AttrView &attrs) {
+  KILN_TRY(requireInteger(ops[0], "indices"));
+  int64_t depth = attrs.getInt("depth");
+  if (depth < 1)
+    return makeError("depth must be >= 1, got {}", depth);
+  auto axis = normalizeAxis(attrs.getInt("axis"), ops[0].rank() + 1);
+  if (!axis)
+    return axis.error();
+  Shape out = ops[0].shape;
+  out.insert(out.begin() + *axis, Dim::of(depth));
+  return Types{makeType(attrs.getDType("dtype"), out)};
+}
+
+Result inferLayoutConvert(std::span<const Type> ops, const AttrView &attrs) {
+  Layout l = attrs.getLayout("layout");
+  if (l.kind != Layout::RowMajor)
+    KILN_TRY(requireRank(ops[0], 3, "a channels-last or blocked tensor"));
+  if (l.kind == Layout::Blocked && ops[0].shape[1].isConst() && ops[0].shape[1].value % l.block != 0)
+    return makeError("{} channels do not divide into blocks of {}", ops[0].shape[1].value, l.block);
+  Type t = ops[0];
+  t.layout = l;
+  return Types{t};
+}
+
+// --- Composite nn ops --------------------------------------------------------------
+
+Result inferSoftmaxCrossEntropy(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &logits = ops[0], &labels = ops[1];
+  KILN_TRY(requireFloat(logits, "logits"));
+  KILN_TRY(requireRank(logits, 2, "logits"));
+  KILN_TRY(requireInteger(labels, "labels"));
+  if (labels.rank() != logits.rank() - 1)
+    return makeError("labels {} must have rank {} for logits {}", toString(labels), logits.rank() - 1,
+                     toString(logits));
+  Shape perItem = {logits.shape[0]};
+  perItem.insert(perItem.end(), logits.shape.begin() + 2, logits.shape.end());
+  for (int i = 0; i < labels.rank(); ++i)
+    KILN_TRY(matchDim(labels.shape[i], perItem[i], fmt::format("labels {} vs logits {}", toString(labels), toString(logits))));
+  if (ops.size() == 3) {
+    KILN_TRY(sameDType(logits, ops[2]));
+    if (ops[2].rank() != 1)
+      return makeError("weights must be a vector of one weight per class, got {}", toString(ops[2]));
+    KILN_TRY(matchDim(ops[2].shape[0], logits.shape[1], "weights vs classes"));
+  }
+  const std::string &red = attrs.getString("reduction");
+  if (red == "none")
+    return Types{makeType(logits.dtype, perItem)};
+  if (red != "mean" && red != "sum")
+    return makeError("reduction must be mean, sum or none, got \"{}\"", red);
+  return Types{makeType(logits.dtype, {})};
+}
+
+namespace {
+Status checkChannelVectors(const Type &x, std::span<const Type> vecs) {
+  for (const Type &v : vecs) {
+    KILN_TRY(sameDType(x, v));
+    if (v.rank() != 1)
+      return makeError("per-channel operands must be vectors, got {}", toString(v));
+    KILN_TRY(matchDim(v.shape[0], x.shape[1], fmt::format("per-channel operand {} vs channels of {}", toString(v), toString(x))));
+  }
+  return {};
+}
+} // namespace
+
+Result inferBatchNormTrain(std::span<const Type> ops, const AttrView &) {
+  KILN_TRY(requireFloat(ops[0], "x"));
+  KILN_TRY(requireRank(ops[0], 2, "x"));
+  KILN_TRY(checkChannelVectors(ops[0], ops.subspan(1)));
+  Type c = makeType(ops[0].dtype, {ops[0].shape[1]});
+  return Types{ops[0], c, c};
+}
+
+Result inferBatchNormInfer(std::span<const Type> ops, const AttrView &) {
+  KILN_TRY(requireFloat(ops[0], "x"));
+  KILN_TRY(requireRank(ops[0], 2, "x"));
+  KILN_TRY(checkChannelVectors(ops[0], ops.subspan(1)));
+  return Types{ops[0]};
+}
+
+Result inferBatchNormGrad(std::span<const Type> ops, const AttrView &) {
+  const Type &dy = ops[0], &x = ops[1];
+  KILN_TRY(requireFloat(x, "x"));
+  KILN_TRY(requireRank(x, 2, "x"));
+  if (!(dy.dtype == x.dtype && dy.shape.size() == x.shape.size()))
+    return makeError("dy {} must have the type of x {}", toString(dy), toString(x));
+  KILN_TRY(checkChannelVectors(x, ops.subspan(2)));
+  Type c = makeType(x.dtype, {x.shape[1]});
+  return Types{x, c, c};
+}
+
+Result inferDropout(std::span<const Type> ops, const AttrView &attrs) {
+  KILN_TRY(requireFloat(ops[0], "x"));
+  double ratio = attrs.getFloat("ratio");
+  if (!(ratio >= 0 && ratio < 1))
+    return makeError("ratio must be in [0, 1), got {}", ratio);
+  if (ops.size() == 2) {
+    KILN_TRY(requireInteger(ops[1], "offset"));
+    if (ops[1].rank() != 0)
+      return makeError("offset must be a scalar, got {}", toString(ops[1]));
+  }
+  Type mask = ops[0];
+  mask.dtype = DType::Bool;
+  return Types{ops[0], mask};
+}
+
+} // namespace kiln::ir

@@ -1,0 +1,126 @@
+//===- tools/kiln.cpp - The kiln command line -----------------------------===//
+//
+//   kiln run MODEL --input NAME=FILE.npy ... --output-dir DIR
+//   kiln dump MODEL [--format text|dot]
+//   kiln ops
+//
+// Every error is one message on stderr and exit status 1.
+//
+//===----------------------------------------------------------------------===//
+#include "Model.h"
+#include "ir/Dot.h"
+#include "ir/Printer.h"
+#include "runtime/Npy.h"
+#include "runtime/reference/Reference.h"
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+namespace {
+
+int fail(const kiln::Error &e) {
+  std::cerr << "kiln: " << e.message << "\n";
+  return 1;
+}
+
+/// A file name for an output value: characters other than letters, digits,
+/// '_', '.' and '-' become '_'.
+std::string fileNameFor(const std::string &name) {
+  std::string out;
+  for (char c : name)
+    out += std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' ? c : '_';
+  return out.empty() || out[0] == '.' ? "_" + out : out;
+}
+
+int runCommand(const std::string &model, const std::vector<std::string> &inputs, const std::string &outDir) {
+  auto g = kiln::loadModel(model);
+  if (!g)
+    return fail(g.error());
+  kiln::ref::TensorMap feeds;
+  for (const std::string &spec : inputs) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
+      return fail(kiln::makeError("error: --input '{}' must be NAME=FILE.npy", spec));
+    std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
+    if (g->lookup(name) == kiln::ir::kNoValue || g->value(g->lookup(name)).kind != kiln::ir::ValueKind::Input)
+      return fail(kiln::makeError("error: --input {}: {} has no input named '{}'", spec, model, name));
+    if (feeds.count(name))
+      return fail(kiln::makeError("error: input '{}' is given twice", name));
+    auto t = kiln::npy::load(file);
+    if (!t)
+      return fail(kiln::makeError("error: input '{}': {}", name, t.error().message));
+    feeds.emplace(name, t.take());
+  }
+  auto result = kiln::ref::evaluate(*g, feeds);
+  if (!result)
+    return fail(kiln::makeError("{}: error: {}", model, result.error().message));
+  std::error_code ec;
+  std::filesystem::create_directories(outDir, ec);
+  if (ec)
+    return fail(kiln::makeError("error: cannot create the output directory {}: {}", outDir, ec.message()));
+  for (size_t i = 0; i < g->outputs().size(); ++i) {
+    std::string name = g->nameOf(g->outputs()[i]);
+    std::string path = (std::filesystem::path(outDir) / (fileNameFor(name) + ".npy")).string();
+    if (auto s = kiln::npy::save(path, result->outputs[i]); !s)
+      return fail(s.error());
+    std::cout << "wrote " << path << " " << kiln::ir::toString(result->outputs[i].type()) << "\n";
+  }
+  return 0;
+}
+
+int dumpCommand(const std::string &model, const std::string &format) {
+  auto g = kiln::loadModel(model);
+  if (!g)
+    return fail(g.error());
+  std::cout << (format == "dot" ? kiln::ir::toDot(*g) : kiln::ir::print(*g));
+  return 0;
+}
+
+int opsCommand() {
+  for (const kiln::ir::OpInfo &op : kiln::ir::allOps()) {
+    std::string attrs;
+    for (const auto &a : op.attrs)
+      attrs += fmt::format("{}{}: {}{}", attrs.empty() ? "" : ", ", a.name, kiln::ir::attrKindName(a.kind),
+                           a.required ? "" : std::holds_alternative<std::monostate>(a.def) ? " (optional)"
+                                                     : " = " + kiln::ir::printAttr(a.def));
+    fmt::print("{:<22} {:<14} ({}){}{}\n    {}\n", op.name, kiln::ir::categoryName(op.category), op.operands,
+               attrs.empty() ? "" : " {", attrs.empty() ? "" : attrs + "}", op.doc);
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"kiln: a dataflow-graph compiler with JIT kernels"};
+  app.require_subcommand(1);
+
+  std::string model, outDir, format = "text";
+  std::vector<std::string> inputs;
+  auto *run = app.add_subcommand("run", "Evaluate a model on .npy inputs, writing one DIR/NAME.npy per output");
+  run->add_option("model", model, "Model file (.kir)")->required();
+  run->add_option("--input,-i", inputs, "An input as NAME=FILE.npy (repeat for each input)");
+  run->add_option("--output-dir,-o", outDir, "Directory for the outputs")->required();
+
+  auto *dump = app.add_subcommand("dump", "Print a model as .kir text or Graphviz dot");
+  dump->add_option("model", model, "Model file (.kir)")->required();
+  dump->add_option("--format", format, "text or dot")->check(CLI::IsMember({"text", "dot"}));
+
+  auto *ops = app.add_subcommand("ops", "List every op of kiln's op table");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 1;
+  }
+  if (*run)
+    return runCommand(model, inputs, outDir);
+  if (*dump)
+    return dumpCommand(model, format);
+  if (*ops)
+    return opsCommand();
+  return 1;
+}
