@@ -160,6 +160,29 @@ void HostTensor::set(int64_t i, double v) {
   }
 }
 
+int64_t HostTensor::getInt(int64_t i) const {
+  const std::byte *p = bytes_.data() + static_cast<size_t>(i) * dtypeSize(dtype_);
+  switch (dtype_) {
+  case DType::I64: return load<int64_t>(p);
+  case DType::I32: return load<int32_t>(p);
+  case DType::I8: return load<int8_t>(p);
+  case DType::U8:
+  case DType::Bool: return load<uint8_t>(p);
+  default: return static_cast<int64_t>(get(i));
+  }
+}
+
+void HostTensor::setInt(int64_t i, int64_t v) {
+  std::byte *p = bytes_.data() + static_cast<size_t>(i) * dtypeSize(dtype_);
+  switch (dtype_) {
+  case DType::I64: return store<int64_t>(p, v);
+  case DType::I32: return store<int32_t>(p, static_cast<int32_t>(v));
+  case DType::I8: return store<int8_t>(p, static_cast<int8_t>(v));
+  case DType::U8: return store<uint8_t>(p, static_cast<uint8_t>(v));
+  default: return set(i, static_cast<double>(v));
+  }
+}
+
 std::vector<double> HostTensor::toDoubles() const {
   std::vector<double> out(static_cast<size_t>(numElements()));
   for (size_t i = 0; i < out.size(); ++i)

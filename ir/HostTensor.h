@@ -39,6 +39,11 @@ public:
   /// zero and wrap, bool is v != 0, f16/bf16 round to nearest even).
   void set(int64_t i, double v);
   std::vector<double> toDoubles() const;
+  /// Element i of an integer or bool tensor, exactly (i64 beyond 2^53 too).
+  int64_t getInt(int64_t i) const;
+  /// Stores an integer exactly in an integer tensor (wrapping to its width);
+  /// other dtypes convert it as set() does.
+  void setInt(int64_t i, int64_t v);
 
   /// The static type of this tensor (all dims constant, row-major).
   Type type() const;

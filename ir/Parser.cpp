@@ -202,11 +202,7 @@ private:
   Error errorAt(const Token &t, const std::string &msg) const {
     return makeError("{}:{}:{}: error: {}", file_, t.line, t.col, msg);
   }
-  Error errorHere(const std::string &msg) const {
-    if (tok_.kind == Tok::Bad)
-      return errorAt(tok_, fmt::format("{} (unexpected {})", msg, tok_.text));
-    return errorAt(tok_, msg);
-  }
+  Error errorHere(const std::string &msg) const { return errorAt(tok_, msg); }
   Status expectPunct(std::string_view p) {
     if (!isPunct(p))
       return errorHere(fmt::format("expected '{}', got {}", p, describe(tok_)));
@@ -446,14 +442,17 @@ private:
     int64_t n = product(sizes);
     if (static_cast<int64_t>(lit->items.size()) != n)
       return errorAt(open, fmt::format("{} needs {} values, got {}", toString(type), n, lit->items.size()));
-    std::vector<double> values;
-    values.reserve(lit->items.size());
-    for (const Literal &item : lit->items) {
+    HostTensor t(type.dtype, sizes);
+    for (size_t i = 0; i < lit->items.size(); ++i) {
+      const Literal &item = lit->items[i];
       if (item.kind == Literal::Word || item.kind == Literal::Str)
         return errorAt(open, fmt::format("'{}' is not a number", item.s));
-      values.push_back(item.kind == Literal::Float ? item.f : static_cast<double>(item.i));
+      if (item.kind == Literal::Float)
+        t.set(static_cast<int64_t>(i), item.f);
+      else
+        t.setInt(static_cast<int64_t>(i), item.i); // exact for i64, whatever its size
     }
-    return HostTensor::fromDoubles(type.dtype, sizes, values);
+    return t;
   }
 
   Expected<Initializer> parseInitializer() {

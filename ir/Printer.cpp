@@ -47,7 +47,7 @@ std::string printData(const HostTensor &t) {
   for (int64_t i = 0; i < t.numElements(); ++i) {
     if (i)
       out += ", ";
-    out += printElement(t.dtype(), t.get(i));
+    out += isInteger(t.dtype()) ? std::to_string(t.getInt(i)) : printElement(t.dtype(), t.get(i));
   }
   return out + "]";
 }

@@ -20,7 +20,7 @@ std::string printNode(const Graph &g, const Node &n);
 /// A value name as written after `%` or `@`: bare if it is made of letters,
 /// digits, `_` and `.`, else quoted.
 std::string printName(const std::string &name);
-/// One element of a tensor of `dtype`, shortest text that reads back exactly.
+/// One float element of a tensor of `dtype`, shortest text that reads back exactly.
 std::string printElement(DType dtype, double v);
 /// A tensor's elements as `[e0, e1, ...]` (flat, C order).
 std::string printData(const HostTensor &t);

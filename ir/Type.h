@@ -44,6 +44,8 @@ struct Dim {
   /// Implicit from an integer, so `{Dim::symbol("N"), 1, 28, 28}` reads well.
   Dim(int v) : value(v) {}
   Dim(int64_t v) : value(v) {}
+  /// Implicit from a string literal: a symbol, so `{"N", 784}` reads well.
+  Dim(const char *s) : sym(s) {}
 
   bool isConst() const { return sym.empty() && value >= 0; }
   bool isSymbol() const { return !sym.empty(); }

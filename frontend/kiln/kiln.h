@@ -186,11 +186,11 @@ Tensor argmin(Tensor x, int64_t axis, bool keepdims = false);
 /// Window geometry; empty lists mean stride 1, no padding, dilation 1. `pad`
 /// lists every spatial dim's begin padding, then every end padding.
 struct ConvOptions {
-  std::vector<int64_t> stride, pad, dilation;
+  std::vector<int64_t> stride = {}, pad = {}, dilation = {};
   int64_t groups = 1;
 };
 struct PoolOptions {
-  std::vector<int64_t> stride, pad, dilation;
+  std::vector<int64_t> stride = {}, pad = {}, dilation = {};
   bool ceil_mode = false;
   bool count_include_pad = false; ///< avg_pool only
 };
