@@ -119,7 +119,8 @@ Expected<HostTensor> decode(std::string_view bytes, std::string_view name) {
     return fail(fmt::format("the data is truncated: shape {} needs {} bytes, the file has {}", toString(sizes),
                             static_cast<uint64_t>(count) * elem, bytes.size() - dataStart));
   HostTensor t(found->dtype, sizes);
-  std::memcpy(t.data(), bytes.data() + dataStart, t.byteSize());
+  if (t.byteSize())
+    std::memcpy(t.data(), bytes.data() + dataStart, t.byteSize());
   if (bigEndian && elem > 1)
     for (size_t i = 0; i < t.byteSize(); i += elem)
       std::reverse(t.data() + i, t.data() + i + elem);

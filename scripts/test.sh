@@ -13,7 +13,7 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 CC=clang-19 CXX=clang++-19 scripts/setup.sh build-san -DKILN_SANITIZE=ON -DKILN_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-san --output-on-failure -j "$jobs" -L sanitized
+  ctest --test-dir build-san --output-on-failure -j "$jobs"
 
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
