@@ -1,6 +1,7 @@
 //===- frontend/Model.cpp - Loading model files ---------------------------===//
 #include "Model.h"
 
+#include "frontend/onnx/Onnx.h"
 #include "ir/Parser.h"
 #include "ir/Verifier.h"
 
@@ -15,11 +16,9 @@ Expected<ir::Graph> loadModel(const std::string &path) {
   if (std::filesystem::is_directory(path, ec))
     return makeError("{}: error: is a directory, not a model file", path);
   std::string ext = std::filesystem::path(path).extension().string();
-  if (ext == ".onnx")
-    return makeError("{}: error: ONNX models are unsupported in this build of kiln (it reads .kir files)", path);
-  if (ext != ".kir")
-    return makeError("{}: error: unknown model format '{}' (expected a .kir file)", path, ext);
-  auto g = ir::parseFile(path);
+  if (ext != ".kir" && ext != ".onnx")
+    return makeError("{}: error: unknown model format '{}' (expected a .kir or .onnx file)", path, ext);
+  auto g = ext == ".onnx" ? importOnnx(path) : ir::parseFile(path);
   if (!g)
     return g.error();
   if (auto s = ir::verify(*g); !s)

@@ -1,7 +1,6 @@
 //===- frontend/Model.h - Loading model files ------------------*- C++ -*-===//
 //
-// Opens a model file by its extension: `.kir` (kiln's text IR). ONNX import
-// lands with its own issue; until then an `.onnx` file gets a clear error.
+// Opens a model file by its extension: `.kir` (kiln's text IR) or `.onnx`.
 //
 //===----------------------------------------------------------------------===//
 #pragma once

@@ -64,6 +64,7 @@ KILN_UNARY(sin, Sin)
 KILN_UNARY(cos, Cos)
 KILN_UNARY(global_avg_pool, GlobalAvgPool)
 KILN_UNARY(global_max_pool, GlobalMaxPool)
+KILN_UNARY(identity, Identity)
 #undef KILN_UNARY
 
 #define KILN_BINARY(fn, kind)                                                  \
@@ -171,6 +172,9 @@ Tensor pad(Tensor x, Ints pads, const std::string &mode, double value) {
   return build(OpKind::Pad, {x}, {{"pads", std::move(pads)}, {"mode", mode}, {"value", value}});
 }
 Tensor gather(Tensor data, Tensor indices, int64_t axis) { return build(OpKind::Gather, {data, indices}, {{"axis", axis}}); }
+Tensor gather_elements(Tensor data, Tensor indices, int64_t axis) {
+  return build(OpKind::GatherElements, {data, indices}, {{"axis", axis}});
+}
 Tensor one_hot(Tensor indices, int64_t depth, int64_t axis, DType dtype) {
   return build(OpKind::OneHot, {indices}, {{"depth", depth}, {"axis", axis}, {"dtype", dtype}});
 }

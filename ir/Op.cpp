@@ -73,6 +73,8 @@ bool AttrView::has(std::string_view name) const {
   return i >= 0 && !std::holds_alternative<std::monostate>(values_[static_cast<size_t>(i)]);
 }
 
+bool AttrView::declares(std::string_view name) const { return op_.attrIndex(name) >= 0; }
+
 Expected<std::vector<AttrValue>> resolveAttrs(const OpInfo &op, const AttrList &given) {
   std::vector<AttrValue> values(op.attrs.size());
   std::vector<bool> seen(op.attrs.size());

@@ -45,6 +45,8 @@ public:
   AttrView(const OpInfo &op, std::span<const AttrValue> values) : op_(op), values_(values) {}
   const AttrValue &get(std::string_view name) const;
   bool has(std::string_view name) const;
+  /// True if the op declares the attribute (given or not).
+  bool declares(std::string_view name) const;
   int64_t getInt(std::string_view name) const { return std::get<int64_t>(get(name)); }
   double getFloat(std::string_view name) const { return std::get<double>(get(name)); }
   bool getBool(std::string_view name) const { return std::get<bool>(get(name)); }

@@ -495,7 +495,9 @@ Result inferConvGradWeight(std::span<const Type> ops, const AttrView &attrs) {
 
 Result inferPool(std::span<const Type> ops, const AttrView &attrs) {
   const Type &x = ops[0];
-  KILN_TRY(requireFloat(x, "x"));
+  // Averages need fractions; maxima are fine on integers too.
+  bool isAverage = attrs.declares("count_include_pad");
+  KILN_TRY(isAverage ? requireFloat(x, "x") : requireNumeric(x, "x"));
   KILN_TRY(requireRank(x, 3, "x"));
   auto win = readWindow(attrs, windowAttrKernel(attrs));
   if (!win)
@@ -509,7 +511,7 @@ Result inferPool(std::span<const Type> ops, const AttrView &attrs) {
 }
 
 Result inferGlobalPool(std::span<const Type> ops, const AttrView &) {
-  KILN_TRY(requireFloat(ops[0], "x"));
+  KILN_TRY(requireNumeric(ops[0], "x"));
   KILN_TRY(requireRank(ops[0], 3, "x"));
   Shape out = {ops[0].shape[0], ops[0].shape[1]};
   out.resize(ops[0].shape.size(), Dim::of(1));
@@ -549,6 +551,8 @@ Result inferAvgPoolGrad(std::span<const Type> ops, const AttrView &attrs) {
 }
 
 // --- Data movement ----------------------------------------------------------------
+
+Result inferIdentity(std::span<const Type> ops, const AttrView &) { return Types{ops[0]}; }
 
 Result inferReshape(std::span<const Type> ops, const AttrView &attrs) {
   const Type &x = ops[0];
@@ -733,6 +737,18 @@ Result inferGather(std::span<const Type> ops, const AttrView &attrs) {
   out.insert(out.end(), idx.shape.begin(), idx.shape.end());
   out.insert(out.end(), data.shape.begin() + *axis + 1, data.shape.end());
   return Types{makeType(data.dtype, out)};
+}
+
+Result inferGatherElements(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &data = ops[0], &idx = ops[1];
+  KILN_TRY(requireInteger(idx, "indices"));
+  KILN_TRY(requireRank(data, 1, "data"));
+  if (idx.rank() != data.rank())
+    return makeError("indices {} must have the rank of data {}", toString(idx), toString(data));
+  auto axis = normalizeAxis(attrs.getInt("axis"), data.rank());
+  if (!axis)
+    return axis.error();
+  return Types{makeType(data.dtype, idx.shape)};
 }
 
 Result inferOneHot(std::span<const Type> ops, const AttrView &attrs) {

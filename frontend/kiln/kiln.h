@@ -207,6 +207,7 @@ Tensor max_pool_grad(Tensor dy, Tensor x, std::vector<int64_t> kernel, const Poo
 Tensor avg_pool_grad(Tensor dy, std::vector<int64_t> input_size, std::vector<int64_t> kernel, const PoolOptions &o = {});
 
 // --- Data movement ---------------------------------------------------------------------
+Tensor identity(Tensor x);
 /// 0 copies the input dim, -1 is inferred: reshape(x, {0, -1}) flattens.
 Tensor reshape(Tensor x, std::vector<int64_t> shape);
 Tensor transpose(Tensor x, std::vector<int64_t> perm = {});
@@ -217,6 +218,7 @@ Tensor slice(Tensor x, std::vector<int64_t> starts, std::vector<int64_t> ends, s
 /// mode: "constant", "edge" or "reflect".
 Tensor pad(Tensor x, std::vector<int64_t> pads, const std::string &mode = "constant", double value = 0.0);
 Tensor gather(Tensor data, Tensor indices, int64_t axis = 0);
+Tensor gather_elements(Tensor data, Tensor indices, int64_t axis = 0);
 Tensor one_hot(Tensor indices, int64_t depth, int64_t axis = -1, DType dtype = f32);
 Tensor layout_convert(Tensor x, ir::Layout layout);
 

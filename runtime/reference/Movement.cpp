@@ -84,6 +84,7 @@ Results evalMovement(const KernelCtx &ctx, Args args) {
     out.shape = shape.take();
     return std::vector<Arr>{std::move(out)};
   }
+  case OpKind::Identity:
   case OpKind::LayoutConvert: // the logical tensor is unchanged
     return std::vector<Arr>{x};
   case OpKind::Transpose: {
@@ -201,6 +202,25 @@ Results evalMovement(const KernelCtx &ctx, Args args) {
         off += o[d - 1 + ir] * xStrides[d];
       return off;
     })};
+  }
+  case OpKind::GatherElements: {
+    const Arr &idx = *args[1];
+    int axis = *normalizeAxis(a.getInt("axis"), x.rank());
+    int64_t n = x.shape[axis];
+    for (int d = 0; d < x.rank(); ++d)
+      if (d != axis && idx.shape[d] > x.shape[d])
+        return makeError("indices {} exceed data {} in dim {}", toString(idx.shape), toString(x.shape), d);
+    Arr out(x.dtype, idx.shape);
+    Sizes index;
+    for (int64_t i = 0; i < out.size(); ++i) {
+      auto k = static_cast<int64_t>(idx.v[i]);
+      if (k < -n || k >= n)
+        return makeError("index {} is out of range for dim {} of size {}", k, axis, n);
+      unravel(i, idx.shape, index);
+      index[axis] = k < 0 ? k + n : k;
+      out.v[i] = x.v[offsetOf(index, xStrides)];
+    }
+    return std::vector<Arr>{std::move(out)};
   }
   case OpKind::OneHot: {
     int64_t depth = a.getInt("depth");

@@ -36,7 +36,27 @@ expect "not a valid .npy file" run "$m" --input x="$tmp/junk.npy" --output-dir "
 expect "cannot open the file" run "$m" --input x="$tmp/missing.npy" --output-dir "$tmp/o"
 expect "no such file" run "$tmp/missing.kir" --input x="$tmp/rgb.npy" --output-dir "$tmp/o"
 expect "unknown model format" run "$src/examples/fashion4.npy" --output-dir "$tmp/o"
-: > "$tmp/model.onnx"
-expect "unsupported" run "$tmp/model.onnx" --output-dir "$tmp/o"
+onnx=/usr/share/libonnx-testdata/data/node
+expect "the model uses 1 unsupported op type:" run "$onnx/test_tril/model.onnx" --output-dir "$tmp/o"
+head -c 40 "$onnx/test_conv_with_strides_padding/model.onnx" > "$tmp/truncated.onnx"
+expect "not a valid ONNX model" run "$tmp/truncated.onnx" --output-dir "$tmp/o"
+# An ONNX model runs as a .kir one does; its outputs keep the model's names.
+python3 - "$tmp/x345.npy" <<'PY'
+import struct, sys
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4, 5), }"
+h += ' ' * (63 - (10 + len(h)) % 64) + '\n'
+vals = [(i % 7) - 3.0 for i in range(60)]
+open(sys.argv[1], 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) + h.encode() + struct.pack('<60f', *vals))
+PY
+"$kiln" run "$onnx/test_relu/model.onnx" --input x="$tmp/x345.npy" --output-dir "$tmp/relu" || fails=1
+python3 - "$tmp/relu/y.npy" <<'PY' || fails=1
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+got = struct.unpack('<60f', b[-240:])
+want = [max((i % 7) - 3.0, 0.0) for i in range(60)]
+assert b"'shape': (3, 4, 5)" in b, b[:100]
+assert list(got) == want, got
+print("ok: kiln run on test_relu/model.onnx matches relu")
+PY
 expect "model is required" run
 exit $fails

@@ -323,6 +323,7 @@ TEST_CASE("data movement by hand", "[reference][movement]") {
   auto x = tensor(F64, {2, 3}, {1, 2, 3, 4, 5, 6});
   checkClose(eval1(OpKind::Reshape, {x}, {{"shape", std::vector<int64_t>{3, -1}}}), {3, 2}, {1, 2, 3, 4, 5, 6});
   checkClose(eval1(OpKind::Transpose, {x}), {3, 2}, {1, 4, 2, 5, 3, 6});
+  CHECK(eval1(OpKind::Identity, {x}) == x);
   auto t3 = eval1(OpKind::Transpose, {randomTensor({2, 3, 4}, 16)}, {{"perm", std::vector<int64_t>{1, 2, 0}}});
   CHECK(t3.sizes() == Sizes{3, 4, 2});
   checkClose(eval1(OpKind::BroadcastTo, {tensor(F64, {3, 1}, {1, 2, 3})}, {{"shape", Shape{Dim::of(2), Dim::of(3), Dim::of(2)}}}),
@@ -351,6 +352,10 @@ TEST_CASE("data movement by hand", "[reference][movement]") {
   auto badIndex = evalOp(OpKind::Gather, {x, tensor(DType::I64, {1}, {2})});
   REQUIRE_FALSE(badIndex);
   CHECK(badIndex.error().message.find("index 2 is out of range for dim 0 of size 2") != std::string::npos);
+  // out[i][j] = x[i][idx[i][j]] along axis 1; along axis 0, out[i][j] = x[idx[i][j]][j].
+  checkClose(eval1(OpKind::GatherElements, {x, tensor(DType::I64, {2, 2}, {2, 0, -1, 1})}, {{"axis", int64_t{1}}}), {2, 2},
+             {3, 1, 6, 5});
+  checkClose(eval1(OpKind::GatherElements, {x, tensor(DType::I32, {1, 3}, {1, 0, 1})}), {1, 3}, {4, 2, 6});
   checkClose(eval1(OpKind::OneHot, {tensor(DType::I64, {3}, {0, -1, 5})}, {{"depth", int64_t{3}}}), {3, 3},
              {1, 0, 0, 0, 0, 1, 0, 0, 0});
   checkClose(eval1(OpKind::OneHot, {tensor(DType::I64, {2}, {1, 0})}, {{"depth", int64_t{2}}, {"axis", int64_t{0}}}), {2, 2},

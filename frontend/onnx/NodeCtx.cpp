@@ -1,0 +1,155 @@
+//===- frontend/onnx/NodeCtx.cpp - ONNX import: a converter's helpers -----===//
+#include "frontend/onnx/Importer.h"
+
+namespace kiln::onnximport {
+
+using namespace ir;
+
+int64_t NodeCtx::opset() const { return im_.opset(); }
+
+int NodeCtx::numInputs() const {
+  int n = node_.input_size();
+  while (n > 0 && node_.input(n - 1).empty())
+    --n;
+  return n;
+}
+
+Expected<ValueId> NodeCtx::in(int i) const {
+  if (!hasInput(i))
+    return error(fmt::format("input {} is missing", i));
+  return im_.value(node_.input(i));
+}
+
+Type NodeCtx::typeOf(ValueId v) const { return im_.graph().type(v); }
+
+Expected<HostTensor> NodeCtx::constIn(int i) const {
+  auto v = in(i);
+  if (!v)
+    return v.error();
+  auto c = im_.constantValue(*v);
+  if (!c)
+    return unsupported(fmt::format("input '{}' must be known when the model is imported: {}", node_.input(i),
+                                   c.error().message));
+  return c;
+}
+
+Expected<std::vector<int64_t>> NodeCtx::constInts(int i) const {
+  auto t = constIn(i);
+  if (!t)
+    return t.error();
+  if (!isInteger(t->dtype()))
+    return error(fmt::format("input '{}' must be an integer tensor", node_.input(i)));
+  std::vector<int64_t> out;
+  for (int64_t k = 0; k < t->numElements(); ++k)
+    out.push_back(t->getInt(k));
+  return out;
+}
+
+const ::onnx::AttributeProto *NodeCtx::attr(std::string_view name) const {
+  for (const auto &a : node_.attribute())
+    if (a.name() == name)
+      return &a;
+  return nullptr;
+}
+
+bool NodeCtx::hasAttr(std::string_view name) const { return attr(name) != nullptr; }
+
+int64_t NodeCtx::attrInt(std::string_view name, int64_t def) const {
+  const auto *a = attr(name);
+  return a ? a->i() : def;
+}
+
+double NodeCtx::attrFloat(std::string_view name, double def) const {
+  const auto *a = attr(name);
+  return a ? a->f() : def;
+}
+
+std::string NodeCtx::attrString(std::string_view name, std::string def) const {
+  const auto *a = attr(name);
+  return a ? a->s() : def;
+}
+
+std::vector<int64_t> NodeCtx::attrInts(std::string_view name) const {
+  const auto *a = attr(name);
+  if (!a)
+    return {};
+  return std::vector<int64_t>(a->ints().begin(), a->ints().end());
+}
+
+Expected<std::vector<ValueId>> NodeCtx::emitMulti(OpKind op, std::vector<ValueId> operands, const AttrList &attrs) {
+  std::vector<std::string> names;
+  std::string base = fmt::format("{}.{}", node_.output_size() ? node_.output(0) : "t", opInfo(op).name);
+  for (int i = 0; i < opInfo(op).numResults; ++i)
+    names.push_back(im_.tempName(i ? fmt::format("{}.{}", base, i) : base));
+  auto r = im_.graph().addNode(op, std::move(operands), attrs, names);
+  if (!r)
+    return error(r.error().message);
+  return r;
+}
+
+Expected<ValueId> NodeCtx::emit(OpKind op, std::vector<ValueId> operands, const AttrList &attrs) {
+  auto r = emitMulti(op, std::move(operands), attrs);
+  if (!r)
+    return r.error();
+  return (*r)[0];
+}
+
+Expected<ValueId> NodeCtx::constant(HostTensor t) {
+  auto v = im_.graph().addConst(im_.tempName(fmt::format("{}.const", node_.output_size() ? node_.output(0) : "c")), std::move(t));
+  if (!v)
+    return error(v.error().message);
+  return v;
+}
+
+Expected<ValueId> NodeCtx::scalar(double v, DType dt) { return constant(HostTensor::scalar(dt, v)); }
+
+Expected<ValueId> NodeCtx::reshapeTo(ValueId x, const Shape &shape) {
+  const Shape in = typeOf(x).shape;
+  std::vector<int64_t> spec;
+  bool inferred = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const Dim &d = shape[i];
+    if (d.isConst()) {
+      spec.push_back(d.value == 0 ? -2 : d.value); // -2 marks a literal 0, handled below
+      continue;
+    }
+    if (i < in.size() && in[i] == d && !d.isUnknown()) {
+      spec.push_back(0);
+      continue;
+    }
+    if (inferred)
+      return unsupported(fmt::format("a reshape of {} to {} with more than one dim unknown at import",
+                                     toString(typeOf(x)), toString(shape)));
+    inferred = true;
+    spec.push_back(-1);
+  }
+  for (int64_t &s : spec)
+    if (s == -2) {
+      // kiln's reshape reads 0 as "copy"; a literal 0 is exact only when the input dim there is 0.
+      size_t i = static_cast<size_t>(&s - spec.data());
+      if (i < in.size() && in[i].isConst() && in[i].value == 0)
+        s = 0;
+      else
+        return unsupported("a reshape to a literal size 0");
+    }
+  return emit(OpKind::Reshape, {x}, {{"shape", spec}});
+}
+
+Status NodeCtx::bind(int i, ValueId v) {
+  if (i >= node_.output_size() || node_.output(i).empty())
+    return {};
+  const std::string &name = node_.output(i);
+  // Give the value its ONNX name when it has a temporary one; else alias it.
+  const Value &val = im_.graph().value(v);
+  if ((val.kind == ValueKind::Result || val.kind == ValueKind::Const) && im_.graph().lookup(name) == kNoValue && val.name != name &&
+      !im_.onnxNames_.count(val.name)) {
+    if (auto s = im_.graph().rename(v, name); !s)
+      return error(s.error().message);
+  }
+  return im_.bindName(name, v);
+}
+
+Error NodeCtx::unsupported(const std::string &what) const { return makeError("unsupported: {}", what); }
+Error NodeCtx::error(const std::string &what) const { return Error{what}; }
+
+} // namespace kiln::onnximport

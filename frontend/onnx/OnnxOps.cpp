@@ -1,0 +1,1196 @@
+//===- frontend/onnx/OnnxOps.cpp - ONNX ops onto kiln's op table ----------===//
+//
+// One converter per ONNX op type, and the table that names them. ONNX ops
+// that are compositions (Gemm, Flatten, LRN, LayerNormalization, ...) become
+// several kiln nodes; shape operands (Reshape's shape, Pad's pads, ...) must
+// be known at import time and are folded through the reference interpreter.
+//
+//===----------------------------------------------------------------------===//
+#include "frontend/onnx/Importer.h"
+#include "ir/TypeRules.h"
+
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace kiln::onnximport {
+
+using namespace ir;
+
+#define KILN_CAT2(a, b) a##b
+#define KILN_CAT(a, b) KILN_CAT2(a, b)
+/// `ASSIGN(ValueId x, ctx.in(0));` declares x from an Expected or returns its error.
+#define ASSIGN(decl, expr)                                                     \
+  auto KILN_CAT(assign_, __LINE__) = (expr);                                   \
+  if (!KILN_CAT(assign_, __LINE__))                                            \
+    return KILN_CAT(assign_, __LINE__).error();                                \
+  decl = KILN_CAT(assign_, __LINE__).take()
+
+namespace {
+
+using Ints = std::vector<int64_t>;
+
+// --- Elementwise ----------------------------------------------------------------------
+
+template <OpKind K> Status unary(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId y, c.emit(K, {x}));
+  return c.bind(0, y);
+}
+
+template <OpKind K> Status binary(NodeCtx &c) {
+  ASSIGN(ValueId a, c.in(0));
+  ASSIGN(ValueId b, c.in(1));
+  if (K == OpKind::Pow && c.typeOf(a).dtype != c.typeOf(b).dtype) {
+    // ONNX Pow takes an exponent of any numeric type; the result has the base's.
+    ASSIGN(b, c.emit(OpKind::Cast, {b}, {{"to", c.typeOf(a).dtype}}));
+  }
+  ASSIGN(ValueId y, c.emit(K, {a, b}));
+  return c.bind(0, y);
+}
+
+/// a <= b as less or equal, a >= b as greater or equal.
+template <OpKind K> Status compareOrEqual(NodeCtx &c) {
+  ASSIGN(ValueId a, c.in(0));
+  ASSIGN(ValueId b, c.in(1));
+  ASSIGN(ValueId strict, c.emit(K, {a, b}));
+  ASSIGN(ValueId eq, c.emit(OpKind::Equal, {a, b}));
+  ASSIGN(ValueId y, c.emit(OpKind::Or, {strict, eq}));
+  return c.bind(0, y);
+}
+
+Expected<ValueId> logicalNot(NodeCtx &c, ValueId x) {
+  ASSIGN(ValueId f, c.scalar(0, DType::Bool));
+  return c.emit(OpKind::Equal, {x, f});
+}
+
+Status convNot(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId y, logicalNot(c, x));
+  return c.bind(0, y);
+}
+
+Status convXor(NodeCtx &c) {
+  ASSIGN(ValueId a, c.in(0));
+  ASSIGN(ValueId b, c.in(1));
+  ASSIGN(ValueId eq, c.emit(OpKind::Equal, {a, b}));
+  ASSIGN(ValueId y, logicalNot(c, eq));
+  return c.bind(0, y);
+}
+
+Status convIsNaN(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId eq, c.emit(OpKind::Equal, {x, x}));
+  ASSIGN(ValueId y, logicalNot(c, eq));
+  return c.bind(0, y);
+}
+
+Status convIsInf(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  DType dt = c.typeOf(x).dtype;
+  bool pos = c.attrInt("detect_positive", 1), neg = c.attrInt("detect_negative", 1);
+  ASSIGN(ValueId pinf, c.scalar(INFINITY, dt));
+  ASSIGN(ValueId ninf, c.scalar(-INFINITY, dt));
+  ASSIGN(ValueId isPos, c.emit(OpKind::Equal, {x, pinf}));
+  ASSIGN(ValueId isNeg, c.emit(OpKind::Equal, {x, ninf}));
+  ASSIGN(ValueId none, c.emit(OpKind::Less, {x, x})); // all false, of x's shape
+  ValueId a = pos ? isPos : none, b = neg ? isNeg : none;
+  ASSIGN(ValueId y, c.emit(OpKind::Or, {a, b}));
+  return c.bind(0, y);
+}
+
+Status convWhere(NodeCtx &c) {
+  ASSIGN(ValueId cond, c.in(0));
+  ASSIGN(ValueId a, c.in(1));
+  ASSIGN(ValueId b, c.in(2));
+  ASSIGN(ValueId y, c.emit(OpKind::Select, {cond, a, b}));
+  return c.bind(0, y);
+}
+
+Status convCast(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  auto to = dtypeFromOnnx(static_cast<int32_t>(c.attrInt("to", 0)));
+  if (!to)
+    return c.unsupported(to.error().message);
+  ASSIGN(ValueId y, c.emit(OpKind::Cast, {x}, {{"to", *to}}));
+  return c.bind(0, y);
+}
+
+Status convCastLike(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId like, c.in(1));
+  ASSIGN(ValueId y, c.emit(OpKind::Cast, {x}, {{"to", c.typeOf(like).dtype}}));
+  return c.bind(0, y);
+}
+
+Status convIdentity(NodeCtx &c) { return unary<OpKind::Identity>(c); }
+
+Status convLeakyRelu(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId y, c.emit(OpKind::LeakyRelu, {x}, {{"alpha", c.attrFloat("alpha", 0.01)}}));
+  return c.bind(0, y);
+}
+
+Status convElu(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId y, c.emit(OpKind::Elu, {x}, {{"alpha", c.attrFloat("alpha", 1.0)}}));
+  return c.bind(0, y);
+}
+
+Status convSelu(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId y, c.emit(OpKind::Selu, {x},
+                           {{"alpha", c.attrFloat("alpha", 1.67326319217681884765625)},
+                            {"gamma", c.attrFloat("gamma", 1.05070102214813232421875)}}));
+  return c.bind(0, y);
+}
+
+/// clip(alpha * x + beta, 0, 1)
+Expected<ValueId> hardSigmoid(NodeCtx &c, ValueId x, double alpha, double beta) {
+  DType dt = c.typeOf(x).dtype;
+  ASSIGN(ValueId a, c.scalar(alpha, dt));
+  ASSIGN(ValueId b, c.scalar(beta, dt));
+  ASSIGN(ValueId ax, c.emit(OpKind::Mul, {x, a}));
+  ASSIGN(ValueId axb, c.emit(OpKind::Add, {ax, b}));
+  return c.emit(OpKind::Clip, {axb}, {{"min", 0.0}, {"max", 1.0}});
+}
+
+Status convHardSigmoid(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId y, hardSigmoid(c, x, c.attrFloat("alpha", 0.2), c.attrFloat("beta", 0.5)));
+  return c.bind(0, y);
+}
+
+Status convHardSwish(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId h, hardSigmoid(c, x, 1.0 / 6, 0.5));
+  ASSIGN(ValueId y, c.emit(OpKind::Mul, {x, h}));
+  return c.bind(0, y);
+}
+
+Status convPRelu(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId slope, c.in(1));
+  ASSIGN(ValueId zero, c.scalar(0, c.typeOf(x).dtype));
+  ASSIGN(ValueId neg, c.emit(OpKind::Less, {x, zero}));
+  ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {x, slope}));
+  ASSIGN(ValueId y, c.emit(OpKind::Select, {neg, scaled, x}));
+  return c.bind(0, y);
+}
+
+Status convThresholdedRelu(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  DType dt = c.typeOf(x).dtype;
+  ASSIGN(ValueId alpha, c.scalar(c.attrFloat("alpha", 1.0), dt));
+  ASSIGN(ValueId zero, c.scalar(0, dt));
+  ASSIGN(ValueId above, c.emit(OpKind::Greater, {x, alpha}));
+  ASSIGN(ValueId y, c.emit(OpKind::Select, {above, x, zero}));
+  return c.bind(0, y);
+}
+
+Status convCelu(NodeCtx &c) {
+  // max(0, x) + min(0, alpha * (exp(x / alpha) - 1)) = elu(x / alpha) * alpha
+  ASSIGN(ValueId x, c.in(0));
+  double alpha = c.attrFloat("alpha", 1.0);
+  ASSIGN(ValueId a, c.scalar(alpha, c.typeOf(x).dtype));
+  ASSIGN(ValueId scaled, c.emit(OpKind::Div, {x, a}));
+  ASSIGN(ValueId e, c.emit(OpKind::Elu, {scaled}, {{"alpha", 1.0}}));
+  ASSIGN(ValueId y, c.emit(OpKind::Mul, {e, a}));
+  return c.bind(0, y);
+}
+
+Status convClip(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  if (c.opset() < 11) {
+    ASSIGN(ValueId y, c.emit(OpKind::Clip, {x},
+                             {{"min", c.attrFloat("min", -INFINITY)}, {"max", c.attrFloat("max", INFINITY)}}));
+    return c.bind(0, y);
+  }
+  ValueId y = x;
+  if (c.hasInput(1)) {
+    ASSIGN(ValueId lo, c.in(1));
+    ASSIGN(y, c.emit(OpKind::Max, {y, lo}));
+  }
+  if (c.hasInput(2)) {
+    ASSIGN(ValueId hi, c.in(2));
+    ASSIGN(y, c.emit(OpKind::Min, {y, hi}));
+  }
+  if (y == x) {
+    ASSIGN(y, c.emit(OpKind::Identity, {x}));
+  }
+  return c.bind(0, y);
+}
+
+/// Max, Min, Sum and Mean of any number of inputs.
+template <OpKind K> Status variadic(NodeCtx &c) {
+  ASSIGN(ValueId acc, c.in(0));
+  int n = c.numInputs();
+  for (int i = 1; i < n; ++i) {
+    ASSIGN(ValueId x, c.in(i));
+    ASSIGN(acc, c.emit(K == OpKind::ReduceMean ? OpKind::Add : K, {acc, x}));
+  }
+  if (K == OpKind::ReduceMean && n > 1) {
+    ASSIGN(ValueId count, c.scalar(n, c.typeOf(acc).dtype));
+    ASSIGN(acc, c.emit(OpKind::Div, {acc, count}));
+  }
+  if (n == 1) {
+    ASSIGN(acc, c.emit(OpKind::Identity, {acc}));
+  }
+  return c.bind(0, acc);
+}
+
+// --- Softmax and losses ----------------------------------------------------------------
+
+/// Opsets < 13 define softmax over the input flattened to 2-D at `axis`.
+template <OpKind K> Status convSoftmax(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  const Type &t = c.typeOf(x);
+  if (c.opset() >= 13) {
+    ASSIGN(ValueId y, c.emit(K, {x}, {{"axis", c.attrInt("axis", -1)}}));
+    return c.bind(0, y);
+  }
+  auto axis = normalizeAxis(c.attrInt("axis", 1), std::max(t.rank(), 1));
+  if (!axis)
+    return c.error(axis.error().message);
+  if (*axis == t.rank() - 1) {
+    ASSIGN(ValueId y, c.emit(K, {x}, {{"axis", int64_t{-1}}}));
+    return c.bind(0, y);
+  }
+  Dim outer = Dim::of(1), inner = Dim::of(1);
+  for (int i = 0; i < t.rank(); ++i) {
+    Dim &d = i < *axis ? outer : inner;
+    d = d.isConst() && t.shape[i].isConst() ? Dim::of(d.value * t.shape[i].value) : Dim::unknown();
+  }
+  ASSIGN(ValueId flat, c.reshapeTo(x, {outer, inner}));
+  ASSIGN(ValueId s, c.emit(K, {flat}, {{"axis", int64_t{1}}}));
+  ASSIGN(ValueId y, c.reshapeTo(s, t.shape));
+  return c.bind(0, y);
+}
+
+Status convSoftmaxCrossEntropy(NodeCtx &c) {
+  ASSIGN(ValueId scores, c.in(0));
+  ASSIGN(ValueId labels, c.in(1));
+  std::vector<ValueId> operands = {scores, labels};
+  if (c.hasInput(2)) {
+    ASSIGN(ValueId w, c.in(2));
+    operands.push_back(w);
+  }
+  AttrList attrs = {{"reduction", c.attrString("reduction", "mean")}};
+  if (c.hasAttr("ignore_index"))
+    attrs.emplace_back("ignore_index", c.attrInt("ignore_index", 0));
+  ASSIGN(ValueId loss, c.emit(OpKind::SoftmaxCrossEntropy, operands, attrs));
+  KILN_TRY(c.bind(0, loss));
+  if (c.node().output_size() > 1 && !c.node().output(1).empty()) {
+    ASSIGN(ValueId logp, c.emit(OpKind::LogSoftmax, {scores}, {{"axis", int64_t{1}}}));
+    KILN_TRY(c.bind(1, logp));
+  }
+  return {};
+}
+
+Status convNLLLoss(NodeCtx &c) {
+  ASSIGN(ValueId input, c.in(0));
+  ASSIGN(ValueId target, c.in(1));
+  const Type &it = c.typeOf(input);
+  if (it.rank() < 2 || !it.shape[1].isConst())
+    return c.unsupported("NegativeLogLikelihoodLoss needs a constant number of classes (dim 1)");
+  DType dt = it.dtype;
+  DType tt = c.typeOf(target).dtype;
+  std::optional<ValueId> keep; // 1 where the target is not ignored
+  ValueId safe = target;
+  if (c.hasAttr("ignore_index")) {
+    ASSIGN(ValueId ii, c.scalar(static_cast<double>(c.attrInt("ignore_index", 0)), tt));
+    ASSIGN(ValueId ignored, c.emit(OpKind::Equal, {target, ii}));
+    ASSIGN(ValueId zero, c.scalar(0, tt));
+    ASSIGN(safe, c.emit(OpKind::Select, {ignored, zero, target}));
+    ASSIGN(ValueId f0, c.scalar(0, dt));
+    ASSIGN(ValueId f1, c.scalar(1, dt));
+    ASSIGN(keep, c.emit(OpKind::Select, {ignored, f0, f1}));
+  }
+  ASSIGN(ValueId oh, c.emit(OpKind::OneHot, {safe}, {{"depth", it.shape[1].value}, {"axis", int64_t{1}}, {"dtype", dt}}));
+  ASSIGN(ValueId prod, c.emit(OpKind::Mul, {input, oh}));
+  ASSIGN(ValueId picked, c.emit(OpKind::ReduceSum, {prod}, {{"axes", Ints{1}}, {"keepdims", false}}));
+  ASSIGN(ValueId loss, c.emit(OpKind::Neg, {picked}));
+  std::optional<ValueId> weight = keep;
+  if (c.hasInput(2)) {
+    ASSIGN(ValueId w, c.in(2));
+    ASSIGN(ValueId wt, c.emit(OpKind::Gather, {w, safe}));
+    if (keep) {
+      ASSIGN(wt, c.emit(OpKind::Mul, {wt, *keep}));
+    }
+    weight = wt;
+  }
+  if (weight) {
+    ASSIGN(loss, c.emit(OpKind::Mul, {loss, *weight}));
+  }
+  std::string red = c.attrString("reduction", "mean");
+  AttrList all = {{"keepdims", false}};
+  if (red == "none")
+    return c.bind(0, loss);
+  if (red == "sum") {
+    ASSIGN(ValueId y, c.emit(OpKind::ReduceSum, {loss}, all));
+    return c.bind(0, y);
+  }
+  if (red != "mean")
+    return c.error(fmt::format("reduction must be none, sum or mean, got \"{}\"", red));
+  if (!weight) {
+    ASSIGN(ValueId y, c.emit(OpKind::ReduceMean, {loss}, all));
+    return c.bind(0, y);
+  }
+  ASSIGN(ValueId total, c.emit(OpKind::ReduceSum, {loss}, all));
+  ASSIGN(ValueId wsum, c.emit(OpKind::ReduceSum, {*weight}, all));
+  ASSIGN(ValueId y, c.emit(OpKind::Div, {total, wsum}));
+  return c.bind(0, y);
+}
+
+// --- Contractions and pooling --------------------------------------------------------
+
+Status convMatMul(NodeCtx &c) { return binary<OpKind::MatMul>(c); }
+
+Status convGemm(NodeCtx &c) {
+  ASSIGN(ValueId a, c.in(0));
+  ASSIGN(ValueId b, c.in(1));
+  DType dt = c.typeOf(a).dtype;
+  ASSIGN(ValueId y, c.emit(OpKind::MatMul, {a, b},
+                           {{"transpose_a", c.attrInt("transA", 0) != 0}, {"transpose_b", c.attrInt("transB", 0) != 0}}));
+  double alpha = c.attrFloat("alpha", 1.0), beta = c.attrFloat("beta", 1.0);
+  if (alpha != 1.0) {
+    ASSIGN(ValueId s, c.scalar(alpha, dt));
+    ASSIGN(y, c.emit(OpKind::Mul, {y, s}));
+  }
+  if (c.hasInput(2) && beta != 0.0) {
+    ASSIGN(ValueId bias, c.in(2));
+    if (beta != 1.0) {
+      ASSIGN(ValueId s, c.scalar(beta, dt));
+      ASSIGN(bias, c.emit(OpKind::Mul, {bias, s}));
+    }
+    ASSIGN(y, c.emit(OpKind::Add, {y, bias}));
+  }
+  return c.bind(0, y);
+}
+
+/// Explicit pads from `pads` or `auto_pad`, for a window over x's spatial dims.
+Expected<Ints> windowPads(NodeCtx &c, const Type &x, const Ints &kernel, const Ints &strides, const Ints &dilations) {
+  size_t n = kernel.size();
+  std::string mode = c.attrString("auto_pad", "NOTSET");
+  if (mode == "NOTSET") {
+    Ints pads = c.attrInts("pads");
+    return pads.empty() ? Ints(2 * n, 0) : pads;
+  }
+  if (mode == "VALID")
+    return Ints(2 * n, 0);
+  if (mode != "SAME_UPPER" && mode != "SAME_LOWER")
+    return c.error(fmt::format("auto_pad must be NOTSET, VALID, SAME_UPPER or SAME_LOWER, got {}", mode));
+  Ints pads(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    const Dim &in = x.shape[i + 2];
+    if (!in.isConst())
+      return c.unsupported("auto_pad SAME over a spatial dim unknown at import");
+    int64_t s = strides.empty() ? 1 : strides[i], d = dilations.empty() ? 1 : dilations[i];
+    int64_t out = (in.value + s - 1) / s;
+    int64_t total = std::max<int64_t>(0, (out - 1) * s + (kernel[i] - 1) * d + 1 - in.value);
+    int64_t small = total / 2;
+    pads[i] = mode == "SAME_UPPER" ? small : total - small;
+    pads[i + n] = total - pads[i];
+  }
+  return pads;
+}
+
+Expected<ValueId> addChannelBias(NodeCtx &c, ValueId y, int biasInput) {
+  if (!c.hasInput(biasInput))
+    return y;
+  ASSIGN(ValueId b, c.in(biasInput));
+  Shape s = {c.typeOf(b).shape.empty() ? Dim::of(1) : c.typeOf(b).shape[0]};
+  s.resize(static_cast<size_t>(c.typeOf(y).rank() - 1), Dim::of(1));
+  ASSIGN(ValueId shaped, c.reshapeTo(b, s));
+  return c.emit(OpKind::Add, {y, shaped});
+}
+
+Expected<Ints> kernelOf(NodeCtx &c, ValueId w) {
+  Ints kernel = c.attrInts("kernel_shape");
+  if (!kernel.empty())
+    return kernel;
+  const Type &wt = c.typeOf(w);
+  for (int i = 2; i < wt.rank(); ++i) {
+    if (!wt.shape[i].isConst())
+      return c.unsupported("a kernel whose size is unknown at import");
+    kernel.push_back(wt.shape[i].value);
+  }
+  return kernel;
+}
+
+Status convConv(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId w, c.in(1));
+  ASSIGN(Ints kernel, kernelOf(c, w));
+  Ints strides = c.attrInts("strides"), dilations = c.attrInts("dilations");
+  ASSIGN(Ints pads, windowPads(c, c.typeOf(x), kernel, strides, dilations));
+  ASSIGN(ValueId y, c.emit(OpKind::Conv, {x, w},
+                           {{"stride", strides}, {"pad", pads}, {"dilation", dilations}, {"groups", c.attrInt("group", 1)}}));
+  ASSIGN(y, addChannelBias(c, y, 2));
+  return c.bind(0, y);
+}
+
+Status convConvTranspose(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId w, c.in(1));
+  ASSIGN(Ints kernel, kernelOf(c, w));
+  const Type &xt = c.typeOf(x);
+  size_t n = kernel.size();
+  Ints strides = c.attrInts("strides"), dilations = c.attrInts("dilations"), outPad = c.attrInts("output_padding");
+  if (strides.empty())
+    strides.assign(n, 1);
+  if (dilations.empty())
+    dilations.assign(n, 1);
+  if (outPad.empty())
+    outPad.assign(n, 0);
+  Ints pads = c.attrInts("pads");
+  if (pads.empty())
+    pads.assign(2 * n, 0);
+  Ints outShape = c.attrInts("output_shape");
+  std::string mode = c.attrString("auto_pad", "NOTSET");
+  if (!outShape.empty() || mode == "SAME_UPPER" || mode == "SAME_LOWER") {
+    if (outShape.size() > n)
+      outShape.erase(outShape.begin(), outShape.begin() + static_cast<long>(outShape.size() - n));
+    for (size_t i = 0; i < n; ++i) {
+      const Dim &in = xt.shape[i + 2];
+      if (!in.isConst())
+        return c.unsupported("ConvTranspose with output_shape or auto_pad over a dim unknown at import");
+      int64_t want = outShape.empty() ? in.value * strides[i] : outShape[i];
+      int64_t total = strides[i] * (in.value - 1) + outPad[i] + (kernel[i] - 1) * dilations[i] + 1 - want;
+      if (total < 0) { // the output is larger than the window covers: widen it at the end
+        outPad[i] -= total;
+        total = 0;
+      }
+      bool upper = mode != "SAME_LOWER";
+      pads[i] = upper ? total / 2 : total - total / 2;
+      pads[i + n] = total - pads[i];
+    }
+  }
+  ASSIGN(ValueId y, c.emit(OpKind::ConvTranspose, {x, w},
+                           {{"stride", strides},
+                            {"pad", pads},
+                            {"dilation", dilations},
+                            {"groups", c.attrInt("group", 1)},
+                            {"output_padding", outPad}}));
+  ASSIGN(y, addChannelBias(c, y, 2));
+  return c.bind(0, y);
+}
+
+template <OpKind K> Status convPool(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  if (c.node().output_size() > 1 && !c.node().output(1).empty())
+    return c.unsupported("MaxPool's Indices output");
+  if (c.attrInt("storage_order", 0) != 0)
+    return c.unsupported("MaxPool with storage_order=1");
+  Ints kernel = c.attrInts("kernel_shape");
+  Ints strides = c.attrInts("strides"), dilations = c.attrInts("dilations");
+  ASSIGN(Ints pads, windowPads(c, c.typeOf(x), kernel, strides, dilations));
+  AttrList attrs = {{"kernel", kernel}, {"stride", strides}, {"pad", pads},
+                    {"dilation", dilations}, {"ceil_mode", c.attrInt("ceil_mode", 0) != 0}};
+  if (K == OpKind::AvgPool)
+    attrs.emplace_back("count_include_pad", c.attrInt("count_include_pad", 0) != 0);
+  ASSIGN(ValueId y, c.emit(K, {x}, attrs));
+  return c.bind(0, y);
+}
+
+// --- Normalization --------------------------------------------------------------------
+
+Status convBatchNorm(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId scale, c.in(1));
+  ASSIGN(ValueId bias, c.in(2));
+  ASSIGN(ValueId mean, c.in(3));
+  ASSIGN(ValueId var, c.in(4));
+  double eps = c.attrFloat("epsilon", 1e-5);
+  bool training = c.attrInt("training_mode", 0) != 0;
+  if (!training) {
+    for (int i = 1; i < c.node().output_size(); ++i)
+      if (!c.node().output(i).empty())
+        return c.unsupported("BatchNormalization's statistics outputs outside training mode");
+    ASSIGN(ValueId y, c.emit(OpKind::BatchNormInfer, {x, scale, bias, mean, var}, {{"epsilon", eps}}));
+    return c.bind(0, y);
+  }
+  ASSIGN(auto r, c.emitMulti(OpKind::BatchNormTrain, {x, scale, bias}, {{"epsilon", eps}}));
+  KILN_TRY(c.bind(0, r[0]));
+  // running = running * momentum + batch * (1 - momentum)
+  double m = c.attrFloat("momentum", 0.9);
+  DType dt = c.typeOf(x).dtype;
+  ASSIGN(ValueId mk, c.scalar(m, dt));
+  ASSIGN(ValueId mk1, c.scalar(1 - m, dt));
+  for (int i = 0; i < 2; ++i) {
+    ValueId running = i == 0 ? mean : var;
+    ASSIGN(ValueId a, c.emit(OpKind::Mul, {running, mk}));
+    ASSIGN(ValueId b, c.emit(OpKind::Mul, {r[1 + i], mk1}));
+    ASSIGN(ValueId updated, c.emit(OpKind::Add, {a, b}));
+    KILN_TRY(c.bind(1 + i, updated));
+  }
+  return {};
+}
+
+/// (x - mean) / sqrt(var + eps) over `axes`; also returns mean and 1/std (keepdims).
+struct Normalized {
+  ValueId y, mean, invStd;
+};
+Expected<Normalized> normalize(NodeCtx &c, ValueId x, const Ints &axes, double eps) {
+  AttrList keep = {{"axes", axes}, {"keepdims", true}};
+  ASSIGN(ValueId mean, c.emit(OpKind::ReduceMean, {x}, keep));
+  ASSIGN(ValueId d, c.emit(OpKind::Sub, {x, mean}));
+  ASSIGN(ValueId d2, c.emit(OpKind::Mul, {d, d}));
+  ASSIGN(ValueId var, c.emit(OpKind::ReduceMean, {d2}, keep));
+  ASSIGN(ValueId e, c.scalar(eps, c.typeOf(x).dtype));
+  ASSIGN(ValueId ve, c.emit(OpKind::Add, {var, e}));
+  ASSIGN(ValueId inv, c.emit(OpKind::Rsqrt, {ve}));
+  ASSIGN(ValueId y, c.emit(OpKind::Mul, {d, inv}));
+  return Normalized{y, mean, inv};
+}
+
+Status convInstanceNorm(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId scale, c.in(1));
+  ASSIGN(ValueId bias, c.in(2));
+  int r = c.typeOf(x).rank();
+  Ints axes;
+  for (int i = 2; i < r; ++i)
+    axes.push_back(i);
+  ASSIGN(Normalized n, normalize(c, x, axes, c.attrFloat("epsilon", 1e-5)));
+  Shape s = {c.typeOf(scale).shape[0]};
+  s.resize(static_cast<size_t>(r - 1), Dim::of(1));
+  ASSIGN(ValueId sc, c.reshapeTo(scale, s));
+  ASSIGN(ValueId bc, c.reshapeTo(bias, s));
+  ASSIGN(ValueId y, c.emit(OpKind::Mul, {n.y, sc}));
+  ASSIGN(y, c.emit(OpKind::Add, {y, bc}));
+  return c.bind(0, y);
+}
+
+Status convLayerNorm(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId scale, c.in(1));
+  int r = c.typeOf(x).rank();
+  auto axis = normalizeAxis(c.attrInt("axis", -1), r);
+  if (!axis)
+    return c.error(axis.error().message);
+  Ints axes;
+  for (int i = *axis; i < r; ++i)
+    axes.push_back(i);
+  ASSIGN(Normalized n, normalize(c, x, axes, c.attrFloat("epsilon", 1e-5)));
+  ASSIGN(ValueId y, c.emit(OpKind::Mul, {n.y, scale}));
+  if (c.hasInput(2)) {
+    ASSIGN(ValueId b, c.in(2));
+    ASSIGN(y, c.emit(OpKind::Add, {y, b}));
+  }
+  KILN_TRY(c.bind(0, y));
+  KILN_TRY(c.bind(1, n.mean));
+  return c.bind(2, n.invStd);
+}
+
+Status convLRN(NodeCtx &c) {
+  // y = x / (bias + alpha * mean of x^2 over `size` neighbouring channels)^beta,
+  // the window mean taken by an average pool over channels (padding counted).
+  ASSIGN(ValueId x, c.in(0));
+  const Type &t = c.typeOf(x);
+  if (t.rank() < 3 || !t.shape[1].isConst())
+    return c.unsupported("LRN over a tensor of rank < 3 or with channels unknown at import");
+  int64_t size = c.attrInt("size", 1);
+  DType dt = t.dtype;
+  ASSIGN(ValueId sq, c.emit(OpKind::Mul, {x, x}));
+  ASSIGN(ValueId planes, c.reshapeTo(sq, {t.shape[0], Dim::of(1), t.shape[1], Dim::unknown()}));
+  ASSIGN(ValueId avg, c.emit(OpKind::AvgPool, {planes},
+                             {{"kernel", Ints{size, 1}},
+                              {"pad", Ints{(size - 1) / 2, 0, size - 1 - (size - 1) / 2, 0}},
+                              {"count_include_pad", true}}));
+  ASSIGN(ValueId back, c.reshapeTo(avg, t.shape));
+  ASSIGN(ValueId alpha, c.scalar(c.attrFloat("alpha", 1e-4), dt));
+  ASSIGN(ValueId bias, c.scalar(c.attrFloat("bias", 1.0), dt));
+  ASSIGN(ValueId beta, c.scalar(c.attrFloat("beta", 0.75), dt));
+  ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {back, alpha}));
+  ASSIGN(ValueId base, c.emit(OpKind::Add, {scaled, bias}));
+  ASSIGN(ValueId denom, c.emit(OpKind::Pow, {base, beta}));
+  ASSIGN(ValueId y, c.emit(OpKind::Div, {x, denom}));
+  return c.bind(0, y);
+}
+
+// --- Reductions ------------------------------------------------------------------------
+
+enum class Reduce { Sum, Mean, Max, Min, Prod, L1, L2, LogSum, LogSumExp, SumSquare };
+
+template <Reduce R> Status convReduce(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  Ints axes = c.attrInts("axes");
+  if (R == Reduce::Sum && c.opset() >= 13) {
+    axes.clear();
+    if (c.hasInput(1)) {
+      ASSIGN(axes, c.constInts(1));
+    }
+    if (axes.empty() && c.attrInt("noop_with_empty_axes", 0)) {
+      ASSIGN(ValueId y, c.emit(OpKind::Identity, {x}));
+      return c.bind(0, y);
+    }
+  }
+  bool keep = c.attrInt("keepdims", 1) != 0;
+  AttrList attrs = {{"axes", axes}, {"keepdims", keep}};
+  ValueId y = x;
+  switch (R) {
+  case Reduce::Sum: {
+    ASSIGN(y, c.emit(OpKind::ReduceSum, {x}, attrs));
+    break;
+  }
+  case Reduce::Mean: {
+    ASSIGN(y, c.emit(OpKind::ReduceMean, {x}, attrs));
+    break;
+  }
+  case Reduce::Max: {
+    ASSIGN(y, c.emit(OpKind::ReduceMax, {x}, attrs));
+    break;
+  }
+  case Reduce::Min: {
+    ASSIGN(y, c.emit(OpKind::ReduceMin, {x}, attrs));
+    break;
+  }
+  case Reduce::Prod: {
+    ASSIGN(y, c.emit(OpKind::ReduceProd, {x}, attrs));
+    break;
+  }
+  case Reduce::L1: {
+    ASSIGN(ValueId a, c.emit(OpKind::Abs, {x}));
+    ASSIGN(y, c.emit(OpKind::ReduceSum, {a}, attrs));
+    break;
+  }
+  case Reduce::L2:
+  case Reduce::SumSquare: {
+    ASSIGN(ValueId sq, c.emit(OpKind::Mul, {x, x}));
+    ASSIGN(y, c.emit(OpKind::ReduceSum, {sq}, attrs));
+    if (R == Reduce::L2) {
+      ASSIGN(y, c.emit(OpKind::Sqrt, {y}));
+    }
+    break;
+  }
+  case Reduce::LogSum: {
+    ASSIGN(ValueId s, c.emit(OpKind::ReduceSum, {x}, attrs));
+    ASSIGN(y, c.emit(OpKind::Log, {s}));
+    break;
+  }
+  case Reduce::LogSumExp: {
+    // log(sum(exp(x - m))) + m with m the maximum: no overflow.
+    AttrList kept = {{"axes", axes}, {"keepdims", true}};
+    ASSIGN(ValueId m, c.emit(OpKind::ReduceMax, {x}, kept));
+    ASSIGN(ValueId d, c.emit(OpKind::Sub, {x, m}));
+    ASSIGN(ValueId e, c.emit(OpKind::Exp, {d}));
+    ASSIGN(ValueId s, c.emit(OpKind::ReduceSum, {e}, kept));
+    ASSIGN(ValueId l, c.emit(OpKind::Log, {s}));
+    ASSIGN(y, c.emit(OpKind::Add, {l, m}));
+    if (!keep) { // drop the reduced size-1 dims
+      ASSIGN(y, c.emit(OpKind::ReduceSum, {y}, attrs));
+    }
+    break;
+  }
+  }
+  return c.bind(0, y);
+}
+
+template <OpKind K> Status convArg(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId y, c.emit(K, {x},
+                           {{"axis", c.attrInt("axis", 0)},
+                            {"keepdims", c.attrInt("keepdims", 1) != 0},
+                            {"select_last_index", c.attrInt("select_last_index", 0) != 0}}));
+  return c.bind(0, y);
+}
+
+// --- Data movement -------------------------------------------------------------------------
+
+Status convFlatten(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  const Type &t = c.typeOf(x);
+  int64_t axis = c.attrInt("axis", 1);
+  if (axis < 0)
+    axis += t.rank();
+  if (axis < 0 || axis > t.rank())
+    return c.error(fmt::format("axis {} is out of range for rank {}", c.attrInt("axis", 1), t.rank()));
+  Dim outer = Dim::of(1), inner = Dim::of(1);
+  for (int i = 0; i < t.rank(); ++i) {
+    Dim &d = i < axis ? outer : inner;
+    const Dim &s = t.shape[i];
+    if (d.isConst() && s.isConst())
+      d = Dim::of(d.value * s.value);
+    else if (d.isConst() && d.value == 1 && s.isSymbol())
+      d = s;
+    else
+      d = Dim::unknown();
+  }
+  ASSIGN(ValueId y, c.reshapeTo(x, {outer, inner}));
+  return c.bind(0, y);
+}
+
+Status convReshape(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(Ints spec, c.constInts(1));
+  if (c.attrInt("allowzero", 0) && std::find(spec.begin(), spec.end(), 0) != spec.end())
+    return c.unsupported("Reshape with allowzero=1 and a literal 0 in the shape");
+  ASSIGN(ValueId y, c.emit(OpKind::Reshape, {x}, {{"shape", spec}}));
+  return c.bind(0, y);
+}
+
+Status convTranspose(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId y, c.emit(OpKind::Transpose, {x}, {{"perm", c.attrInts("perm")}}));
+  return c.bind(0, y);
+}
+
+Status convConcat(NodeCtx &c) {
+  std::vector<ValueId> xs;
+  for (int i = 0; i < c.numInputs(); ++i) {
+    ASSIGN(ValueId x, c.in(i));
+    xs.push_back(x);
+  }
+  ASSIGN(ValueId y, c.emit(OpKind::Concat, xs, {{"axis", c.attrInt("axis", 0)}}));
+  return c.bind(0, y);
+}
+
+Expected<Ints> axesOf(NodeCtx &c, int input) {
+  if (c.opset() >= 13)
+    return c.hasInput(input) ? c.constInts(input) : Expected<Ints>(Ints{});
+  return c.attrInts("axes");
+}
+
+Status convSqueeze(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  const Type &t = c.typeOf(x);
+  ASSIGN(Ints axes, axesOf(c, 1));
+  std::vector<bool> drop(static_cast<size_t>(t.rank()));
+  for (int64_t a : axes) {
+    auto n = normalizeAxis(a, t.rank());
+    if (!n)
+      return c.error(n.error().message);
+    drop[*n] = true;
+  }
+  Shape s;
+  for (int i = 0; i < t.rank(); ++i) {
+    bool one = t.shape[i].isConst() && t.shape[i].value == 1;
+    if (axes.empty() ? one : drop[i]) {
+      if (!one && t.shape[i].isConst())
+        return c.error(fmt::format("cannot squeeze dim {} of size {}", i, t.shape[i].value));
+      continue;
+    }
+    s.push_back(t.shape[i]);
+  }
+  ASSIGN(ValueId y, c.reshapeTo(x, s));
+  return c.bind(0, y);
+}
+
+Status convUnsqueeze(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  const Type &t = c.typeOf(x);
+  ASSIGN(Ints axes, axesOf(c, 1));
+  int rank = t.rank() + static_cast<int>(axes.size());
+  std::vector<bool> inserted(static_cast<size_t>(rank));
+  for (int64_t a : axes) {
+    auto n = normalizeAxis(a, rank);
+    if (!n)
+      return c.error(n.error().message);
+    inserted[*n] = true;
+  }
+  Shape s;
+  size_t next = 0;
+  for (int i = 0; i < rank; ++i)
+    s.push_back(inserted[i] ? Dim::of(1) : t.shape[next++]);
+  ASSIGN(ValueId y, c.reshapeTo(x, s));
+  return c.bind(0, y);
+}
+
+Status convGather(NodeCtx &c) {
+  ASSIGN(ValueId data, c.in(0));
+  ASSIGN(ValueId idx, c.in(1));
+  ASSIGN(ValueId y, c.emit(OpKind::Gather, {data, idx}, {{"axis", c.attrInt("axis", 0)}}));
+  return c.bind(0, y);
+}
+
+Status convGatherElements(NodeCtx &c) {
+  ASSIGN(ValueId data, c.in(0));
+  ASSIGN(ValueId idx, c.in(1));
+  ASSIGN(ValueId y, c.emit(OpKind::GatherElements, {data, idx}, {{"axis", c.attrInt("axis", 0)}}));
+  return c.bind(0, y);
+}
+
+Status convSlice(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  Ints starts, ends, axes, steps;
+  if (c.opset() < 10) {
+    starts = c.attrInts("starts");
+    ends = c.attrInts("ends");
+    axes = c.attrInts("axes");
+  } else {
+    ASSIGN(starts, c.constInts(1));
+    ASSIGN(ends, c.constInts(2));
+    if (c.hasInput(3)) {
+      ASSIGN(axes, c.constInts(3));
+    }
+    if (c.hasInput(4)) {
+      ASSIGN(steps, c.constInts(4));
+    }
+  }
+  ASSIGN(ValueId y, c.emit(OpKind::Slice, {x}, {{"starts", starts}, {"ends", ends}, {"axes", axes}, {"steps", steps}}));
+  return c.bind(0, y);
+}
+
+Status convSplit(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  const Type &t = c.typeOf(x);
+  auto axis = normalizeAxis(c.attrInt("axis", 0), t.rank());
+  if (!axis)
+    return c.error(axis.error().message);
+  Ints split = c.attrInts("split");
+  if (c.opset() >= 13) {
+    split.clear();
+    if (c.hasInput(1)) {
+      ASSIGN(split, c.constInts(1));
+    }
+  }
+  int outputs = c.node().output_size();
+  if (split.empty()) {
+    if (!t.shape[*axis].isConst())
+      return c.unsupported("Split of a dim unknown at import into equal parts");
+    int64_t total = t.shape[*axis].value;
+    if (total % outputs)
+      return c.error(fmt::format("dim {} of size {} does not split into {} equal parts", *axis, total, outputs));
+    split.assign(static_cast<size_t>(outputs), total / outputs);
+  }
+  if (static_cast<int>(split.size()) != outputs)
+    return c.error(fmt::format("split has {} sizes for {} outputs", split.size(), outputs));
+  int64_t start = 0;
+  for (int i = 0; i < outputs; ++i) {
+    ASSIGN(ValueId part, c.emit(OpKind::Slice, {x},
+                                {{"starts", Ints{start}}, {"ends", Ints{start + split[i]}}, {"axes", Ints{*axis}}}));
+    KILN_TRY(c.bind(i, part));
+    start += split[i];
+  }
+  return {};
+}
+
+Status convPad(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  std::string mode = c.attrString("mode", "constant");
+  Ints pads;
+  double value = 0;
+  if (c.opset() < 11) {
+    pads = c.attrInts("pads");
+    value = c.attrFloat("value", 0.0);
+  } else {
+    ASSIGN(pads, c.constInts(1));
+    if (c.hasInput(2)) {
+      ASSIGN(HostTensor v, c.constIn(2));
+      if (v.numElements() != 1)
+        return c.error("constant_value must be a scalar");
+      value = v.get(0);
+    }
+    if (c.hasInput(3))
+      return c.unsupported("Pad's axes input");
+  }
+  ASSIGN(ValueId y, c.emit(OpKind::Pad, {x}, {{"pads", pads}, {"mode", mode}, {"value", value}}));
+  return c.bind(0, y);
+}
+
+Status convConstant(NodeCtx &c) {
+  const auto &n = c.node();
+  if (n.attribute_size() != 1)
+    return c.error("Constant needs exactly one attribute");
+  const auto &a = n.attribute(0);
+  HostTensor t;
+  if (a.name() == "value") {
+    auto r = tensorFromProto(a.t());
+    if (!r)
+      return c.unsupported(r.error().message);
+    t = r.take();
+  } else if (a.name() == "value_float") {
+    t = HostTensor::scalar(DType::F32, a.f());
+  } else if (a.name() == "value_int") {
+    t = HostTensor(DType::I64, {});
+    t.setInt(0, a.i());
+  } else if (a.name() == "value_floats") {
+    t = HostTensor(DType::F32, {a.floats_size()});
+    for (int i = 0; i < a.floats_size(); ++i)
+      t.set(i, a.floats(i));
+  } else if (a.name() == "value_ints") {
+    t = HostTensor(DType::I64, {a.ints_size()});
+    for (int i = 0; i < a.ints_size(); ++i)
+      t.setInt(i, a.ints(i));
+  } else {
+    return c.unsupported(fmt::format("Constant with attribute '{}'", a.name()));
+  }
+  ASSIGN(ValueId v, c.constant(std::move(t)));
+  return c.bind(0, v);
+}
+
+Status convDropout(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  double ratio = c.attrFloat("ratio", 0.5);
+  bool training = false;
+  if (c.opset() >= 12) {
+    ratio = 0.5;
+    if (c.hasInput(1)) {
+      ASSIGN(HostTensor r, c.constIn(1));
+      ratio = r.get(0);
+    }
+    if (c.hasInput(2)) {
+      ASSIGN(HostTensor t, c.constIn(2));
+      training = t.get(0) != 0;
+    }
+  }
+  if (training && ratio > 0)
+    return c.unsupported("Dropout in training mode (its random mask cannot match another framework's)");
+  ASSIGN(ValueId y, c.emit(OpKind::Identity, {x}));
+  KILN_TRY(c.bind(0, y));
+  if (c.node().output_size() > 1 && !c.node().output(1).empty()) {
+    // An all-true mask of x's shape: x == x or not (x == x) holds for NaN too.
+    ASSIGN(ValueId eq, c.emit(OpKind::Equal, {x, x}));
+    ASSIGN(ValueId ne, logicalNot(c, eq));
+    ASSIGN(ValueId mask, c.emit(OpKind::Or, {eq, ne}));
+    KILN_TRY(c.bind(1, mask));
+  }
+  return {};
+}
+
+Expected<Shape> shapeFromInts(NodeCtx &c, const Ints &v) {
+  Shape s;
+  for (int64_t d : v) {
+    if (d < 0)
+      return c.error(fmt::format("shape [{}] has a negative size", fmt::join(v, ",")));
+    s.push_back(Dim::of(d));
+  }
+  return s;
+}
+
+Status convExpand(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(Ints shape, c.constInts(1));
+  ASSIGN(Shape s, shapeFromInts(c, shape));
+  ASSIGN(ValueId y, c.emit(OpKind::BroadcastTo, {x}, {{"shape", s}}));
+  return c.bind(0, y);
+}
+
+Status convTile(NodeCtx &c) {
+  // x[d0, d1, ...] -> [1, d0, 1, d1, ...] -> broadcast [r0, d0, r1, d1, ...] -> [r0 d0, r1 d1, ...]
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(Ints repeats, c.constInts(1));
+  const Type &t = c.typeOf(x);
+  if (static_cast<int>(repeats.size()) != t.rank())
+    return c.error(fmt::format("repeats has {} entries for rank {}", repeats.size(), t.rank()));
+  Shape spread, wide, out;
+  for (int i = 0; i < t.rank(); ++i) {
+    if (!t.shape[i].isConst())
+      return c.unsupported("Tile of a dim unknown at import");
+    if (repeats[i] < 0)
+      return c.error("repeats must not be negative");
+    spread.insert(spread.end(), {Dim::of(1), t.shape[i]});
+    wide.insert(wide.end(), {Dim::of(repeats[i]), t.shape[i]});
+    out.push_back(Dim::of(repeats[i] * t.shape[i].value));
+  }
+  ASSIGN(ValueId a, c.reshapeTo(x, spread));
+  ASSIGN(ValueId b, c.emit(OpKind::BroadcastTo, {a}, {{"shape", wide}}));
+  ASSIGN(ValueId y, c.reshapeTo(b, out));
+  return c.bind(0, y);
+}
+
+Expected<Ints> staticSizes(NodeCtx &c, ValueId x, std::string_view op) {
+  Ints sizes;
+  for (const Dim &d : c.typeOf(x).shape) {
+    if (!d.isConst())
+      return c.unsupported(fmt::format("{} of a tensor whose shape is not known at import", op));
+    sizes.push_back(d.value);
+  }
+  return sizes;
+}
+
+Status convShape(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(Ints sizes, staticSizes(c, x, "Shape"));
+  auto r = static_cast<int64_t>(sizes.size());
+  auto clampAxis = [&](int64_t a) { return std::clamp(a < 0 ? a + r : a, int64_t{0}, r); };
+  int64_t start = clampAxis(c.attrInt("start", 0)), end = clampAxis(c.attrInt("end", r));
+  Ints part(sizes.begin() + start, sizes.begin() + std::max(start, end));
+  HostTensor t(DType::I64, {static_cast<int64_t>(part.size())});
+  for (size_t i = 0; i < part.size(); ++i)
+    t.setInt(static_cast<int64_t>(i), part[i]);
+  ASSIGN(ValueId y, c.constant(std::move(t)));
+  return c.bind(0, y);
+}
+
+Status convSize(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(Ints sizes, staticSizes(c, x, "Size"));
+  HostTensor t(DType::I64, {});
+  t.setInt(0, product(sizes));
+  ASSIGN(ValueId y, c.constant(std::move(t)));
+  return c.bind(0, y);
+}
+
+Status convConstantOfShape(NodeCtx &c) {
+  ASSIGN(Ints shape, c.constInts(0));
+  HostTensor fill = HostTensor::scalar(DType::F32, 0);
+  if (const auto *a = c.attr("value")) {
+    auto v = tensorFromProto(a->t());
+    if (!v)
+      return c.unsupported(v.error().message);
+    fill = v.take();
+  }
+  for (int64_t d : shape)
+    if (d < 0 || d > (int64_t{1} << 32))
+      return c.error(fmt::format("shape [{}] has a negative or huge size", fmt::join(shape, ",")));
+  HostTensor t(fill.dtype(), shape);
+  std::vector<std::byte> one(fill.data(), fill.data() + dtypeSize(fill.dtype()));
+  for (int64_t i = 0; i < t.numElements(); ++i)
+    std::copy(one.begin(), one.end(), t.data() + i * static_cast<int64_t>(one.size()));
+  ASSIGN(ValueId y, c.constant(std::move(t)));
+  return c.bind(0, y);
+}
+
+Status convOneHot(NodeCtx &c) {
+  ASSIGN(ValueId idx, c.in(0));
+  ASSIGN(HostTensor depthT, c.constIn(1));
+  ASSIGN(HostTensor values, c.constIn(2));
+  if (values.numElements() != 2)
+    return c.error("values must hold [off, on]");
+  if (!isInteger(c.typeOf(idx).dtype)) {
+    ASSIGN(idx, c.emit(OpKind::Cast, {idx}, {{"to", DType::I64}}));
+  }
+  auto depth = static_cast<int64_t>(depthT.get(0));
+  DType dt = values.dtype();
+  ASSIGN(ValueId oh, c.emit(OpKind::OneHot, {idx}, {{"depth", depth}, {"axis", c.attrInt("axis", -1)}, {"dtype", dt}}));
+  double off = values.get(0), on = values.get(1);
+  ASSIGN(ValueId scale, c.scalar(on - off, dt));
+  ASSIGN(ValueId shift, c.scalar(off, dt));
+  ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {oh, scale}));
+  ASSIGN(ValueId y, c.emit(OpKind::Add, {scaled, shift}));
+  return c.bind(0, y);
+}
+
+Status convRange(NodeCtx &c) {
+  ASSIGN(HostTensor start, c.constIn(0));
+  ASSIGN(HostTensor limit, c.constIn(1));
+  ASSIGN(HostTensor delta, c.constIn(2));
+  double s = start.get(0), l = limit.get(0), d = delta.get(0);
+  if (d == 0)
+    return c.error("delta must not be 0");
+  auto n = static_cast<int64_t>(std::max(std::ceil((l - s) / d), 0.0));
+  if (n > (int64_t{1} << 32))
+    return c.error("the range is too long");
+  HostTensor t(start.dtype(), {n});
+  for (int64_t i = 0; i < n; ++i)
+    t.set(i, s + static_cast<double>(i) * d);
+  ASSIGN(ValueId y, c.constant(std::move(t)));
+  return c.bind(0, y);
+}
+
+// clang-format off
+const std::vector<OnnxOp> kOps = {
+  {"Abs", unary<OpKind::Abs>, {}},
+  {"Neg", unary<OpKind::Neg>, {}},
+  {"Exp", unary<OpKind::Exp>, {}},
+  {"Log", unary<OpKind::Log>, {}},
+  {"Sqrt", unary<OpKind::Sqrt>, {}},
+  {"Reciprocal", unary<OpKind::Reciprocal>, {}},
+  {"Floor", unary<OpKind::Floor>, {}},
+  {"Ceil", unary<OpKind::Ceil>, {}},
+  {"Round", unary<OpKind::Round>, {}},
+  {"Sign", unary<OpKind::Sign>, {}},
+  {"Erf", unary<OpKind::Erf>, {}},
+  {"Sin", unary<OpKind::Sin>, {}},
+  {"Cos", unary<OpKind::Cos>, {}},
+  {"Relu", unary<OpKind::Relu>, {}},
+  {"Sigmoid", unary<OpKind::Sigmoid>, {}},
+  {"Tanh", unary<OpKind::Tanh>, {}},
+  {"Softplus", unary<OpKind::Softplus>, {}},
+  {"Softsign", unary<OpKind::Softsign>, {}},
+  {"LeakyRelu", convLeakyRelu, {}},
+  {"Elu", convElu, {}},
+  {"Selu", convSelu, {}},
+  {"Celu", convCelu, {}},
+  {"HardSigmoid", convHardSigmoid, {}},
+  {"HardSwish", convHardSwish, {}},
+  {"PRelu", convPRelu, {}},
+  {"ThresholdedRelu", convThresholdedRelu, {}},
+  {"Clip", convClip, {}},
+  {"Add", binary<OpKind::Add>, {}},
+  {"Sub", binary<OpKind::Sub>, {}},
+  {"Mul", binary<OpKind::Mul>, {}},
+  {"Div", binary<OpKind::Div>, {}},
+  {"Pow", binary<OpKind::Pow>, {}},
+  {"Equal", binary<OpKind::Equal>, {}},
+  {"Less", binary<OpKind::Less>, {}},
+  {"Greater", binary<OpKind::Greater>, {}},
+  {"LessOrEqual", compareOrEqual<OpKind::Less>, {}},
+  {"GreaterOrEqual", compareOrEqual<OpKind::Greater>, {}},
+  {"And", binary<OpKind::And>, {}},
+  {"Or", binary<OpKind::Or>, {}},
+  {"Xor", convXor, {}},
+  {"Not", convNot, {}},
+  {"IsNaN", convIsNaN, {}},
+  {"IsInf", convIsInf, {}},
+  {"Where", convWhere, {}},
+  {"Cast", convCast, {}},
+  {"CastLike", convCastLike, {}},
+  {"Identity", convIdentity, {}},
+  {"Max", variadic<OpKind::Max>, {}},
+  {"Min", variadic<OpKind::Min>, {}},
+  {"Sum", variadic<OpKind::Add>, {}},
+  {"Mean", variadic<OpKind::ReduceMean>, {}},
+  {"Softmax", convSoftmax<OpKind::Softmax>, {}},
+  {"LogSoftmax", convSoftmax<OpKind::LogSoftmax>, {}},
+  {"SoftmaxCrossEntropyLoss", convSoftmaxCrossEntropy, {}},
+  {"NegativeLogLikelihoodLoss", convNLLLoss, {}},
+  {"MatMul", convMatMul, {}},
+  {"Gemm", convGemm, {}},
+  {"Conv", convConv, {}},
+  {"ConvTranspose", convConvTranspose, {}},
+  {"MaxPool", convPool<OpKind::MaxPool>, {}},
+  {"AveragePool", convPool<OpKind::AvgPool>, {}},
+  {"GlobalAveragePool", unary<OpKind::GlobalAvgPool>, {}},
+  {"GlobalMaxPool", unary<OpKind::GlobalMaxPool>, {}},
+  {"BatchNormalization", convBatchNorm, {}},
+  {"InstanceNormalization", convInstanceNorm, {}},
+  {"LayerNormalization", convLayerNorm, {}},
+  {"LRN", convLRN, {}},
+  {"ReduceSum", convReduce<Reduce::Sum>, {1}},
+  {"ReduceMean", convReduce<Reduce::Mean>, {}},
+  {"ReduceMax", convReduce<Reduce::Max>, {}},
+  {"ReduceMin", convReduce<Reduce::Min>, {}},
+  {"ReduceProd", convReduce<Reduce::Prod>, {}},
+  {"ReduceL1", convReduce<Reduce::L1>, {}},
+  {"ReduceL2", convReduce<Reduce::L2>, {}},
+  {"ReduceLogSum", convReduce<Reduce::LogSum>, {}},
+  {"ReduceLogSumExp", convReduce<Reduce::LogSumExp>, {}},
+  {"ReduceSumSquare", convReduce<Reduce::SumSquare>, {}},
+  {"ArgMax", convArg<OpKind::ArgMax>, {}},
+  {"ArgMin", convArg<OpKind::ArgMin>, {}},
+  {"Flatten", convFlatten, {}},
+  {"Reshape", convReshape, {1}},
+  {"Transpose", convTranspose, {}},
+  {"Concat", convConcat, {}},
+  {"Squeeze", convSqueeze, {1}},
+  {"Unsqueeze", convUnsqueeze, {1}},
+  {"Gather", convGather, {}},
+  {"GatherElements", convGatherElements, {}},
+  {"Slice", convSlice, {1, 2, 3, 4}},
+  {"Split", convSplit, {1}},
+  {"Pad", convPad, {1, 2, 3}},
+  {"Constant", convConstant, {}},
+  {"Dropout", convDropout, {1, 2}},
+  {"Expand", convExpand, {1}},
+  {"Tile", convTile, {1}},
+  {"Shape", convShape, {}},
+  {"Size", convSize, {}},
+  {"ConstantOfShape", convConstantOfShape, {0}},
+  {"OneHot", convOneHot, {1, 2}},
+  {"Range", convRange, {0, 1, 2}},
+};
+// clang-format on
+
+} // namespace
+
+const OnnxOp *findOnnxOp(std::string_view opType) {
+  for (const OnnxOp &op : kOps)
+    if (op.name == opType)
+      return &op;
+  return nullptr;
+}
+
+} // namespace kiln::onnximport
