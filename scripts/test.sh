@@ -15,9 +15,23 @@ CC=clang-19 CXX=clang++-19 scripts/setup.sh build-san -DKILN_SANITIZE=ON -DKILN_
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-san --output-on-failure -j "$jobs"
 
+# Fuzz both parsers of untrusted input on seed corpora: the repository's .kir
+# files and a sample of ONNX's test models.
+seconds=${KILN_FUZZ_SECONDS:-45}
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
-find tests examples -name '*.kir' -exec cp {} "$corpus/" \;
-build-san/kiln-fuzz-kir -max_total_time="${KILN_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -print_final_stats=1 \
-  "$corpus" 2>&1 | tail -n 4
-echo "fuzzing the .kir parser: no crash"
+mkdir -p "$corpus/kir" "$corpus/onnx"
+find tests examples -name '*.kir' -exec cp {} "$corpus/kir/" \;
+i=0
+for m in /usr/share/libonnx-testdata/data/node/test_*/model.onnx; do
+  i=$((i + 1))
+  if [ $((i % 8)) -eq 0 ]; then cp "$m" "$corpus/onnx/$i.onnx"; fi
+done
+for target in kir onnx; do
+  if ! build-san/kiln-fuzz-$target -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+    "$corpus/$target" > "$corpus/$target.log" 2>&1; then
+    tail -n 40 "$corpus/$target.log"
+    echo "FAIL: fuzzing the $target importer found a crash"; exit 1
+  fi
+  echo "fuzzing the $target importer for ${seconds}s: no crash ($(grep -o 'number_of_executed_units: *[0-9]*' "$corpus/$target.log" | grep -o '[0-9]*$') inputs)"
+done

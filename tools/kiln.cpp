@@ -100,12 +100,12 @@ int main(int argc, char **argv) {
   std::string model, outDir, format = "text";
   std::vector<std::string> inputs;
   auto *run = app.add_subcommand("run", "Evaluate a model on .npy inputs, writing one DIR/NAME.npy per output");
-  run->add_option("model", model, "Model file (.kir)")->required();
+  run->add_option("model", model, "Model file (.kir or .onnx)")->required();
   run->add_option("--input,-i", inputs, "An input as NAME=FILE.npy (repeat for each input)");
   run->add_option("--output-dir,-o", outDir, "Directory for the outputs")->required();
 
   auto *dump = app.add_subcommand("dump", "Print a model as .kir text or Graphviz dot");
-  dump->add_option("model", model, "Model file (.kir)")->required();
+  dump->add_option("model", model, "Model file (.kir or .onnx)")->required();
   dump->add_option("--format", format, "text or dot")->check(CLI::IsMember({"text", "dot"}));
 
   auto *ops = app.add_subcommand("ops", "List every op of kiln's op table");

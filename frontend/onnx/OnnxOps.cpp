@@ -1080,6 +1080,145 @@ Status convRange(NodeCtx &c) {
   return c.bind(0, y);
 }
 
+
+// --- Further compositions ------------------------------------------------------------
+
+Status convTrilu(NodeCtx &c) {
+  // y = x where the element is on the kept side of diagonal k, else 0.
+  ASSIGN(ValueId x, c.in(0));
+  const Type t = c.typeOf(x);
+  if (t.rank() < 2 || !t.shape[t.rank() - 1].isConst() || !t.shape[t.rank() - 2].isConst())
+    return c.unsupported("Trilu of a matrix whose size is unknown at import");
+  int64_t k = 0;
+  if (c.hasInput(1)) {
+    ASSIGN(HostTensor kt, c.constIn(1));
+    k = kt.getInt(0);
+  }
+  bool upper = c.attrInt("upper", 1) != 0;
+  int64_t rows = t.shape[t.rank() - 2].value, cols = t.shape[t.rank() - 1].value;
+  HostTensor mask(DType::Bool, {rows, cols});
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      mask.setInt(i * cols + j, upper ? j - i >= k : j - i <= k);
+  ASSIGN(ValueId m, c.constant(std::move(mask)));
+  ASSIGN(ValueId zero, c.scalar(0, t.dtype));
+  ASSIGN(ValueId y, c.emit(OpKind::Select, {m, x, zero}));
+  return c.bind(0, y);
+}
+
+Status convHardmax(NodeCtx &c) {
+  // one_hot(argmax(x, axis)) along axis; opsets < 13 flatten at axis first.
+  ASSIGN(ValueId x, c.in(0));
+  const Type t = c.typeOf(x);
+  int64_t axis = c.attrInt("axis", c.opset() >= 13 ? -1 : 1);
+  auto a = normalizeAxis(axis, t.rank());
+  if (!a)
+    return c.error(a.error().message);
+  if (c.opset() < 13 && *a != t.rank() - 1)
+    return c.unsupported("Hardmax before opset 13 over an axis other than the last");
+  if (!t.shape[*a].isConst())
+    return c.unsupported("Hardmax over an axis whose size is unknown at import");
+  ASSIGN(ValueId idx, c.emit(OpKind::ArgMax, {x}, {{"axis", int64_t{*a}}, {"keepdims", false}}));
+  ASSIGN(ValueId y, c.emit(OpKind::OneHot, {idx}, {{"depth", t.shape[*a].value}, {"axis", int64_t{*a}}, {"dtype", t.dtype}}));
+  return c.bind(0, y);
+}
+
+Status convShrink(NodeCtx &c) {
+  // x + bias where x < -lambd, x - bias where x > lambd, else 0.
+  ASSIGN(ValueId x, c.in(0));
+  DType dt = c.typeOf(x).dtype;
+  double lambd = c.attrFloat("lambd", 0.5), bias = c.attrFloat("bias", 0.0);
+  ASSIGN(ValueId lo, c.scalar(-lambd, dt));
+  ASSIGN(ValueId hi, c.scalar(lambd, dt));
+  ASSIGN(ValueId b, c.scalar(bias, dt));
+  ASSIGN(ValueId zero, c.scalar(0, dt));
+  ASSIGN(ValueId below, c.emit(OpKind::Less, {x, lo}));
+  ASSIGN(ValueId above, c.emit(OpKind::Greater, {x, hi}));
+  ASSIGN(ValueId plus, c.emit(OpKind::Add, {x, b}));
+  ASSIGN(ValueId minus, c.emit(OpKind::Sub, {x, b}));
+  ASSIGN(ValueId upper, c.emit(OpKind::Select, {above, minus, zero}));
+  ASSIGN(ValueId y, c.emit(OpKind::Select, {below, plus, upper}));
+  return c.bind(0, y);
+}
+
+Status convMeanVarianceNormalization(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  Ints axes = c.attrInts("axes");
+  if (axes.empty())
+    axes = {0, 2, 3};
+  ASSIGN(Normalized n, normalize(c, x, axes, 1e-9));
+  return c.bind(0, n.y);
+}
+
+/// DepthToSpace and SpaceToDepth: a reshape, a transpose and a reshape.
+template <bool ToSpace> Status convDepthSpace(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  const Type t = c.typeOf(x);
+  if (t.rank() != 4 || !t.shape[1].isConst() || !t.shape[2].isConst() || !t.shape[3].isConst())
+    return c.unsupported("DepthToSpace or SpaceToDepth of a tensor not 4-D with known C, H, W");
+  int64_t b = c.attrInt("blocksize", 1), ch = t.shape[1].value, h = t.shape[2].value, w = t.shape[3].value;
+  Dim n = t.shape[0];
+  Shape first, last;
+  Ints perm;
+  if (ToSpace) {
+    bool crd = c.attrString("mode", "DCR") == "CRD";
+    if (crd)
+      first = {n, Dim::of(ch / (b * b)), Dim::of(b), Dim::of(b), Dim::of(h), Dim::of(w)}, perm = {0, 1, 4, 2, 5, 3};
+    else
+      first = {n, Dim::of(b), Dim::of(b), Dim::of(ch / (b * b)), Dim::of(h), Dim::of(w)}, perm = {0, 3, 4, 1, 5, 2};
+    last = {n, Dim::of(ch / (b * b)), Dim::of(h * b), Dim::of(w * b)};
+  } else {
+    first = {n, Dim::of(ch), Dim::of(h / b), Dim::of(b), Dim::of(w / b), Dim::of(b)};
+    perm = {0, 3, 5, 1, 2, 4};
+    last = {n, Dim::of(ch * b * b), Dim::of(h / b), Dim::of(w / b)};
+  }
+  ASSIGN(ValueId r, c.reshapeTo(x, first));
+  ASSIGN(ValueId p, c.emit(OpKind::Transpose, {r}, {{"perm", perm}}));
+  ASSIGN(ValueId y, c.reshapeTo(p, last));
+  return c.bind(0, y);
+}
+
+/// sinh = (e^x - e^-x) / 2, cosh = (e^x + e^-x) / 2.
+template <OpKind Combine> Status convHyperbolic(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId ex, c.emit(OpKind::Exp, {x}));
+  ASSIGN(ValueId nx, c.emit(OpKind::Neg, {x}));
+  ASSIGN(ValueId enx, c.emit(OpKind::Exp, {nx}));
+  ASSIGN(ValueId s, c.emit(Combine, {ex, enx}));
+  ASSIGN(ValueId two, c.scalar(2, c.typeOf(x).dtype));
+  ASSIGN(ValueId y, c.emit(OpKind::Div, {s, two}));
+  return c.bind(0, y);
+}
+
+Status convTan(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  ASSIGN(ValueId s, c.emit(OpKind::Sin, {x}));
+  ASSIGN(ValueId co, c.emit(OpKind::Cos, {x}));
+  ASSIGN(ValueId y, c.emit(OpKind::Div, {s, co}));
+  return c.bind(0, y);
+}
+
+Status convEyeLike(NodeCtx &c) {
+  ASSIGN(ValueId x, c.in(0));
+  const Type t = c.typeOf(x);
+  if (t.rank() != 2 || !t.shape[0].isConst() || !t.shape[1].isConst())
+    return c.unsupported("EyeLike of a tensor whose 2-D shape is unknown at import");
+  DType dt = t.dtype;
+  if (c.hasAttr("dtype")) {
+    auto d = dtypeFromOnnx(static_cast<int32_t>(c.attrInt("dtype", 1)));
+    if (!d)
+      return c.unsupported(d.error().message);
+    dt = *d;
+  }
+  int64_t rows = t.shape[0].value, cols = t.shape[1].value, k = c.attrInt("k", 0);
+  HostTensor eye(dt, {rows, cols});
+  for (int64_t i = 0; i < rows; ++i)
+    if (i + k >= 0 && i + k < cols)
+      eye.set(i * cols + i + k, 1);
+  ASSIGN(ValueId y, c.constant(std::move(eye)));
+  return c.bind(0, y);
+}
+
 // clang-format off
 const std::vector<OnnxOp> kOps = {
   {"Abs", unary<OpKind::Abs>, {}},
@@ -1181,6 +1320,16 @@ const std::vector<OnnxOp> kOps = {
   {"ConstantOfShape", convConstantOfShape, {0}},
   {"OneHot", convOneHot, {1, 2}},
   {"Range", convRange, {0, 1, 2}},
+  {"Trilu", convTrilu, {1}},
+  {"Hardmax", convHardmax, {}},
+  {"Shrink", convShrink, {}},
+  {"MeanVarianceNormalization", convMeanVarianceNormalization, {}},
+  {"DepthToSpace", convDepthSpace<true>, {}},
+  {"SpaceToDepth", convDepthSpace<false>, {}},
+  {"Sinh", convHyperbolic<OpKind::Sub>, {}},
+  {"Cosh", convHyperbolic<OpKind::Add>, {}},
+  {"Tan", convTan, {}},
+  {"EyeLike", convEyeLike, {}},
 };
 // clang-format on
 
