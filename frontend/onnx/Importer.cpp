@@ -225,6 +225,12 @@ Expected<HostTensor> Importer::constantValue(ValueId v) {
   if (it != folded_.end())
     return it->second;
   const Node &n = g_.producer(v);
+  for (ValueId r : n.results) {
+    auto count = g_.type(r).numElements();
+    if (!count || *count > (int64_t{1} << 24))
+      return makeError("'{}' ({}) is too large or not static enough to fold at import", g_.nameOf(r),
+                       toString(g_.type(r)));
+  }
   std::vector<HostTensor> operands;
   for (ValueId o : n.operands) {
     auto c = constantValue(o);

@@ -62,6 +62,8 @@ public:
   Expected<ValueId> reshapeTo(ValueId x, const ir::Shape &shape);
   /// Binds ONNX output i to a value; empty output names are skipped.
   Status bind(int i, ValueId v);
+  /// Refuses to make a constant of more than 2^28 elements at import.
+  Status checkConstantSize(int64_t elements) const;
   /// An error naming the node, with "unsupported" in it.
   Error unsupported(const std::string &what) const;
   Error error(const std::string &what) const;

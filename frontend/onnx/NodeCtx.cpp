@@ -149,6 +149,12 @@ Status NodeCtx::bind(int i, ValueId v) {
   return im_.bindName(name, v);
 }
 
+Status NodeCtx::checkConstantSize(int64_t elements) const {
+  if (elements < 0 || elements > (int64_t{1} << 28))
+    return unsupported(fmt::format("a constant of {} elements made at import", elements));
+  return {};
+}
+
 Error NodeCtx::unsupported(const std::string &what) const { return makeError("unsupported: {}", what); }
 Error NodeCtx::error(const std::string &what) const { return Error{what}; }
 

@@ -371,6 +371,10 @@ Status convGemm(NodeCtx &c) {
 /// Explicit pads from `pads` or `auto_pad`, for a window over x's spatial dims.
 Expected<Ints> windowPads(NodeCtx &c, const Type &x, const Ints &kernel, const Ints &strides, const Ints &dilations) {
   size_t n = kernel.size();
+  if (x.rank() != static_cast<int>(n) + 2)
+    return c.error(fmt::format("kernel_shape [{}] does not fit {}", fmt::join(kernel, ","), toString(x)));
+  if ((!strides.empty() && strides.size() != n) || (!dilations.empty() && dilations.size() != n))
+    return c.error("strides and dilations need one entry per spatial dim");
   std::string mode = c.attrString("auto_pad", "NOTSET");
   if (mode == "NOTSET") {
     Ints pads = c.attrInts("pads");
@@ -434,8 +438,10 @@ Status convConvTranspose(NodeCtx &c) {
   ASSIGN(ValueId x, c.in(0));
   ASSIGN(ValueId w, c.in(1));
   ASSIGN(Ints kernel, kernelOf(c, w));
-  const Type &xt = c.typeOf(x);
+  const Type xt = c.typeOf(x);
   size_t n = kernel.size();
+  if (xt.rank() != static_cast<int>(n) + 2)
+    return c.error(fmt::format("kernel_shape [{}] does not fit {}", fmt::join(kernel, ","), toString(xt)));
   Ints strides = c.attrInts("strides"), dilations = c.attrInts("dilations"), outPad = c.attrInts("output_padding");
   if (strides.empty())
     strides.assign(n, 1);
@@ -446,11 +452,15 @@ Status convConvTranspose(NodeCtx &c) {
   Ints pads = c.attrInts("pads");
   if (pads.empty())
     pads.assign(2 * n, 0);
+  if (strides.size() != n || dilations.size() != n || outPad.size() != n || pads.size() != 2 * n)
+    return c.error("strides, dilations, output_padding and pads need one entry per spatial dim (pads two)");
   Ints outShape = c.attrInts("output_shape");
   std::string mode = c.attrString("auto_pad", "NOTSET");
   if (!outShape.empty() || mode == "SAME_UPPER" || mode == "SAME_LOWER") {
-    if (outShape.size() > n)
+    if (outShape.size() > n) // output_shape may list N and C too
       outShape.erase(outShape.begin(), outShape.begin() + static_cast<long>(outShape.size() - n));
+    if (!outShape.empty() && outShape.size() != n)
+      return c.error("output_shape needs one entry per spatial dim");
     for (size_t i = 0; i < n; ++i) {
       const Dim &in = xt.shape[i + 2];
       if (!in.isConst())
@@ -787,6 +797,8 @@ Status convUnsqueeze(NodeCtx &c) {
     auto n = normalizeAxis(a, rank);
     if (!n)
       return c.error(n.error().message);
+    if (inserted[*n])
+      return c.error(fmt::format("axis {} is repeated", a));
     inserted[*n] = true;
   }
   Shape s;
@@ -846,6 +858,8 @@ Status convSplit(NodeCtx &c) {
     }
   }
   int outputs = c.node().output_size();
+  if (outputs < 1)
+    return c.error("Split needs at least one output");
   if (split.empty()) {
     if (!t.shape[*axis].isConst())
       return c.unsupported("Split of a dim unknown at import into equal parts");
@@ -1032,9 +1046,11 @@ Status convConstantOfShape(NodeCtx &c) {
       return c.unsupported(v.error().message);
     fill = v.take();
   }
+  int64_t count = 1;
   for (int64_t d : shape)
-    if (d < 0 || d > (int64_t{1} << 32))
+    if (d < 0 || __builtin_mul_overflow(count, d, &count))
       return c.error(fmt::format("shape [{}] has a negative or huge size", fmt::join(shape, ",")));
+  KILN_TRY(c.checkConstantSize(count));
   HostTensor t(fill.dtype(), shape);
   std::vector<std::byte> one(fill.data(), fill.data() + dtypeSize(fill.dtype()));
   for (int64_t i = 0; i < t.numElements(); ++i)
@@ -1071,8 +1087,7 @@ Status convRange(NodeCtx &c) {
   if (d == 0)
     return c.error("delta must not be 0");
   auto n = static_cast<int64_t>(std::max(std::ceil((l - s) / d), 0.0));
-  if (n > (int64_t{1} << 32))
-    return c.error("the range is too long");
+  KILN_TRY(c.checkConstantSize(n));
   HostTensor t(start.dtype(), {n});
   for (int64_t i = 0; i < n; ++i)
     t.set(i, s + static_cast<double>(i) * d);
@@ -1096,6 +1111,7 @@ Status convTrilu(NodeCtx &c) {
   }
   bool upper = c.attrInt("upper", 1) != 0;
   int64_t rows = t.shape[t.rank() - 2].value, cols = t.shape[t.rank() - 1].value;
+  KILN_TRY(c.checkConstantSize(rows * cols));
   HostTensor mask(DType::Bool, {rows, cols});
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j)
@@ -1157,6 +1173,8 @@ template <bool ToSpace> Status convDepthSpace(NodeCtx &c) {
   if (t.rank() != 4 || !t.shape[1].isConst() || !t.shape[2].isConst() || !t.shape[3].isConst())
     return c.unsupported("DepthToSpace or SpaceToDepth of a tensor not 4-D with known C, H, W");
   int64_t b = c.attrInt("blocksize", 1), ch = t.shape[1].value, h = t.shape[2].value, w = t.shape[3].value;
+  if (b < 1 || (ToSpace ? ch % (b * b) != 0 : h % b != 0 || w % b != 0))
+    return c.error(fmt::format("blocksize {} does not divide {}", b, toString(t)));
   Dim n = t.shape[0];
   Shape first, last;
   Ints perm;
@@ -1211,6 +1229,7 @@ Status convEyeLike(NodeCtx &c) {
     dt = *d;
   }
   int64_t rows = t.shape[0].value, cols = t.shape[1].value, k = c.attrInt("k", 0);
+  KILN_TRY(c.checkConstantSize(rows * cols));
   HostTensor eye(dt, {rows, cols});
   for (int64_t i = 0; i < rows; ++i)
     if (i + k >= 0 && i + k < cols)
