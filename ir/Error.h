@@ -64,6 +64,18 @@ using Status = Expected<void>;
 
 } // namespace kiln
 
+#define KILN_CONCAT_INNER(a, b) a##b
+#define KILN_CONCAT(a, b) KILN_CONCAT_INNER(a, b)
+
+/// `KILN_ASSIGN(ValueId x, expr);` declares (or assigns) x from an Expected, or
+/// returns its error from the enclosing function. It is several statements:
+/// put it in braces under an `if`.
+#define KILN_ASSIGN(decl, expr)                                                \
+  auto KILN_CONCAT(kiln_assign_, __LINE__) = (expr);                           \
+  if (!KILN_CONCAT(kiln_assign_, __LINE__))                                    \
+    return KILN_CONCAT(kiln_assign_, __LINE__).error();                        \
+  decl = KILN_CONCAT(kiln_assign_, __LINE__).take()
+
 /// Returns the error of a failed Expected from the enclosing function.
 #define KILN_TRY(expr)                                                         \
   do {                                                                         \

@@ -17,14 +17,7 @@ namespace kiln::onnximport {
 
 using namespace ir;
 
-#define KILN_CAT2(a, b) a##b
-#define KILN_CAT(a, b) KILN_CAT2(a, b)
-/// `ASSIGN(ValueId x, ctx.in(0));` declares x from an Expected or returns its error.
-#define ASSIGN(decl, expr)                                                     \
-  auto KILN_CAT(assign_, __LINE__) = (expr);                                   \
-  if (!KILN_CAT(assign_, __LINE__))                                            \
-    return KILN_CAT(assign_, __LINE__).error();                                \
-  decl = KILN_CAT(assign_, __LINE__).take()
+
 
 namespace {
 
@@ -33,113 +26,113 @@ using Ints = std::vector<int64_t>;
 // --- Elementwise ----------------------------------------------------------------------
 
 template <OpKind K> Status unary(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId y, c.emit(K, {x}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId y, c.emit(K, {x}));
   return c.bind(0, y);
 }
 
 template <OpKind K> Status binary(NodeCtx &c) {
-  ASSIGN(ValueId a, c.in(0));
-  ASSIGN(ValueId b, c.in(1));
+  KILN_ASSIGN(ValueId a, c.in(0));
+  KILN_ASSIGN(ValueId b, c.in(1));
   if (K == OpKind::Pow && c.typeOf(a).dtype != c.typeOf(b).dtype) {
     // ONNX Pow takes an exponent of any numeric type; the result has the base's.
-    ASSIGN(b, c.emit(OpKind::Cast, {b}, {{"to", c.typeOf(a).dtype}}));
+    KILN_ASSIGN(b, c.emit(OpKind::Cast, {b}, {{"to", c.typeOf(a).dtype}}));
   }
-  ASSIGN(ValueId y, c.emit(K, {a, b}));
+  KILN_ASSIGN(ValueId y, c.emit(K, {a, b}));
   return c.bind(0, y);
 }
 
 /// a <= b as less or equal, a >= b as greater or equal.
 template <OpKind K> Status compareOrEqual(NodeCtx &c) {
-  ASSIGN(ValueId a, c.in(0));
-  ASSIGN(ValueId b, c.in(1));
-  ASSIGN(ValueId strict, c.emit(K, {a, b}));
-  ASSIGN(ValueId eq, c.emit(OpKind::Equal, {a, b}));
-  ASSIGN(ValueId y, c.emit(OpKind::Or, {strict, eq}));
+  KILN_ASSIGN(ValueId a, c.in(0));
+  KILN_ASSIGN(ValueId b, c.in(1));
+  KILN_ASSIGN(ValueId strict, c.emit(K, {a, b}));
+  KILN_ASSIGN(ValueId eq, c.emit(OpKind::Equal, {a, b}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Or, {strict, eq}));
   return c.bind(0, y);
 }
 
 Expected<ValueId> logicalNot(NodeCtx &c, ValueId x) {
-  ASSIGN(ValueId f, c.scalar(0, DType::Bool));
+  KILN_ASSIGN(ValueId f, c.scalar(0, DType::Bool));
   return c.emit(OpKind::Equal, {x, f});
 }
 
 Status convNot(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId y, logicalNot(c, x));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId y, logicalNot(c, x));
   return c.bind(0, y);
 }
 
 Status convXor(NodeCtx &c) {
-  ASSIGN(ValueId a, c.in(0));
-  ASSIGN(ValueId b, c.in(1));
-  ASSIGN(ValueId eq, c.emit(OpKind::Equal, {a, b}));
-  ASSIGN(ValueId y, logicalNot(c, eq));
+  KILN_ASSIGN(ValueId a, c.in(0));
+  KILN_ASSIGN(ValueId b, c.in(1));
+  KILN_ASSIGN(ValueId eq, c.emit(OpKind::Equal, {a, b}));
+  KILN_ASSIGN(ValueId y, logicalNot(c, eq));
   return c.bind(0, y);
 }
 
 Status convIsNaN(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId eq, c.emit(OpKind::Equal, {x, x}));
-  ASSIGN(ValueId y, logicalNot(c, eq));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId eq, c.emit(OpKind::Equal, {x, x}));
+  KILN_ASSIGN(ValueId y, logicalNot(c, eq));
   return c.bind(0, y);
 }
 
 Status convIsInf(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   DType dt = c.typeOf(x).dtype;
   bool pos = c.attrInt("detect_positive", 1), neg = c.attrInt("detect_negative", 1);
-  ASSIGN(ValueId pinf, c.scalar(INFINITY, dt));
-  ASSIGN(ValueId ninf, c.scalar(-INFINITY, dt));
-  ASSIGN(ValueId isPos, c.emit(OpKind::Equal, {x, pinf}));
-  ASSIGN(ValueId isNeg, c.emit(OpKind::Equal, {x, ninf}));
-  ASSIGN(ValueId none, c.emit(OpKind::Less, {x, x})); // all false, of x's shape
+  KILN_ASSIGN(ValueId pinf, c.scalar(INFINITY, dt));
+  KILN_ASSIGN(ValueId ninf, c.scalar(-INFINITY, dt));
+  KILN_ASSIGN(ValueId isPos, c.emit(OpKind::Equal, {x, pinf}));
+  KILN_ASSIGN(ValueId isNeg, c.emit(OpKind::Equal, {x, ninf}));
+  KILN_ASSIGN(ValueId none, c.emit(OpKind::Less, {x, x})); // all false, of x's shape
   ValueId a = pos ? isPos : none, b = neg ? isNeg : none;
-  ASSIGN(ValueId y, c.emit(OpKind::Or, {a, b}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Or, {a, b}));
   return c.bind(0, y);
 }
 
 Status convWhere(NodeCtx &c) {
-  ASSIGN(ValueId cond, c.in(0));
-  ASSIGN(ValueId a, c.in(1));
-  ASSIGN(ValueId b, c.in(2));
-  ASSIGN(ValueId y, c.emit(OpKind::Select, {cond, a, b}));
+  KILN_ASSIGN(ValueId cond, c.in(0));
+  KILN_ASSIGN(ValueId a, c.in(1));
+  KILN_ASSIGN(ValueId b, c.in(2));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Select, {cond, a, b}));
   return c.bind(0, y);
 }
 
 Status convCast(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   auto to = dtypeFromOnnx(static_cast<int32_t>(c.attrInt("to", 0)));
   if (!to)
     return c.unsupported(to.error().message);
-  ASSIGN(ValueId y, c.emit(OpKind::Cast, {x}, {{"to", *to}}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Cast, {x}, {{"to", *to}}));
   return c.bind(0, y);
 }
 
 Status convCastLike(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId like, c.in(1));
-  ASSIGN(ValueId y, c.emit(OpKind::Cast, {x}, {{"to", c.typeOf(like).dtype}}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId like, c.in(1));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Cast, {x}, {{"to", c.typeOf(like).dtype}}));
   return c.bind(0, y);
 }
 
 Status convIdentity(NodeCtx &c) { return unary<OpKind::Identity>(c); }
 
 Status convLeakyRelu(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId y, c.emit(OpKind::LeakyRelu, {x}, {{"alpha", c.attrFloat("alpha", 0.01)}}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::LeakyRelu, {x}, {{"alpha", c.attrFloat("alpha", 0.01)}}));
   return c.bind(0, y);
 }
 
 Status convElu(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId y, c.emit(OpKind::Elu, {x}, {{"alpha", c.attrFloat("alpha", 1.0)}}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Elu, {x}, {{"alpha", c.attrFloat("alpha", 1.0)}}));
   return c.bind(0, y);
 }
 
 Status convSelu(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId y, c.emit(OpKind::Selu, {x},
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Selu, {x},
                            {{"alpha", c.attrFloat("alpha", 1.67326319217681884765625)},
                             {"gamma", c.attrFloat("gamma", 1.05070102214813232421875)}}));
   return c.bind(0, y);
@@ -148,93 +141,93 @@ Status convSelu(NodeCtx &c) {
 /// clip(alpha * x + beta, 0, 1)
 Expected<ValueId> hardSigmoid(NodeCtx &c, ValueId x, double alpha, double beta) {
   DType dt = c.typeOf(x).dtype;
-  ASSIGN(ValueId a, c.scalar(alpha, dt));
-  ASSIGN(ValueId b, c.scalar(beta, dt));
-  ASSIGN(ValueId ax, c.emit(OpKind::Mul, {x, a}));
-  ASSIGN(ValueId axb, c.emit(OpKind::Add, {ax, b}));
+  KILN_ASSIGN(ValueId a, c.scalar(alpha, dt));
+  KILN_ASSIGN(ValueId b, c.scalar(beta, dt));
+  KILN_ASSIGN(ValueId ax, c.emit(OpKind::Mul, {x, a}));
+  KILN_ASSIGN(ValueId axb, c.emit(OpKind::Add, {ax, b}));
   return c.emit(OpKind::Clip, {axb}, {{"min", 0.0}, {"max", 1.0}});
 }
 
 Status convHardSigmoid(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId y, hardSigmoid(c, x, c.attrFloat("alpha", 0.2), c.attrFloat("beta", 0.5)));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId y, hardSigmoid(c, x, c.attrFloat("alpha", 0.2), c.attrFloat("beta", 0.5)));
   return c.bind(0, y);
 }
 
 Status convHardSwish(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId h, hardSigmoid(c, x, 1.0 / 6, 0.5));
-  ASSIGN(ValueId y, c.emit(OpKind::Mul, {x, h}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId h, hardSigmoid(c, x, 1.0 / 6, 0.5));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Mul, {x, h}));
   return c.bind(0, y);
 }
 
 Status convPRelu(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId slope, c.in(1));
-  ASSIGN(ValueId zero, c.scalar(0, c.typeOf(x).dtype));
-  ASSIGN(ValueId neg, c.emit(OpKind::Less, {x, zero}));
-  ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {x, slope}));
-  ASSIGN(ValueId y, c.emit(OpKind::Select, {neg, scaled, x}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId slope, c.in(1));
+  KILN_ASSIGN(ValueId zero, c.scalar(0, c.typeOf(x).dtype));
+  KILN_ASSIGN(ValueId neg, c.emit(OpKind::Less, {x, zero}));
+  KILN_ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {x, slope}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Select, {neg, scaled, x}));
   return c.bind(0, y);
 }
 
 Status convThresholdedRelu(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   DType dt = c.typeOf(x).dtype;
-  ASSIGN(ValueId alpha, c.scalar(c.attrFloat("alpha", 1.0), dt));
-  ASSIGN(ValueId zero, c.scalar(0, dt));
-  ASSIGN(ValueId above, c.emit(OpKind::Greater, {x, alpha}));
-  ASSIGN(ValueId y, c.emit(OpKind::Select, {above, x, zero}));
+  KILN_ASSIGN(ValueId alpha, c.scalar(c.attrFloat("alpha", 1.0), dt));
+  KILN_ASSIGN(ValueId zero, c.scalar(0, dt));
+  KILN_ASSIGN(ValueId above, c.emit(OpKind::Greater, {x, alpha}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Select, {above, x, zero}));
   return c.bind(0, y);
 }
 
 Status convCelu(NodeCtx &c) {
   // max(0, x) + min(0, alpha * (exp(x / alpha) - 1)) = elu(x / alpha) * alpha
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   double alpha = c.attrFloat("alpha", 1.0);
-  ASSIGN(ValueId a, c.scalar(alpha, c.typeOf(x).dtype));
-  ASSIGN(ValueId scaled, c.emit(OpKind::Div, {x, a}));
-  ASSIGN(ValueId e, c.emit(OpKind::Elu, {scaled}, {{"alpha", 1.0}}));
-  ASSIGN(ValueId y, c.emit(OpKind::Mul, {e, a}));
+  KILN_ASSIGN(ValueId a, c.scalar(alpha, c.typeOf(x).dtype));
+  KILN_ASSIGN(ValueId scaled, c.emit(OpKind::Div, {x, a}));
+  KILN_ASSIGN(ValueId e, c.emit(OpKind::Elu, {scaled}, {{"alpha", 1.0}}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Mul, {e, a}));
   return c.bind(0, y);
 }
 
 Status convClip(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   if (c.opset() < 11) {
-    ASSIGN(ValueId y, c.emit(OpKind::Clip, {x},
+    KILN_ASSIGN(ValueId y, c.emit(OpKind::Clip, {x},
                              {{"min", c.attrFloat("min", -INFINITY)}, {"max", c.attrFloat("max", INFINITY)}}));
     return c.bind(0, y);
   }
   ValueId y = x;
   if (c.hasInput(1)) {
-    ASSIGN(ValueId lo, c.in(1));
-    ASSIGN(y, c.emit(OpKind::Max, {y, lo}));
+    KILN_ASSIGN(ValueId lo, c.in(1));
+    KILN_ASSIGN(y, c.emit(OpKind::Max, {y, lo}));
   }
   if (c.hasInput(2)) {
-    ASSIGN(ValueId hi, c.in(2));
-    ASSIGN(y, c.emit(OpKind::Min, {y, hi}));
+    KILN_ASSIGN(ValueId hi, c.in(2));
+    KILN_ASSIGN(y, c.emit(OpKind::Min, {y, hi}));
   }
   if (y == x) {
-    ASSIGN(y, c.emit(OpKind::Identity, {x}));
+    KILN_ASSIGN(y, c.emit(OpKind::Identity, {x}));
   }
   return c.bind(0, y);
 }
 
 /// Max, Min, Sum and Mean of any number of inputs.
 template <OpKind K> Status variadic(NodeCtx &c) {
-  ASSIGN(ValueId acc, c.in(0));
+  KILN_ASSIGN(ValueId acc, c.in(0));
   int n = c.numInputs();
   for (int i = 1; i < n; ++i) {
-    ASSIGN(ValueId x, c.in(i));
-    ASSIGN(acc, c.emit(K == OpKind::ReduceMean ? OpKind::Add : K, {acc, x}));
+    KILN_ASSIGN(ValueId x, c.in(i));
+    KILN_ASSIGN(acc, c.emit(K == OpKind::ReduceMean ? OpKind::Add : K, {acc, x}));
   }
   if (K == OpKind::ReduceMean && n > 1) {
-    ASSIGN(ValueId count, c.scalar(n, c.typeOf(acc).dtype));
-    ASSIGN(acc, c.emit(OpKind::Div, {acc, count}));
+    KILN_ASSIGN(ValueId count, c.scalar(n, c.typeOf(acc).dtype));
+    KILN_ASSIGN(acc, c.emit(OpKind::Div, {acc, count}));
   }
   if (n == 1) {
-    ASSIGN(acc, c.emit(OpKind::Identity, {acc}));
+    KILN_ASSIGN(acc, c.emit(OpKind::Identity, {acc}));
   }
   return c.bind(0, acc);
 }
@@ -243,17 +236,17 @@ template <OpKind K> Status variadic(NodeCtx &c) {
 
 /// Opsets < 13 define softmax over the input flattened to 2-D at `axis`.
 template <OpKind K> Status convSoftmax(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type &t = c.typeOf(x);
   if (c.opset() >= 13) {
-    ASSIGN(ValueId y, c.emit(K, {x}, {{"axis", c.attrInt("axis", -1)}}));
+    KILN_ASSIGN(ValueId y, c.emit(K, {x}, {{"axis", c.attrInt("axis", -1)}}));
     return c.bind(0, y);
   }
   auto axis = normalizeAxis(c.attrInt("axis", 1), std::max(t.rank(), 1));
   if (!axis)
     return c.error(axis.error().message);
   if (*axis == t.rank() - 1) {
-    ASSIGN(ValueId y, c.emit(K, {x}, {{"axis", int64_t{-1}}}));
+    KILN_ASSIGN(ValueId y, c.emit(K, {x}, {{"axis", int64_t{-1}}}));
     return c.bind(0, y);
   }
   Dim outer = Dim::of(1), inner = Dim::of(1);
@@ -261,35 +254,35 @@ template <OpKind K> Status convSoftmax(NodeCtx &c) {
     Dim &d = i < *axis ? outer : inner;
     d = d.isConst() && t.shape[i].isConst() ? Dim::of(d.value * t.shape[i].value) : Dim::unknown();
   }
-  ASSIGN(ValueId flat, c.reshapeTo(x, {outer, inner}));
-  ASSIGN(ValueId s, c.emit(K, {flat}, {{"axis", int64_t{1}}}));
-  ASSIGN(ValueId y, c.reshapeTo(s, t.shape));
+  KILN_ASSIGN(ValueId flat, c.reshapeTo(x, {outer, inner}));
+  KILN_ASSIGN(ValueId s, c.emit(K, {flat}, {{"axis", int64_t{1}}}));
+  KILN_ASSIGN(ValueId y, c.reshapeTo(s, t.shape));
   return c.bind(0, y);
 }
 
 Status convSoftmaxCrossEntropy(NodeCtx &c) {
-  ASSIGN(ValueId scores, c.in(0));
-  ASSIGN(ValueId labels, c.in(1));
+  KILN_ASSIGN(ValueId scores, c.in(0));
+  KILN_ASSIGN(ValueId labels, c.in(1));
   std::vector<ValueId> operands = {scores, labels};
   if (c.hasInput(2)) {
-    ASSIGN(ValueId w, c.in(2));
+    KILN_ASSIGN(ValueId w, c.in(2));
     operands.push_back(w);
   }
   AttrList attrs = {{"reduction", c.attrString("reduction", "mean")}};
   if (c.hasAttr("ignore_index"))
     attrs.emplace_back("ignore_index", c.attrInt("ignore_index", 0));
-  ASSIGN(ValueId loss, c.emit(OpKind::SoftmaxCrossEntropy, operands, attrs));
+  KILN_ASSIGN(ValueId loss, c.emit(OpKind::SoftmaxCrossEntropy, operands, attrs));
   KILN_TRY(c.bind(0, loss));
   if (c.node().output_size() > 1 && !c.node().output(1).empty()) {
-    ASSIGN(ValueId logp, c.emit(OpKind::LogSoftmax, {scores}, {{"axis", int64_t{1}}}));
+    KILN_ASSIGN(ValueId logp, c.emit(OpKind::LogSoftmax, {scores}, {{"axis", int64_t{1}}}));
     KILN_TRY(c.bind(1, logp));
   }
   return {};
 }
 
 Status convNLLLoss(NodeCtx &c) {
-  ASSIGN(ValueId input, c.in(0));
-  ASSIGN(ValueId target, c.in(1));
+  KILN_ASSIGN(ValueId input, c.in(0));
+  KILN_ASSIGN(ValueId target, c.in(1));
   const Type &it = c.typeOf(input);
   if (it.rank() < 2 || !it.shape[1].isConst())
     return c.unsupported("NegativeLogLikelihoodLoss needs a constant number of classes (dim 1)");
@@ -298,47 +291,47 @@ Status convNLLLoss(NodeCtx &c) {
   std::optional<ValueId> keep; // 1 where the target is not ignored
   ValueId safe = target;
   if (c.hasAttr("ignore_index")) {
-    ASSIGN(ValueId ii, c.scalar(static_cast<double>(c.attrInt("ignore_index", 0)), tt));
-    ASSIGN(ValueId ignored, c.emit(OpKind::Equal, {target, ii}));
-    ASSIGN(ValueId zero, c.scalar(0, tt));
-    ASSIGN(safe, c.emit(OpKind::Select, {ignored, zero, target}));
-    ASSIGN(ValueId f0, c.scalar(0, dt));
-    ASSIGN(ValueId f1, c.scalar(1, dt));
-    ASSIGN(keep, c.emit(OpKind::Select, {ignored, f0, f1}));
+    KILN_ASSIGN(ValueId ii, c.scalar(static_cast<double>(c.attrInt("ignore_index", 0)), tt));
+    KILN_ASSIGN(ValueId ignored, c.emit(OpKind::Equal, {target, ii}));
+    KILN_ASSIGN(ValueId zero, c.scalar(0, tt));
+    KILN_ASSIGN(safe, c.emit(OpKind::Select, {ignored, zero, target}));
+    KILN_ASSIGN(ValueId f0, c.scalar(0, dt));
+    KILN_ASSIGN(ValueId f1, c.scalar(1, dt));
+    KILN_ASSIGN(keep, c.emit(OpKind::Select, {ignored, f0, f1}));
   }
-  ASSIGN(ValueId oh, c.emit(OpKind::OneHot, {safe}, {{"depth", it.shape[1].value}, {"axis", int64_t{1}}, {"dtype", dt}}));
-  ASSIGN(ValueId prod, c.emit(OpKind::Mul, {input, oh}));
-  ASSIGN(ValueId picked, c.emit(OpKind::ReduceSum, {prod}, {{"axes", Ints{1}}, {"keepdims", false}}));
-  ASSIGN(ValueId loss, c.emit(OpKind::Neg, {picked}));
+  KILN_ASSIGN(ValueId oh, c.emit(OpKind::OneHot, {safe}, {{"depth", it.shape[1].value}, {"axis", int64_t{1}}, {"dtype", dt}}));
+  KILN_ASSIGN(ValueId prod, c.emit(OpKind::Mul, {input, oh}));
+  KILN_ASSIGN(ValueId picked, c.emit(OpKind::ReduceSum, {prod}, {{"axes", Ints{1}}, {"keepdims", false}}));
+  KILN_ASSIGN(ValueId loss, c.emit(OpKind::Neg, {picked}));
   std::optional<ValueId> weight = keep;
   if (c.hasInput(2)) {
-    ASSIGN(ValueId w, c.in(2));
-    ASSIGN(ValueId wt, c.emit(OpKind::Gather, {w, safe}));
+    KILN_ASSIGN(ValueId w, c.in(2));
+    KILN_ASSIGN(ValueId wt, c.emit(OpKind::Gather, {w, safe}));
     if (keep) {
-      ASSIGN(wt, c.emit(OpKind::Mul, {wt, *keep}));
+      KILN_ASSIGN(wt, c.emit(OpKind::Mul, {wt, *keep}));
     }
     weight = wt;
   }
   if (weight) {
-    ASSIGN(loss, c.emit(OpKind::Mul, {loss, *weight}));
+    KILN_ASSIGN(loss, c.emit(OpKind::Mul, {loss, *weight}));
   }
   std::string red = c.attrString("reduction", "mean");
   AttrList all = {{"keepdims", false}};
   if (red == "none")
     return c.bind(0, loss);
   if (red == "sum") {
-    ASSIGN(ValueId y, c.emit(OpKind::ReduceSum, {loss}, all));
+    KILN_ASSIGN(ValueId y, c.emit(OpKind::ReduceSum, {loss}, all));
     return c.bind(0, y);
   }
   if (red != "mean")
     return c.error(fmt::format("reduction must be none, sum or mean, got \"{}\"", red));
   if (!weight) {
-    ASSIGN(ValueId y, c.emit(OpKind::ReduceMean, {loss}, all));
+    KILN_ASSIGN(ValueId y, c.emit(OpKind::ReduceMean, {loss}, all));
     return c.bind(0, y);
   }
-  ASSIGN(ValueId total, c.emit(OpKind::ReduceSum, {loss}, all));
-  ASSIGN(ValueId wsum, c.emit(OpKind::ReduceSum, {*weight}, all));
-  ASSIGN(ValueId y, c.emit(OpKind::Div, {total, wsum}));
+  KILN_ASSIGN(ValueId total, c.emit(OpKind::ReduceSum, {loss}, all));
+  KILN_ASSIGN(ValueId wsum, c.emit(OpKind::ReduceSum, {*weight}, all));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Div, {total, wsum}));
   return c.bind(0, y);
 }
 
@@ -347,23 +340,23 @@ Status convNLLLoss(NodeCtx &c) {
 Status convMatMul(NodeCtx &c) { return binary<OpKind::MatMul>(c); }
 
 Status convGemm(NodeCtx &c) {
-  ASSIGN(ValueId a, c.in(0));
-  ASSIGN(ValueId b, c.in(1));
+  KILN_ASSIGN(ValueId a, c.in(0));
+  KILN_ASSIGN(ValueId b, c.in(1));
   DType dt = c.typeOf(a).dtype;
-  ASSIGN(ValueId y, c.emit(OpKind::MatMul, {a, b},
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::MatMul, {a, b},
                            {{"transpose_a", c.attrInt("transA", 0) != 0}, {"transpose_b", c.attrInt("transB", 0) != 0}}));
   double alpha = c.attrFloat("alpha", 1.0), beta = c.attrFloat("beta", 1.0);
   if (alpha != 1.0) {
-    ASSIGN(ValueId s, c.scalar(alpha, dt));
-    ASSIGN(y, c.emit(OpKind::Mul, {y, s}));
+    KILN_ASSIGN(ValueId s, c.scalar(alpha, dt));
+    KILN_ASSIGN(y, c.emit(OpKind::Mul, {y, s}));
   }
   if (c.hasInput(2) && beta != 0.0) {
-    ASSIGN(ValueId bias, c.in(2));
+    KILN_ASSIGN(ValueId bias, c.in(2));
     if (beta != 1.0) {
-      ASSIGN(ValueId s, c.scalar(beta, dt));
-      ASSIGN(bias, c.emit(OpKind::Mul, {bias, s}));
+      KILN_ASSIGN(ValueId s, c.scalar(beta, dt));
+      KILN_ASSIGN(bias, c.emit(OpKind::Mul, {bias, s}));
     }
-    ASSIGN(y, c.emit(OpKind::Add, {y, bias}));
+    KILN_ASSIGN(y, c.emit(OpKind::Add, {y, bias}));
   }
   return c.bind(0, y);
 }
@@ -402,10 +395,10 @@ Expected<Ints> windowPads(NodeCtx &c, const Type &x, const Ints &kernel, const I
 Expected<ValueId> addChannelBias(NodeCtx &c, ValueId y, int biasInput) {
   if (!c.hasInput(biasInput))
     return y;
-  ASSIGN(ValueId b, c.in(biasInput));
+  KILN_ASSIGN(ValueId b, c.in(biasInput));
   Shape s = {c.typeOf(b).shape.empty() ? Dim::of(1) : c.typeOf(b).shape[0]};
   s.resize(static_cast<size_t>(c.typeOf(y).rank() - 1), Dim::of(1));
-  ASSIGN(ValueId shaped, c.reshapeTo(b, s));
+  KILN_ASSIGN(ValueId shaped, c.reshapeTo(b, s));
   return c.emit(OpKind::Add, {y, shaped});
 }
 
@@ -423,21 +416,21 @@ Expected<Ints> kernelOf(NodeCtx &c, ValueId w) {
 }
 
 Status convConv(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId w, c.in(1));
-  ASSIGN(Ints kernel, kernelOf(c, w));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId w, c.in(1));
+  KILN_ASSIGN(Ints kernel, kernelOf(c, w));
   Ints strides = c.attrInts("strides"), dilations = c.attrInts("dilations");
-  ASSIGN(Ints pads, windowPads(c, c.typeOf(x), kernel, strides, dilations));
-  ASSIGN(ValueId y, c.emit(OpKind::Conv, {x, w},
+  KILN_ASSIGN(Ints pads, windowPads(c, c.typeOf(x), kernel, strides, dilations));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Conv, {x, w},
                            {{"stride", strides}, {"pad", pads}, {"dilation", dilations}, {"groups", c.attrInt("group", 1)}}));
-  ASSIGN(y, addChannelBias(c, y, 2));
+  KILN_ASSIGN(y, addChannelBias(c, y, 2));
   return c.bind(0, y);
 }
 
 Status convConvTranspose(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId w, c.in(1));
-  ASSIGN(Ints kernel, kernelOf(c, w));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId w, c.in(1));
+  KILN_ASSIGN(Ints kernel, kernelOf(c, w));
   const Type xt = c.typeOf(x);
   size_t n = kernel.size();
   if (xt.rank() != static_cast<int>(n) + 2)
@@ -476,62 +469,62 @@ Status convConvTranspose(NodeCtx &c) {
       pads[i + n] = total - pads[i];
     }
   }
-  ASSIGN(ValueId y, c.emit(OpKind::ConvTranspose, {x, w},
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::ConvTranspose, {x, w},
                            {{"stride", strides},
                             {"pad", pads},
                             {"dilation", dilations},
                             {"groups", c.attrInt("group", 1)},
                             {"output_padding", outPad}}));
-  ASSIGN(y, addChannelBias(c, y, 2));
+  KILN_ASSIGN(y, addChannelBias(c, y, 2));
   return c.bind(0, y);
 }
 
 template <OpKind K> Status convPool(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   if (c.node().output_size() > 1 && !c.node().output(1).empty())
     return c.unsupported("MaxPool's Indices output");
   if (c.attrInt("storage_order", 0) != 0)
     return c.unsupported("MaxPool with storage_order=1");
   Ints kernel = c.attrInts("kernel_shape");
   Ints strides = c.attrInts("strides"), dilations = c.attrInts("dilations");
-  ASSIGN(Ints pads, windowPads(c, c.typeOf(x), kernel, strides, dilations));
+  KILN_ASSIGN(Ints pads, windowPads(c, c.typeOf(x), kernel, strides, dilations));
   AttrList attrs = {{"kernel", kernel}, {"stride", strides}, {"pad", pads},
                     {"dilation", dilations}, {"ceil_mode", c.attrInt("ceil_mode", 0) != 0}};
   if (K == OpKind::AvgPool)
     attrs.emplace_back("count_include_pad", c.attrInt("count_include_pad", 0) != 0);
-  ASSIGN(ValueId y, c.emit(K, {x}, attrs));
+  KILN_ASSIGN(ValueId y, c.emit(K, {x}, attrs));
   return c.bind(0, y);
 }
 
 // --- Normalization --------------------------------------------------------------------
 
 Status convBatchNorm(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId scale, c.in(1));
-  ASSIGN(ValueId bias, c.in(2));
-  ASSIGN(ValueId mean, c.in(3));
-  ASSIGN(ValueId var, c.in(4));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId scale, c.in(1));
+  KILN_ASSIGN(ValueId bias, c.in(2));
+  KILN_ASSIGN(ValueId mean, c.in(3));
+  KILN_ASSIGN(ValueId var, c.in(4));
   double eps = c.attrFloat("epsilon", 1e-5);
   bool training = c.attrInt("training_mode", 0) != 0;
   if (!training) {
     for (int i = 1; i < c.node().output_size(); ++i)
       if (!c.node().output(i).empty())
         return c.unsupported("BatchNormalization's statistics outputs outside training mode");
-    ASSIGN(ValueId y, c.emit(OpKind::BatchNormInfer, {x, scale, bias, mean, var}, {{"epsilon", eps}}));
+    KILN_ASSIGN(ValueId y, c.emit(OpKind::BatchNormInfer, {x, scale, bias, mean, var}, {{"epsilon", eps}}));
     return c.bind(0, y);
   }
-  ASSIGN(auto r, c.emitMulti(OpKind::BatchNormTrain, {x, scale, bias}, {{"epsilon", eps}}));
+  KILN_ASSIGN(auto r, c.emitMulti(OpKind::BatchNormTrain, {x, scale, bias}, {{"epsilon", eps}}));
   KILN_TRY(c.bind(0, r[0]));
   // running = running * momentum + batch * (1 - momentum)
   double m = c.attrFloat("momentum", 0.9);
   DType dt = c.typeOf(x).dtype;
-  ASSIGN(ValueId mk, c.scalar(m, dt));
-  ASSIGN(ValueId mk1, c.scalar(1 - m, dt));
+  KILN_ASSIGN(ValueId mk, c.scalar(m, dt));
+  KILN_ASSIGN(ValueId mk1, c.scalar(1 - m, dt));
   for (int i = 0; i < 2; ++i) {
     ValueId running = i == 0 ? mean : var;
-    ASSIGN(ValueId a, c.emit(OpKind::Mul, {running, mk}));
-    ASSIGN(ValueId b, c.emit(OpKind::Mul, {r[1 + i], mk1}));
-    ASSIGN(ValueId updated, c.emit(OpKind::Add, {a, b}));
+    KILN_ASSIGN(ValueId a, c.emit(OpKind::Mul, {running, mk}));
+    KILN_ASSIGN(ValueId b, c.emit(OpKind::Mul, {r[1 + i], mk1}));
+    KILN_ASSIGN(ValueId updated, c.emit(OpKind::Add, {a, b}));
     KILN_TRY(c.bind(1 + i, updated));
   }
   return {};
@@ -543,38 +536,38 @@ struct Normalized {
 };
 Expected<Normalized> normalize(NodeCtx &c, ValueId x, const Ints &axes, double eps) {
   AttrList keep = {{"axes", axes}, {"keepdims", true}};
-  ASSIGN(ValueId mean, c.emit(OpKind::ReduceMean, {x}, keep));
-  ASSIGN(ValueId d, c.emit(OpKind::Sub, {x, mean}));
-  ASSIGN(ValueId d2, c.emit(OpKind::Mul, {d, d}));
-  ASSIGN(ValueId var, c.emit(OpKind::ReduceMean, {d2}, keep));
-  ASSIGN(ValueId e, c.scalar(eps, c.typeOf(x).dtype));
-  ASSIGN(ValueId ve, c.emit(OpKind::Add, {var, e}));
-  ASSIGN(ValueId inv, c.emit(OpKind::Rsqrt, {ve}));
-  ASSIGN(ValueId y, c.emit(OpKind::Mul, {d, inv}));
+  KILN_ASSIGN(ValueId mean, c.emit(OpKind::ReduceMean, {x}, keep));
+  KILN_ASSIGN(ValueId d, c.emit(OpKind::Sub, {x, mean}));
+  KILN_ASSIGN(ValueId d2, c.emit(OpKind::Mul, {d, d}));
+  KILN_ASSIGN(ValueId var, c.emit(OpKind::ReduceMean, {d2}, keep));
+  KILN_ASSIGN(ValueId e, c.scalar(eps, c.typeOf(x).dtype));
+  KILN_ASSIGN(ValueId ve, c.emit(OpKind::Add, {var, e}));
+  KILN_ASSIGN(ValueId inv, c.emit(OpKind::Rsqrt, {ve}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Mul, {d, inv}));
   return Normalized{y, mean, inv};
 }
 
 Status convInstanceNorm(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId scale, c.in(1));
-  ASSIGN(ValueId bias, c.in(2));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId scale, c.in(1));
+  KILN_ASSIGN(ValueId bias, c.in(2));
   int r = c.typeOf(x).rank();
   Ints axes;
   for (int i = 2; i < r; ++i)
     axes.push_back(i);
-  ASSIGN(Normalized n, normalize(c, x, axes, c.attrFloat("epsilon", 1e-5)));
+  KILN_ASSIGN(Normalized n, normalize(c, x, axes, c.attrFloat("epsilon", 1e-5)));
   Shape s = {c.typeOf(scale).shape[0]};
   s.resize(static_cast<size_t>(r - 1), Dim::of(1));
-  ASSIGN(ValueId sc, c.reshapeTo(scale, s));
-  ASSIGN(ValueId bc, c.reshapeTo(bias, s));
-  ASSIGN(ValueId y, c.emit(OpKind::Mul, {n.y, sc}));
-  ASSIGN(y, c.emit(OpKind::Add, {y, bc}));
+  KILN_ASSIGN(ValueId sc, c.reshapeTo(scale, s));
+  KILN_ASSIGN(ValueId bc, c.reshapeTo(bias, s));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Mul, {n.y, sc}));
+  KILN_ASSIGN(y, c.emit(OpKind::Add, {y, bc}));
   return c.bind(0, y);
 }
 
 Status convLayerNorm(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId scale, c.in(1));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId scale, c.in(1));
   int r = c.typeOf(x).rank();
   auto axis = normalizeAxis(c.attrInt("axis", -1), r);
   if (!axis)
@@ -582,11 +575,11 @@ Status convLayerNorm(NodeCtx &c) {
   Ints axes;
   for (int i = *axis; i < r; ++i)
     axes.push_back(i);
-  ASSIGN(Normalized n, normalize(c, x, axes, c.attrFloat("epsilon", 1e-5)));
-  ASSIGN(ValueId y, c.emit(OpKind::Mul, {n.y, scale}));
+  KILN_ASSIGN(Normalized n, normalize(c, x, axes, c.attrFloat("epsilon", 1e-5)));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Mul, {n.y, scale}));
   if (c.hasInput(2)) {
-    ASSIGN(ValueId b, c.in(2));
-    ASSIGN(y, c.emit(OpKind::Add, {y, b}));
+    KILN_ASSIGN(ValueId b, c.in(2));
+    KILN_ASSIGN(y, c.emit(OpKind::Add, {y, b}));
   }
   KILN_TRY(c.bind(0, y));
   KILN_TRY(c.bind(1, n.mean));
@@ -596,26 +589,26 @@ Status convLayerNorm(NodeCtx &c) {
 Status convLRN(NodeCtx &c) {
   // y = x / (bias + alpha * mean of x^2 over `size` neighbouring channels)^beta,
   // the window mean taken by an average pool over channels (padding counted).
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type &t = c.typeOf(x);
   if (t.rank() < 3 || !t.shape[1].isConst())
     return c.unsupported("LRN over a tensor of rank < 3 or with channels unknown at import");
   int64_t size = c.attrInt("size", 1);
   DType dt = t.dtype;
-  ASSIGN(ValueId sq, c.emit(OpKind::Mul, {x, x}));
-  ASSIGN(ValueId planes, c.reshapeTo(sq, {t.shape[0], Dim::of(1), t.shape[1], Dim::unknown()}));
-  ASSIGN(ValueId avg, c.emit(OpKind::AvgPool, {planes},
+  KILN_ASSIGN(ValueId sq, c.emit(OpKind::Mul, {x, x}));
+  KILN_ASSIGN(ValueId planes, c.reshapeTo(sq, {t.shape[0], Dim::of(1), t.shape[1], Dim::unknown()}));
+  KILN_ASSIGN(ValueId avg, c.emit(OpKind::AvgPool, {planes},
                              {{"kernel", Ints{size, 1}},
                               {"pad", Ints{(size - 1) / 2, 0, size - 1 - (size - 1) / 2, 0}},
                               {"count_include_pad", true}}));
-  ASSIGN(ValueId back, c.reshapeTo(avg, t.shape));
-  ASSIGN(ValueId alpha, c.scalar(c.attrFloat("alpha", 1e-4), dt));
-  ASSIGN(ValueId bias, c.scalar(c.attrFloat("bias", 1.0), dt));
-  ASSIGN(ValueId beta, c.scalar(c.attrFloat("beta", 0.75), dt));
-  ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {back, alpha}));
-  ASSIGN(ValueId base, c.emit(OpKind::Add, {scaled, bias}));
-  ASSIGN(ValueId denom, c.emit(OpKind::Pow, {base, beta}));
-  ASSIGN(ValueId y, c.emit(OpKind::Div, {x, denom}));
+  KILN_ASSIGN(ValueId back, c.reshapeTo(avg, t.shape));
+  KILN_ASSIGN(ValueId alpha, c.scalar(c.attrFloat("alpha", 1e-4), dt));
+  KILN_ASSIGN(ValueId bias, c.scalar(c.attrFloat("bias", 1.0), dt));
+  KILN_ASSIGN(ValueId beta, c.scalar(c.attrFloat("beta", 0.75), dt));
+  KILN_ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {back, alpha}));
+  KILN_ASSIGN(ValueId base, c.emit(OpKind::Add, {scaled, bias}));
+  KILN_ASSIGN(ValueId denom, c.emit(OpKind::Pow, {base, beta}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Div, {x, denom}));
   return c.bind(0, y);
 }
 
@@ -624,15 +617,15 @@ Status convLRN(NodeCtx &c) {
 enum class Reduce { Sum, Mean, Max, Min, Prod, L1, L2, LogSum, LogSumExp, SumSquare };
 
 template <Reduce R> Status convReduce(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   Ints axes = c.attrInts("axes");
   if (R == Reduce::Sum && c.opset() >= 13) {
     axes.clear();
     if (c.hasInput(1)) {
-      ASSIGN(axes, c.constInts(1));
+      KILN_ASSIGN(axes, c.constInts(1));
     }
     if (axes.empty() && c.attrInt("noop_with_empty_axes", 0)) {
-      ASSIGN(ValueId y, c.emit(OpKind::Identity, {x}));
+      KILN_ASSIGN(ValueId y, c.emit(OpKind::Identity, {x}));
       return c.bind(0, y);
     }
   }
@@ -641,55 +634,55 @@ template <Reduce R> Status convReduce(NodeCtx &c) {
   ValueId y = x;
   switch (R) {
   case Reduce::Sum: {
-    ASSIGN(y, c.emit(OpKind::ReduceSum, {x}, attrs));
+    KILN_ASSIGN(y, c.emit(OpKind::ReduceSum, {x}, attrs));
     break;
   }
   case Reduce::Mean: {
-    ASSIGN(y, c.emit(OpKind::ReduceMean, {x}, attrs));
+    KILN_ASSIGN(y, c.emit(OpKind::ReduceMean, {x}, attrs));
     break;
   }
   case Reduce::Max: {
-    ASSIGN(y, c.emit(OpKind::ReduceMax, {x}, attrs));
+    KILN_ASSIGN(y, c.emit(OpKind::ReduceMax, {x}, attrs));
     break;
   }
   case Reduce::Min: {
-    ASSIGN(y, c.emit(OpKind::ReduceMin, {x}, attrs));
+    KILN_ASSIGN(y, c.emit(OpKind::ReduceMin, {x}, attrs));
     break;
   }
   case Reduce::Prod: {
-    ASSIGN(y, c.emit(OpKind::ReduceProd, {x}, attrs));
+    KILN_ASSIGN(y, c.emit(OpKind::ReduceProd, {x}, attrs));
     break;
   }
   case Reduce::L1: {
-    ASSIGN(ValueId a, c.emit(OpKind::Abs, {x}));
-    ASSIGN(y, c.emit(OpKind::ReduceSum, {a}, attrs));
+    KILN_ASSIGN(ValueId a, c.emit(OpKind::Abs, {x}));
+    KILN_ASSIGN(y, c.emit(OpKind::ReduceSum, {a}, attrs));
     break;
   }
   case Reduce::L2:
   case Reduce::SumSquare: {
-    ASSIGN(ValueId sq, c.emit(OpKind::Mul, {x, x}));
-    ASSIGN(y, c.emit(OpKind::ReduceSum, {sq}, attrs));
+    KILN_ASSIGN(ValueId sq, c.emit(OpKind::Mul, {x, x}));
+    KILN_ASSIGN(y, c.emit(OpKind::ReduceSum, {sq}, attrs));
     if (R == Reduce::L2) {
-      ASSIGN(y, c.emit(OpKind::Sqrt, {y}));
+      KILN_ASSIGN(y, c.emit(OpKind::Sqrt, {y}));
     }
     break;
   }
   case Reduce::LogSum: {
-    ASSIGN(ValueId s, c.emit(OpKind::ReduceSum, {x}, attrs));
-    ASSIGN(y, c.emit(OpKind::Log, {s}));
+    KILN_ASSIGN(ValueId s, c.emit(OpKind::ReduceSum, {x}, attrs));
+    KILN_ASSIGN(y, c.emit(OpKind::Log, {s}));
     break;
   }
   case Reduce::LogSumExp: {
     // log(sum(exp(x - m))) + m with m the maximum: no overflow.
     AttrList kept = {{"axes", axes}, {"keepdims", true}};
-    ASSIGN(ValueId m, c.emit(OpKind::ReduceMax, {x}, kept));
-    ASSIGN(ValueId d, c.emit(OpKind::Sub, {x, m}));
-    ASSIGN(ValueId e, c.emit(OpKind::Exp, {d}));
-    ASSIGN(ValueId s, c.emit(OpKind::ReduceSum, {e}, kept));
-    ASSIGN(ValueId l, c.emit(OpKind::Log, {s}));
-    ASSIGN(y, c.emit(OpKind::Add, {l, m}));
+    KILN_ASSIGN(ValueId m, c.emit(OpKind::ReduceMax, {x}, kept));
+    KILN_ASSIGN(ValueId d, c.emit(OpKind::Sub, {x, m}));
+    KILN_ASSIGN(ValueId e, c.emit(OpKind::Exp, {d}));
+    KILN_ASSIGN(ValueId s, c.emit(OpKind::ReduceSum, {e}, kept));
+    KILN_ASSIGN(ValueId l, c.emit(OpKind::Log, {s}));
+    KILN_ASSIGN(y, c.emit(OpKind::Add, {l, m}));
     if (!keep) { // drop the reduced size-1 dims
-      ASSIGN(y, c.emit(OpKind::ReduceSum, {y}, attrs));
+      KILN_ASSIGN(y, c.emit(OpKind::ReduceSum, {y}, attrs));
     }
     break;
   }
@@ -698,8 +691,8 @@ template <Reduce R> Status convReduce(NodeCtx &c) {
 }
 
 template <OpKind K> Status convArg(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId y, c.emit(K, {x},
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId y, c.emit(K, {x},
                            {{"axis", c.attrInt("axis", 0)},
                             {"keepdims", c.attrInt("keepdims", 1) != 0},
                             {"select_last_index", c.attrInt("select_last_index", 0) != 0}}));
@@ -709,7 +702,7 @@ template <OpKind K> Status convArg(NodeCtx &c) {
 // --- Data movement -------------------------------------------------------------------------
 
 Status convFlatten(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type &t = c.typeOf(x);
   int64_t axis = c.attrInt("axis", 1);
   if (axis < 0)
@@ -727,32 +720,32 @@ Status convFlatten(NodeCtx &c) {
     else
       d = Dim::unknown();
   }
-  ASSIGN(ValueId y, c.reshapeTo(x, {outer, inner}));
+  KILN_ASSIGN(ValueId y, c.reshapeTo(x, {outer, inner}));
   return c.bind(0, y);
 }
 
 Status convReshape(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(Ints spec, c.constInts(1));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(Ints spec, c.constInts(1));
   if (c.attrInt("allowzero", 0) && std::find(spec.begin(), spec.end(), 0) != spec.end())
     return c.unsupported("Reshape with allowzero=1 and a literal 0 in the shape");
-  ASSIGN(ValueId y, c.emit(OpKind::Reshape, {x}, {{"shape", spec}}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Reshape, {x}, {{"shape", spec}}));
   return c.bind(0, y);
 }
 
 Status convTranspose(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId y, c.emit(OpKind::Transpose, {x}, {{"perm", c.attrInts("perm")}}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Transpose, {x}, {{"perm", c.attrInts("perm")}}));
   return c.bind(0, y);
 }
 
 Status convConcat(NodeCtx &c) {
   std::vector<ValueId> xs;
   for (int i = 0; i < c.numInputs(); ++i) {
-    ASSIGN(ValueId x, c.in(i));
+    KILN_ASSIGN(ValueId x, c.in(i));
     xs.push_back(x);
   }
-  ASSIGN(ValueId y, c.emit(OpKind::Concat, xs, {{"axis", c.attrInt("axis", 0)}}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Concat, xs, {{"axis", c.attrInt("axis", 0)}}));
   return c.bind(0, y);
 }
 
@@ -763,9 +756,9 @@ Expected<Ints> axesOf(NodeCtx &c, int input) {
 }
 
 Status convSqueeze(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type &t = c.typeOf(x);
-  ASSIGN(Ints axes, axesOf(c, 1));
+  KILN_ASSIGN(Ints axes, axesOf(c, 1));
   std::vector<bool> drop(static_cast<size_t>(t.rank()));
   for (int64_t a : axes) {
     auto n = normalizeAxis(a, t.rank());
@@ -783,14 +776,14 @@ Status convSqueeze(NodeCtx &c) {
     }
     s.push_back(t.shape[i]);
   }
-  ASSIGN(ValueId y, c.reshapeTo(x, s));
+  KILN_ASSIGN(ValueId y, c.reshapeTo(x, s));
   return c.bind(0, y);
 }
 
 Status convUnsqueeze(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type &t = c.typeOf(x);
-  ASSIGN(Ints axes, axesOf(c, 1));
+  KILN_ASSIGN(Ints axes, axesOf(c, 1));
   int rank = t.rank() + static_cast<int>(axes.size());
   std::vector<bool> inserted(static_cast<size_t>(rank));
   for (int64_t a : axes) {
@@ -805,47 +798,47 @@ Status convUnsqueeze(NodeCtx &c) {
   size_t next = 0;
   for (int i = 0; i < rank; ++i)
     s.push_back(inserted[i] ? Dim::of(1) : t.shape[next++]);
-  ASSIGN(ValueId y, c.reshapeTo(x, s));
+  KILN_ASSIGN(ValueId y, c.reshapeTo(x, s));
   return c.bind(0, y);
 }
 
 Status convGather(NodeCtx &c) {
-  ASSIGN(ValueId data, c.in(0));
-  ASSIGN(ValueId idx, c.in(1));
-  ASSIGN(ValueId y, c.emit(OpKind::Gather, {data, idx}, {{"axis", c.attrInt("axis", 0)}}));
+  KILN_ASSIGN(ValueId data, c.in(0));
+  KILN_ASSIGN(ValueId idx, c.in(1));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Gather, {data, idx}, {{"axis", c.attrInt("axis", 0)}}));
   return c.bind(0, y);
 }
 
 Status convGatherElements(NodeCtx &c) {
-  ASSIGN(ValueId data, c.in(0));
-  ASSIGN(ValueId idx, c.in(1));
-  ASSIGN(ValueId y, c.emit(OpKind::GatherElements, {data, idx}, {{"axis", c.attrInt("axis", 0)}}));
+  KILN_ASSIGN(ValueId data, c.in(0));
+  KILN_ASSIGN(ValueId idx, c.in(1));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::GatherElements, {data, idx}, {{"axis", c.attrInt("axis", 0)}}));
   return c.bind(0, y);
 }
 
 Status convSlice(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   Ints starts, ends, axes, steps;
   if (c.opset() < 10) {
     starts = c.attrInts("starts");
     ends = c.attrInts("ends");
     axes = c.attrInts("axes");
   } else {
-    ASSIGN(starts, c.constInts(1));
-    ASSIGN(ends, c.constInts(2));
+    KILN_ASSIGN(starts, c.constInts(1));
+    KILN_ASSIGN(ends, c.constInts(2));
     if (c.hasInput(3)) {
-      ASSIGN(axes, c.constInts(3));
+      KILN_ASSIGN(axes, c.constInts(3));
     }
     if (c.hasInput(4)) {
-      ASSIGN(steps, c.constInts(4));
+      KILN_ASSIGN(steps, c.constInts(4));
     }
   }
-  ASSIGN(ValueId y, c.emit(OpKind::Slice, {x}, {{"starts", starts}, {"ends", ends}, {"axes", axes}, {"steps", steps}}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Slice, {x}, {{"starts", starts}, {"ends", ends}, {"axes", axes}, {"steps", steps}}));
   return c.bind(0, y);
 }
 
 Status convSplit(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type &t = c.typeOf(x);
   auto axis = normalizeAxis(c.attrInt("axis", 0), t.rank());
   if (!axis)
@@ -854,7 +847,7 @@ Status convSplit(NodeCtx &c) {
   if (c.opset() >= 13) {
     split.clear();
     if (c.hasInput(1)) {
-      ASSIGN(split, c.constInts(1));
+      KILN_ASSIGN(split, c.constInts(1));
     }
   }
   int outputs = c.node().output_size();
@@ -872,7 +865,7 @@ Status convSplit(NodeCtx &c) {
     return c.error(fmt::format("split has {} sizes for {} outputs", split.size(), outputs));
   int64_t start = 0;
   for (int i = 0; i < outputs; ++i) {
-    ASSIGN(ValueId part, c.emit(OpKind::Slice, {x},
+    KILN_ASSIGN(ValueId part, c.emit(OpKind::Slice, {x},
                                 {{"starts", Ints{start}}, {"ends", Ints{start + split[i]}}, {"axes", Ints{*axis}}}));
     KILN_TRY(c.bind(i, part));
     start += split[i];
@@ -881,7 +874,7 @@ Status convSplit(NodeCtx &c) {
 }
 
 Status convPad(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   std::string mode = c.attrString("mode", "constant");
   Ints pads;
   double value = 0;
@@ -889,9 +882,9 @@ Status convPad(NodeCtx &c) {
     pads = c.attrInts("pads");
     value = c.attrFloat("value", 0.0);
   } else {
-    ASSIGN(pads, c.constInts(1));
+    KILN_ASSIGN(pads, c.constInts(1));
     if (c.hasInput(2)) {
-      ASSIGN(HostTensor v, c.constIn(2));
+      KILN_ASSIGN(HostTensor v, c.constIn(2));
       if (v.numElements() != 1)
         return c.error("constant_value must be a scalar");
       value = v.get(0);
@@ -899,7 +892,7 @@ Status convPad(NodeCtx &c) {
     if (c.hasInput(3))
       return c.unsupported("Pad's axes input");
   }
-  ASSIGN(ValueId y, c.emit(OpKind::Pad, {x}, {{"pads", pads}, {"mode", mode}, {"value", value}}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Pad, {x}, {{"pads", pads}, {"mode", mode}, {"value", value}}));
   return c.bind(0, y);
 }
 
@@ -930,34 +923,34 @@ Status convConstant(NodeCtx &c) {
   } else {
     return c.unsupported(fmt::format("Constant with attribute '{}'", a.name()));
   }
-  ASSIGN(ValueId v, c.constant(std::move(t)));
+  KILN_ASSIGN(ValueId v, c.constant(std::move(t)));
   return c.bind(0, v);
 }
 
 Status convDropout(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   double ratio = c.attrFloat("ratio", 0.5);
   bool training = false;
   if (c.opset() >= 12) {
     ratio = 0.5;
     if (c.hasInput(1)) {
-      ASSIGN(HostTensor r, c.constIn(1));
+      KILN_ASSIGN(HostTensor r, c.constIn(1));
       ratio = r.get(0);
     }
     if (c.hasInput(2)) {
-      ASSIGN(HostTensor t, c.constIn(2));
+      KILN_ASSIGN(HostTensor t, c.constIn(2));
       training = t.get(0) != 0;
     }
   }
   if (training && ratio > 0)
     return c.unsupported("Dropout in training mode (its random mask cannot match another framework's)");
-  ASSIGN(ValueId y, c.emit(OpKind::Identity, {x}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Identity, {x}));
   KILN_TRY(c.bind(0, y));
   if (c.node().output_size() > 1 && !c.node().output(1).empty()) {
     // An all-true mask of x's shape: x == x or not (x == x) holds for NaN too.
-    ASSIGN(ValueId eq, c.emit(OpKind::Equal, {x, x}));
-    ASSIGN(ValueId ne, logicalNot(c, eq));
-    ASSIGN(ValueId mask, c.emit(OpKind::Or, {eq, ne}));
+    KILN_ASSIGN(ValueId eq, c.emit(OpKind::Equal, {x, x}));
+    KILN_ASSIGN(ValueId ne, logicalNot(c, eq));
+    KILN_ASSIGN(ValueId mask, c.emit(OpKind::Or, {eq, ne}));
     KILN_TRY(c.bind(1, mask));
   }
   return {};
@@ -974,17 +967,17 @@ Expected<Shape> shapeFromInts(NodeCtx &c, const Ints &v) {
 }
 
 Status convExpand(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(Ints shape, c.constInts(1));
-  ASSIGN(Shape s, shapeFromInts(c, shape));
-  ASSIGN(ValueId y, c.emit(OpKind::BroadcastTo, {x}, {{"shape", s}}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(Ints shape, c.constInts(1));
+  KILN_ASSIGN(Shape s, shapeFromInts(c, shape));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::BroadcastTo, {x}, {{"shape", s}}));
   return c.bind(0, y);
 }
 
 Status convTile(NodeCtx &c) {
   // x[d0, d1, ...] -> [1, d0, 1, d1, ...] -> broadcast [r0, d0, r1, d1, ...] -> [r0 d0, r1 d1, ...]
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(Ints repeats, c.constInts(1));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(Ints repeats, c.constInts(1));
   const Type &t = c.typeOf(x);
   if (static_cast<int>(repeats.size()) != t.rank())
     return c.error(fmt::format("repeats has {} entries for rank {}", repeats.size(), t.rank()));
@@ -998,9 +991,9 @@ Status convTile(NodeCtx &c) {
     wide.insert(wide.end(), {Dim::of(repeats[i]), t.shape[i]});
     out.push_back(Dim::of(repeats[i] * t.shape[i].value));
   }
-  ASSIGN(ValueId a, c.reshapeTo(x, spread));
-  ASSIGN(ValueId b, c.emit(OpKind::BroadcastTo, {a}, {{"shape", wide}}));
-  ASSIGN(ValueId y, c.reshapeTo(b, out));
+  KILN_ASSIGN(ValueId a, c.reshapeTo(x, spread));
+  KILN_ASSIGN(ValueId b, c.emit(OpKind::BroadcastTo, {a}, {{"shape", wide}}));
+  KILN_ASSIGN(ValueId y, c.reshapeTo(b, out));
   return c.bind(0, y);
 }
 
@@ -1015,8 +1008,8 @@ Expected<Ints> staticSizes(NodeCtx &c, ValueId x, std::string_view op) {
 }
 
 Status convShape(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(Ints sizes, staticSizes(c, x, "Shape"));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(Ints sizes, staticSizes(c, x, "Shape"));
   auto r = static_cast<int64_t>(sizes.size());
   auto clampAxis = [&](int64_t a) { return std::clamp(a < 0 ? a + r : a, int64_t{0}, r); };
   int64_t start = clampAxis(c.attrInt("start", 0)), end = clampAxis(c.attrInt("end", r));
@@ -1024,21 +1017,21 @@ Status convShape(NodeCtx &c) {
   HostTensor t(DType::I64, {static_cast<int64_t>(part.size())});
   for (size_t i = 0; i < part.size(); ++i)
     t.setInt(static_cast<int64_t>(i), part[i]);
-  ASSIGN(ValueId y, c.constant(std::move(t)));
+  KILN_ASSIGN(ValueId y, c.constant(std::move(t)));
   return c.bind(0, y);
 }
 
 Status convSize(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(Ints sizes, staticSizes(c, x, "Size"));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(Ints sizes, staticSizes(c, x, "Size"));
   HostTensor t(DType::I64, {});
   t.setInt(0, product(sizes));
-  ASSIGN(ValueId y, c.constant(std::move(t)));
+  KILN_ASSIGN(ValueId y, c.constant(std::move(t)));
   return c.bind(0, y);
 }
 
 Status convConstantOfShape(NodeCtx &c) {
-  ASSIGN(Ints shape, c.constInts(0));
+  KILN_ASSIGN(Ints shape, c.constInts(0));
   HostTensor fill = HostTensor::scalar(DType::F32, 0);
   if (const auto *a = c.attr("value")) {
     auto v = tensorFromProto(a->t());
@@ -1055,34 +1048,34 @@ Status convConstantOfShape(NodeCtx &c) {
   std::vector<std::byte> one(fill.data(), fill.data() + dtypeSize(fill.dtype()));
   for (int64_t i = 0; i < t.numElements(); ++i)
     std::copy(one.begin(), one.end(), t.data() + i * static_cast<int64_t>(one.size()));
-  ASSIGN(ValueId y, c.constant(std::move(t)));
+  KILN_ASSIGN(ValueId y, c.constant(std::move(t)));
   return c.bind(0, y);
 }
 
 Status convOneHot(NodeCtx &c) {
-  ASSIGN(ValueId idx, c.in(0));
-  ASSIGN(HostTensor depthT, c.constIn(1));
-  ASSIGN(HostTensor values, c.constIn(2));
+  KILN_ASSIGN(ValueId idx, c.in(0));
+  KILN_ASSIGN(HostTensor depthT, c.constIn(1));
+  KILN_ASSIGN(HostTensor values, c.constIn(2));
   if (values.numElements() != 2)
     return c.error("values must hold [off, on]");
   if (!isInteger(c.typeOf(idx).dtype)) {
-    ASSIGN(idx, c.emit(OpKind::Cast, {idx}, {{"to", DType::I64}}));
+    KILN_ASSIGN(idx, c.emit(OpKind::Cast, {idx}, {{"to", DType::I64}}));
   }
   auto depth = static_cast<int64_t>(depthT.get(0));
   DType dt = values.dtype();
-  ASSIGN(ValueId oh, c.emit(OpKind::OneHot, {idx}, {{"depth", depth}, {"axis", c.attrInt("axis", -1)}, {"dtype", dt}}));
+  KILN_ASSIGN(ValueId oh, c.emit(OpKind::OneHot, {idx}, {{"depth", depth}, {"axis", c.attrInt("axis", -1)}, {"dtype", dt}}));
   double off = values.get(0), on = values.get(1);
-  ASSIGN(ValueId scale, c.scalar(on - off, dt));
-  ASSIGN(ValueId shift, c.scalar(off, dt));
-  ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {oh, scale}));
-  ASSIGN(ValueId y, c.emit(OpKind::Add, {scaled, shift}));
+  KILN_ASSIGN(ValueId scale, c.scalar(on - off, dt));
+  KILN_ASSIGN(ValueId shift, c.scalar(off, dt));
+  KILN_ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {oh, scale}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Add, {scaled, shift}));
   return c.bind(0, y);
 }
 
 Status convRange(NodeCtx &c) {
-  ASSIGN(HostTensor start, c.constIn(0));
-  ASSIGN(HostTensor limit, c.constIn(1));
-  ASSIGN(HostTensor delta, c.constIn(2));
+  KILN_ASSIGN(HostTensor start, c.constIn(0));
+  KILN_ASSIGN(HostTensor limit, c.constIn(1));
+  KILN_ASSIGN(HostTensor delta, c.constIn(2));
   double s = start.get(0), l = limit.get(0), d = delta.get(0);
   if (d == 0)
     return c.error("delta must not be 0");
@@ -1091,7 +1084,7 @@ Status convRange(NodeCtx &c) {
   HostTensor t(start.dtype(), {n});
   for (int64_t i = 0; i < n; ++i)
     t.set(i, s + static_cast<double>(i) * d);
-  ASSIGN(ValueId y, c.constant(std::move(t)));
+  KILN_ASSIGN(ValueId y, c.constant(std::move(t)));
   return c.bind(0, y);
 }
 
@@ -1100,13 +1093,13 @@ Status convRange(NodeCtx &c) {
 
 Status convTrilu(NodeCtx &c) {
   // y = x where the element is on the kept side of diagonal k, else 0.
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type t = c.typeOf(x);
   if (t.rank() < 2 || !t.shape[t.rank() - 1].isConst() || !t.shape[t.rank() - 2].isConst())
     return c.unsupported("Trilu of a matrix whose size is unknown at import");
   int64_t k = 0;
   if (c.hasInput(1)) {
-    ASSIGN(HostTensor kt, c.constIn(1));
+    KILN_ASSIGN(HostTensor kt, c.constIn(1));
     k = kt.getInt(0);
   }
   bool upper = c.attrInt("upper", 1) != 0;
@@ -1116,15 +1109,15 @@ Status convTrilu(NodeCtx &c) {
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j)
       mask.setInt(i * cols + j, upper ? j - i >= k : j - i <= k);
-  ASSIGN(ValueId m, c.constant(std::move(mask)));
-  ASSIGN(ValueId zero, c.scalar(0, t.dtype));
-  ASSIGN(ValueId y, c.emit(OpKind::Select, {m, x, zero}));
+  KILN_ASSIGN(ValueId m, c.constant(std::move(mask)));
+  KILN_ASSIGN(ValueId zero, c.scalar(0, t.dtype));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Select, {m, x, zero}));
   return c.bind(0, y);
 }
 
 Status convHardmax(NodeCtx &c) {
   // one_hot(argmax(x, axis)) along axis; opsets < 13 flatten at axis first.
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type t = c.typeOf(x);
   int64_t axis = c.attrInt("axis", c.opset() >= 13 ? -1 : 1);
   auto a = normalizeAxis(axis, t.rank());
@@ -1134,41 +1127,41 @@ Status convHardmax(NodeCtx &c) {
     return c.unsupported("Hardmax before opset 13 over an axis other than the last");
   if (!t.shape[*a].isConst())
     return c.unsupported("Hardmax over an axis whose size is unknown at import");
-  ASSIGN(ValueId idx, c.emit(OpKind::ArgMax, {x}, {{"axis", int64_t{*a}}, {"keepdims", false}}));
-  ASSIGN(ValueId y, c.emit(OpKind::OneHot, {idx}, {{"depth", t.shape[*a].value}, {"axis", int64_t{*a}}, {"dtype", t.dtype}}));
+  KILN_ASSIGN(ValueId idx, c.emit(OpKind::ArgMax, {x}, {{"axis", int64_t{*a}}, {"keepdims", false}}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::OneHot, {idx}, {{"depth", t.shape[*a].value}, {"axis", int64_t{*a}}, {"dtype", t.dtype}}));
   return c.bind(0, y);
 }
 
 Status convShrink(NodeCtx &c) {
   // x + bias where x < -lambd, x - bias where x > lambd, else 0.
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   DType dt = c.typeOf(x).dtype;
   double lambd = c.attrFloat("lambd", 0.5), bias = c.attrFloat("bias", 0.0);
-  ASSIGN(ValueId lo, c.scalar(-lambd, dt));
-  ASSIGN(ValueId hi, c.scalar(lambd, dt));
-  ASSIGN(ValueId b, c.scalar(bias, dt));
-  ASSIGN(ValueId zero, c.scalar(0, dt));
-  ASSIGN(ValueId below, c.emit(OpKind::Less, {x, lo}));
-  ASSIGN(ValueId above, c.emit(OpKind::Greater, {x, hi}));
-  ASSIGN(ValueId plus, c.emit(OpKind::Add, {x, b}));
-  ASSIGN(ValueId minus, c.emit(OpKind::Sub, {x, b}));
-  ASSIGN(ValueId upper, c.emit(OpKind::Select, {above, minus, zero}));
-  ASSIGN(ValueId y, c.emit(OpKind::Select, {below, plus, upper}));
+  KILN_ASSIGN(ValueId lo, c.scalar(-lambd, dt));
+  KILN_ASSIGN(ValueId hi, c.scalar(lambd, dt));
+  KILN_ASSIGN(ValueId b, c.scalar(bias, dt));
+  KILN_ASSIGN(ValueId zero, c.scalar(0, dt));
+  KILN_ASSIGN(ValueId below, c.emit(OpKind::Less, {x, lo}));
+  KILN_ASSIGN(ValueId above, c.emit(OpKind::Greater, {x, hi}));
+  KILN_ASSIGN(ValueId plus, c.emit(OpKind::Add, {x, b}));
+  KILN_ASSIGN(ValueId minus, c.emit(OpKind::Sub, {x, b}));
+  KILN_ASSIGN(ValueId upper, c.emit(OpKind::Select, {above, minus, zero}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Select, {below, plus, upper}));
   return c.bind(0, y);
 }
 
 Status convMeanVarianceNormalization(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   Ints axes = c.attrInts("axes");
   if (axes.empty())
     axes = {0, 2, 3};
-  ASSIGN(Normalized n, normalize(c, x, axes, 1e-9));
+  KILN_ASSIGN(Normalized n, normalize(c, x, axes, 1e-9));
   return c.bind(0, n.y);
 }
 
 /// DepthToSpace and SpaceToDepth: a reshape, a transpose and a reshape.
 template <bool ToSpace> Status convDepthSpace(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type t = c.typeOf(x);
   if (t.rank() != 4 || !t.shape[1].isConst() || !t.shape[2].isConst() || !t.shape[3].isConst())
     return c.unsupported("DepthToSpace or SpaceToDepth of a tensor not 4-D with known C, H, W");
@@ -1190,34 +1183,34 @@ template <bool ToSpace> Status convDepthSpace(NodeCtx &c) {
     perm = {0, 3, 5, 1, 2, 4};
     last = {n, Dim::of(ch * b * b), Dim::of(h / b), Dim::of(w / b)};
   }
-  ASSIGN(ValueId r, c.reshapeTo(x, first));
-  ASSIGN(ValueId p, c.emit(OpKind::Transpose, {r}, {{"perm", perm}}));
-  ASSIGN(ValueId y, c.reshapeTo(p, last));
+  KILN_ASSIGN(ValueId r, c.reshapeTo(x, first));
+  KILN_ASSIGN(ValueId p, c.emit(OpKind::Transpose, {r}, {{"perm", perm}}));
+  KILN_ASSIGN(ValueId y, c.reshapeTo(p, last));
   return c.bind(0, y);
 }
 
 /// sinh = (e^x - e^-x) / 2, cosh = (e^x + e^-x) / 2.
 template <OpKind Combine> Status convHyperbolic(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId ex, c.emit(OpKind::Exp, {x}));
-  ASSIGN(ValueId nx, c.emit(OpKind::Neg, {x}));
-  ASSIGN(ValueId enx, c.emit(OpKind::Exp, {nx}));
-  ASSIGN(ValueId s, c.emit(Combine, {ex, enx}));
-  ASSIGN(ValueId two, c.scalar(2, c.typeOf(x).dtype));
-  ASSIGN(ValueId y, c.emit(OpKind::Div, {s, two}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId ex, c.emit(OpKind::Exp, {x}));
+  KILN_ASSIGN(ValueId nx, c.emit(OpKind::Neg, {x}));
+  KILN_ASSIGN(ValueId enx, c.emit(OpKind::Exp, {nx}));
+  KILN_ASSIGN(ValueId s, c.emit(Combine, {ex, enx}));
+  KILN_ASSIGN(ValueId two, c.scalar(2, c.typeOf(x).dtype));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Div, {s, two}));
   return c.bind(0, y);
 }
 
 Status convTan(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
-  ASSIGN(ValueId s, c.emit(OpKind::Sin, {x}));
-  ASSIGN(ValueId co, c.emit(OpKind::Cos, {x}));
-  ASSIGN(ValueId y, c.emit(OpKind::Div, {s, co}));
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId s, c.emit(OpKind::Sin, {x}));
+  KILN_ASSIGN(ValueId co, c.emit(OpKind::Cos, {x}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Div, {s, co}));
   return c.bind(0, y);
 }
 
 Status convEyeLike(NodeCtx &c) {
-  ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(ValueId x, c.in(0));
   const Type t = c.typeOf(x);
   if (t.rank() != 2 || !t.shape[0].isConst() || !t.shape[1].isConst())
     return c.unsupported("EyeLike of a tensor whose 2-D shape is unknown at import");
@@ -1234,7 +1227,7 @@ Status convEyeLike(NodeCtx &c) {
   for (int64_t i = 0; i < rows; ++i)
     if (i + k >= 0 && i + k < cols)
       eye.set(i * cols + i + k, 1);
-  ASSIGN(ValueId y, c.constant(std::move(eye)));
+  KILN_ASSIGN(ValueId y, c.constant(std::move(eye)));
   return c.bind(0, y);
 }
 
