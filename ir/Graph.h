@@ -81,6 +81,7 @@ public:
   Expected<std::vector<ValueId>> addNode(OpKind op, std::vector<ValueId> operands, const AttrList &attrs,
                                          std::vector<std::string> resultNames = {});
   Status addOutput(ValueId v);
+  void clearOutputs() { outputs_.clear(); }
   Status addUpdate(ValueId param, ValueId value);
   /// Renames a value; the new name must be free.
   Status rename(ValueId v, std::string name);

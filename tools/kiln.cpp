@@ -3,6 +3,7 @@
 //   kiln run MODEL --input NAME=FILE.npy ... --output-dir DIR
 //   kiln dump MODEL [--format text|dot]
 //   kiln ops
+//   kiln train [MODEL] [--model mlp|lenet|vgg] [--epochs E] [--batch-size B] ...
 //
 // Every error is one message on stderr and exit status 1.
 //
@@ -10,7 +11,9 @@
 #include "Model.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
+#include "kiln/train.h"
 #include "runtime/Npy.h"
+#include "runtime/Trainer.h"
 #include "runtime/reference/Reference.h"
 
 #include <CLI/CLI.hpp>
@@ -78,6 +81,68 @@ int dumpCommand(const std::string &model, const std::string &format) {
   return 0;
 }
 
+struct TrainArgs {
+  std::string modelFile, zooName = "vgg", dataset = "fashion-mnist", dataDir = kiln::data::kFashionMnistDir;
+  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out";
+  int epochs = 1;
+  int64_t batchSize = 64, limit = 0, testLimit = 0;
+  double lr = 0.02, momentum = 0.9, weightDecay = 0;
+  uint64_t seed = 1;
+};
+
+int trainCommand(const TrainArgs &a) {
+  if (a.dataset != "fashion-mnist")
+    return fail(kiln::makeError("error: unknown dataset '{}' (kiln trains on fashion-mnist)", a.dataset));
+  auto method = kiln::optim::parseMethod(a.optimizer);
+  if (!method)
+    return fail(kiln::makeError("error: {}", method.error().message));
+  kiln::optim::Options o;
+  o.method = *method;
+  o.lr = a.lr;
+  o.momentum = a.momentum;
+  o.weightDecay = a.weightDecay;
+  auto train = kiln::data::loadFashionMnist(a.dataDir, true, a.limit);
+  if (!train)
+    return fail(kiln::makeError("error: {}", train.error().message));
+  auto test = kiln::data::loadFashionMnist(a.dataDir, false, a.testLimit);
+  if (!test)
+    return fail(kiln::makeError("error: {}", test.error().message));
+  kiln::Expected<kiln::ClassifierFunctions> fns = kiln::makeError("no model");
+  std::string what;
+  if (!a.modelFile.empty()) {
+    auto g = kiln::loadModel(a.modelFile);
+    if (!g)
+      return fail(g.error());
+    fns = kiln::buildClassifier(*g, o);
+    what = a.modelFile;
+  } else {
+    auto net = kiln::nn::zoo::byName(a.zooName);
+    if (!net)
+      return fail(kiln::makeError("error: {}", net.error().message));
+    fns = kiln::buildClassifier(*net, {1, 28, 28}, o, a.seed);
+    what = "the " + a.zooName + " model";
+  }
+  if (!fns)
+    return fail(kiln::makeError("error: {}", fns.error().message));
+  std::error_code ec;
+  std::filesystem::create_directories(a.outputDir, ec);
+  kiln::TrainConfig cfg;
+  cfg.epochs = a.epochs;
+  cfg.batchSize = a.batchSize;
+  cfg.seed = a.seed;
+  cfg.checkpoint = a.checkpoint;
+  cfg.resume = a.resume;
+  cfg.curve = (std::filesystem::path(a.outputDir) / "curve").string();
+  fmt::print("training {} on {} Fashion-MNIST images ({} test), batch {}, {} lr {}, on the reference interpreter\n",
+             what, train->size(), test->size(), a.batchSize, a.optimizer, a.lr);
+  kiln::Trainer trainer(fns->train, fns->eval, cfg);
+  auto stats = trainer.fit(*train, *test);
+  if (!stats)
+    return fail(kiln::makeError("error: {}", stats.error().message));
+  fmt::print("wrote {}.csv and {}.svg\n", cfg.curve, cfg.curve);
+  return 0;
+}
+
 int opsCommand() {
   for (const kiln::ir::OpInfo &op : kiln::ir::allOps()) {
     std::string attrs;
@@ -110,6 +175,25 @@ int main(int argc, char **argv) {
 
   auto *ops = app.add_subcommand("ops", "List every op of kiln's op table");
 
+  TrainArgs ta;
+  auto *train = app.add_subcommand("train", "Train a classifier on Fashion-MNIST");
+  train->add_option("model", ta.modelFile, "A .kir or .onnx model (first input images, first output logits)");
+  train->add_option("--model", ta.zooName, "A model of the zoo: mlp, lenet or vgg (default vgg)");
+  train->add_option("--dataset", ta.dataset, "The dataset (fashion-mnist)");
+  train->add_option("--data", ta.dataDir, "Directory of the Fashion-MNIST files");
+  train->add_option("--epochs", ta.epochs, "Epochs")->check(CLI::PositiveNumber);
+  train->add_option("--batch-size", ta.batchSize, "Mini-batch size")->check(CLI::PositiveNumber);
+  train->add_option("--optimizer", ta.optimizer, "sgd, momentum, nesterov, adam, adamw or rmsprop");
+  train->add_option("--lr", ta.lr, "Learning rate");
+  train->add_option("--momentum", ta.momentum, "Momentum (momentum, nesterov)");
+  train->add_option("--weight-decay", ta.weightDecay, "Weight decay");
+  train->add_option("--seed", ta.seed, "Seed of the initializers, shuffling and dropout");
+  train->add_option("--checkpoint", ta.checkpoint, "Write a safetensors checkpoint here after every epoch");
+  train->add_option("--resume", ta.resume, "Resume from this checkpoint");
+  train->add_option("--limit", ta.limit, "Train on the first N images only");
+  train->add_option("--test-limit", ta.testLimit, "Test on the first N test images only");
+  train->add_option("--output-dir", ta.outputDir, "Where the training curve (curve.csv, curve.svg) goes");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -122,5 +206,7 @@ int main(int argc, char **argv) {
     return dumpCommand(model, format);
   if (*ops)
     return opsCommand();
+  if (*train)
+    return trainCommand(ta);
   return 1;
 }

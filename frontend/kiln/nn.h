@@ -1,0 +1,83 @@
+//===- kiln/nn.h - Keras-like layers and the model zoo ---------*- C++ -*-===//
+//
+// Layers build graph nodes and create their parameters when they first see
+// their input's shape (as Keras's `build`). A Sequential applies layers in
+// order. Training and inference graphs are built from the same model: in
+// training, BatchNorm normalizes with batch statistics and adds updates of its
+// running statistics, and Dropout drops; in inference both are plain.
+//
+//   kiln::nn::Sequential net = kiln::nn::zoo::mlp();
+//   kiln::nn::Context ctx{g, /*training=*/true, /*seed=*/1};
+//   auto logits = net.forward(ctx, x);
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "kiln/kiln.h"
+
+#include <functional>
+#include <memory>
+
+namespace kiln::nn {
+
+/// What layers need while building: the graph, the mode, a seed for their
+/// initializers, and the parameters they made (in order).
+struct Context {
+  Graph &g;
+  bool training = true;
+  uint64_t seed = 1;
+  std::vector<Tensor> params = {};      ///< trainable parameters
+  std::vector<Tensor> stateParams = {}; ///< running statistics and counters
+  int layerCount = 0;
+
+  /// A fresh layer name: `dense1`, `conv2`, ...
+  std::string name(const std::string &kind);
+  Tensor param(const std::string &name, const std::vector<int64_t> &shape, const ir::Initializer &init,
+               bool trainable = true);
+};
+
+class Layer {
+public:
+  virtual ~Layer() = default;
+  virtual Tensor forward(Context &ctx, Tensor x) = 0;
+};
+
+using LayerPtr = std::shared_ptr<Layer>;
+
+enum class Activation { None, Relu, Tanh, Sigmoid, Softmax };
+
+LayerPtr dense(int64_t units, Activation act = Activation::None);
+/// N-d convolution over x[N, C, spatial...]; padding "same" (stride 1) or "valid".
+LayerPtr conv(int64_t filters, std::vector<int64_t> kernel, Activation act = Activation::None,
+              const std::string &padding = "same", std::vector<int64_t> stride = {});
+LayerPtr maxPool(std::vector<int64_t> kernel, std::vector<int64_t> stride = {});
+LayerPtr avgPool(std::vector<int64_t> kernel, std::vector<int64_t> stride = {});
+LayerPtr globalAvgPool();
+LayerPtr flatten();
+LayerPtr dropout(double rate);
+LayerPtr batchNorm(double momentum = 0.9, double epsilon = 1e-5);
+LayerPtr activation(Activation act);
+
+class Sequential : public Layer {
+public:
+  Sequential() = default;
+  Sequential(std::initializer_list<LayerPtr> layers) : layers_(layers) {}
+  void add(LayerPtr l) { layers_.push_back(std::move(l)); }
+  Tensor forward(Context &ctx, Tensor x) override;
+
+private:
+  std::vector<LayerPtr> layers_;
+};
+
+namespace zoo {
+/// 784-512-256-10, ReLU.
+Sequential mlp();
+/// LeNet-5: conv5x5(6, same)-relu-maxpool, conv5x5(16)-relu-maxpool, 120, 84, 10.
+Sequential lenet5();
+/// Two blocks of [conv3x3-relu-conv3x3-relu-maxpool] with 32 then 64 channels, dense 256, dense 10.
+Sequential vgg();
+/// The zoo model of that name (mlp, lenet, vgg), or an error listing them.
+Expected<Sequential> byName(const std::string &name);
+} // namespace zoo
+
+} // namespace kiln::nn

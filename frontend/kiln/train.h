@@ -1,0 +1,30 @@
+//===- kiln/train.h - Classifier training functions ------------*- C++ -*-===//
+//
+// Builds the two Functions a Trainer runs for an image classifier: the
+// training step (images, labels) -> (loss, correct) whose updates are one
+// optimizer step, and the evaluation (same signature, inference mode, no
+// updates). The model is a zoo network or a graph loaded from a .kir or ONNX
+// file whose first input takes the images and whose first output is the
+// logits.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "kiln/nn.h"
+#include "kiln/optim.h"
+#include "runtime/Function.h"
+
+namespace kiln {
+
+struct ClassifierFunctions {
+  Function train;
+  Function eval;
+};
+
+/// For a zoo model on images of shape [N, dims...] (symbolic batch N).
+Expected<ClassifierFunctions> buildClassifier(nn::Sequential &model, const std::vector<int64_t> &imageDims,
+                                              const optim::Options &options, uint64_t seed);
+/// For a model graph: first input images, first output logits [N, classes].
+Expected<ClassifierFunctions> buildClassifier(const ir::Graph &model, const optim::Options &options);
+
+} // namespace kiln

@@ -1,0 +1,175 @@
+//===- runtime/Trainer.cpp - Mini-batch training loops --------------------===//
+#include "runtime/Trainer.h"
+
+#include "runtime/Checkpoint.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+namespace kiln {
+
+using namespace ir;
+using Clock = std::chrono::steady_clock;
+
+Status Trainer::syncEvalParams() {
+  for (const auto &[name, value] : train_.params())
+    if (eval_.param(name))
+      KILN_TRY(eval_.setParam(name, *value));
+  return {};
+}
+
+Expected<std::pair<double, double>> Trainer::evaluate(const data::Dataset &data) {
+  KILN_TRY(syncEvalParams());
+  data::DataLoader loader(data, std::max<int64_t>(config_.batchSize, 256), false, 0);
+  double loss = 0, correct = 0;
+  for (int64_t b = 0; b < loader.numBatches(); ++b) {
+    data::Batch batch = loader.batch(b);
+    auto r = eval_({batch.images, batch.labels});
+    if (!r)
+      return r.error();
+    loss += (*r)[0].get(0) * static_cast<double>(batch.labels.numElements());
+    correct += (*r)[1].get(0);
+  }
+  double n = static_cast<double>(std::max<int64_t>(data.size(), 1));
+  return std::pair{loss / n, correct / n};
+}
+
+Status Trainer::saveCheckpoint(int epochsDone) {
+  checkpoint::Tensors tensors;
+  for (const auto &[name, value] : train_.params())
+    tensors.emplace(name, *value);
+  return checkpoint::save(config_.checkpoint, tensors,
+                          {{"epochs_done", std::to_string(epochsDone)}, {"seed", std::to_string(config_.seed)},
+                           {"format", "kiln training checkpoint"}});
+}
+
+Expected<int> Trainer::resume() {
+  auto loaded = checkpoint::load(config_.resume);
+  if (!loaded)
+    return loaded.error();
+  for (const auto &[name, value] : train_.params()) {
+    auto it = loaded->tensors.find(name);
+    if (it == loaded->tensors.end())
+      return makeError("{}: the checkpoint has no parameter '{}' of this model", config_.resume, name);
+    if (auto s = train_.setParam(name, it->second); !s)
+      return makeError("{}: {}", config_.resume, s.error().message);
+  }
+  int done = 0;
+  if (auto it = loaded->meta.find("epochs_done"); it != loaded->meta.end())
+    done = std::atoi(it->second.c_str());
+  return done;
+}
+
+Expected<std::vector<EpochStats>> Trainer::fit(const data::Dataset &train, const data::Dataset &test) {
+  int start = 0;
+  if (!config_.resume.empty()) {
+    auto r = resume();
+    if (!r)
+      return r.error();
+    start = *r;
+  }
+  bool live = !config_.quiet && isatty(fileno(stderr));
+  data::DataLoader loader(train, config_.batchSize, true, config_.seed);
+  std::vector<EpochStats> all;
+  for (int epoch = start; epoch < config_.epochs; ++epoch) {
+    loader.startEpoch(epoch);
+    auto t0 = Clock::now();
+    double lossSum = 0, correct = 0;
+    int64_t seen = 0, batches = loader.numBatches();
+    int64_t every = std::max<int64_t>(batches / 10, 1);
+    for (int64_t b = 0; b < batches; ++b) {
+      data::Batch batch = loader.batch(b);
+      auto r = train_({batch.images, batch.labels});
+      if (!r)
+        return r.error();
+      int64_t n = batch.labels.numElements();
+      lossSum += (*r)[0].get(0) * static_cast<double>(n);
+      correct += (*r)[1].get(0);
+      seen += n;
+      double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      double rate = static_cast<double>(seen) / std::max(secs, 1e-9);
+      double eta = static_cast<double>(train.size() - seen) / std::max(rate, 1e-9);
+      std::string line = fmt::format("epoch {}/{}  batch {}/{}  loss {:.4f}  accuracy {:.2f}%  {:.0f} images/s  ETA {:.0f}s",
+                                     epoch + 1, config_.epochs, b + 1, batches, lossSum / static_cast<double>(seen),
+                                     100 * correct / static_cast<double>(seen), rate, eta);
+      if (live)
+        fmt::print(stderr, "\r{}\x1b[K", line);
+      else if (!config_.quiet && ((b + 1) % every == 0 || b + 1 == batches))
+        fmt::print("{}\n", line);
+    }
+    if (live)
+      fmt::print(stderr, "\n");
+    EpochStats s;
+    s.epoch = epoch + 1;
+    s.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    s.trainLoss = lossSum / static_cast<double>(std::max<int64_t>(seen, 1));
+    s.trainAccuracy = correct / static_cast<double>(std::max<int64_t>(seen, 1));
+    s.imagesPerSecond = static_cast<double>(seen) / std::max(s.seconds, 1e-9);
+    auto ev = evaluate(test);
+    if (!ev)
+      return ev.error();
+    s.testLoss = ev->first;
+    s.testAccuracy = ev->second;
+    all.push_back(s);
+    if (!config_.quiet)
+      fmt::print("epoch {}: train loss {:.4f}, train accuracy {:.2f}%, test loss {:.4f}, test accuracy {:.2f}%, "
+                 "{:.1f}s, {:.0f} images/s\n",
+                 s.epoch, s.trainLoss, 100 * s.trainAccuracy, s.testLoss, 100 * s.testAccuracy, s.seconds,
+                 s.imagesPerSecond);
+    if (!config_.checkpoint.empty())
+      KILN_TRY(saveCheckpoint(epoch + 1));
+    if (!config_.curve.empty())
+      KILN_TRY(writeCurve(config_.curve, all));
+  }
+  return all;
+}
+
+Status writeCurve(const std::string &prefix, const std::vector<EpochStats> &stats) {
+  {
+    std::ofstream csv(prefix + ".csv");
+    if (!csv)
+      return makeError("{}.csv: cannot write the training curve", prefix);
+    csv << "epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds,images_per_second\n";
+    for (const EpochStats &s : stats)
+      csv << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", s.epoch, s.trainLoss, s.trainAccuracy,
+                         s.testLoss, s.testAccuracy, s.seconds, s.imagesPerSecond);
+  }
+  // Two panels, loss and accuracy, each a polyline per split.
+  const double w = 360, h = 220, pad = 40;
+  double maxLoss = 1e-9;
+  for (const EpochStats &s : stats)
+    maxLoss = std::max({maxLoss, s.trainLoss, s.testLoss});
+  auto x = [&](size_t i) { return pad + (stats.size() > 1 ? (w - 2 * pad) * static_cast<double>(i) / static_cast<double>(stats.size() - 1) : (w - 2 * pad) / 2); };
+  auto line = [&](auto value, double top, const char *color) {
+    std::string pts;
+    for (size_t i = 0; i < stats.size(); ++i)
+      pts += fmt::format("{:.1f},{:.1f} ", x(i), top + pad + (h - 2 * pad) * (1 - value(stats[i])));
+    return fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n", color, pts);
+  };
+  std::string svg = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n", w, 2 * h);
+  for (int panel = 0; panel < 2; ++panel) {
+    double top = panel * h;
+    svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>\n", pad,
+                       top + pad, w - 2 * pad, h - 2 * pad);
+    svg += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", pad, top + pad - 8,
+                       panel == 0 ? fmt::format("loss (0 to {:.3f}) per epoch", maxLoss) : std::string("accuracy (0 to 1) per epoch"));
+  }
+  svg += line([&](const EpochStats &s) { return s.trainLoss / maxLoss; }, 0, "#1f77b4");
+  svg += line([&](const EpochStats &s) { return s.testLoss / maxLoss; }, 0, "#ff7f0e");
+  svg += line([&](const EpochStats &s) { return s.trainAccuracy; }, h, "#1f77b4");
+  svg += line([&](const EpochStats &s) { return s.testAccuracy; }, h, "#ff7f0e");
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"#1f77b4\">train</text><text x=\"{}\" y=\"{}\" fill=\"#ff7f0e\">test</text>\n</svg>\n",
+                     w - pad - 80, 2 * h - 10, w - pad - 35, 2 * h - 10);
+  std::ofstream out(prefix + ".svg");
+  if (!out)
+    return makeError("{}.svg: cannot write the training curve", prefix);
+  out << svg;
+  return {};
+}
+
+} // namespace kiln
