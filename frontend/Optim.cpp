@@ -90,6 +90,10 @@ Status minimize(Graph &g, Tensor cost, const std::vector<Tensor> &params, const 
     case Method::Nesterov: {
       Tensor v = stateLike(g, w, "velocity");
       Tensor vNew = v * o.momentum + gr;
+      if (o.dampening != 0) { // no dampening on the first step (PyTorch, ONNX)
+        Tensor first = equal(step, g.scalar(0, dt));
+        vNew = v * o.momentum + gr * select(first, g.scalar(1, dt), g.scalar(1 - o.dampening, dt));
+      }
       g.update(v, vNew);
       updated = w - lr * (o.method == Method::Nesterov ? gr + vNew * o.momentum : vNew);
       break;

@@ -86,7 +86,7 @@ struct TrainArgs {
   std::string optimizer = "momentum", checkpoint, resume, outputDir = "out";
   int epochs = 1;
   int64_t batchSize = 64, limit = 0, testLimit = 0;
-  double lr = 0.02, momentum = 0.9, weightDecay = 0;
+  double lr = 0.01, momentum = 0.9, weightDecay = 0;
   uint64_t seed = 1;
 };
 

@@ -10,8 +10,8 @@
 //   kiln::optim::minimize(g, loss, params, o);
 //
 // Formulas follow PyTorch's: weight decay adds wd * w to the gradient (AdamW
-// decays the weight directly); momentum v = mu v + g, w -= lr v (Nesterov:
-// w -= lr (g + mu v)); Adam with bias correction and eps outside the root;
+// decays the weight directly); momentum v = mu v + (1 - dampening) g (undamped
+// on the first step), w -= lr v (Nesterov: w -= lr (g + mu v)); Adam with bias correction and eps outside the root;
 // RMSprop s = rho s + (1 - rho) g^2, w -= lr g / (sqrt(s) + eps).
 //
 //===----------------------------------------------------------------------===//
@@ -38,6 +38,7 @@ struct Options {
   Method method = Method::SGD;
   double lr = 0.01;
   double momentum = 0.9;
+  double dampening = 0.0; ///< momentum: v = mu v + (1 - dampening) g, undamped on the first step
   double weightDecay = 0.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8; ///< Adam, AdamW
   double rho = 0.99;                             ///< RMSprop

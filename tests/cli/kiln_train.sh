@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# kiln train: a zoo model and a model file train and write their curves and
+# checkpoints; bad requests get one clear error and exit status 1.
+#   kiln_train.sh KILN SOURCE_DIR
+set -uo pipefail
+kiln=$1 src=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+"$kiln" train --model mlp --limit 256 --test-limit 128 --batch-size 64 --optimizer adam --lr 0.001 \
+  --checkpoint "$tmp/mlp.safetensors" --output-dir "$tmp/mlp" > "$tmp/log" || fails=1
+grep -q "epoch 1: train loss" "$tmp/log" || { echo "FAIL: no epoch summary"; cat "$tmp/log"; fails=1; }
+for f in "$tmp/mlp.safetensors" "$tmp/mlp/curve.csv" "$tmp/mlp/curve.svg"; do
+  [ -s "$f" ] || { echo "FAIL: $f not written"; fails=1; }
+done
+# Resume for a second epoch from the checkpoint.
+"$kiln" train --model mlp --limit 256 --test-limit 128 --epochs 2 --optimizer adam --lr 0.001 \
+  --resume "$tmp/mlp.safetensors" --output-dir "$tmp/mlp2" > "$tmp/log2" || fails=1
+grep -q "epoch 2: train loss" "$tmp/log2" && ! grep -q "epoch 1: train loss" "$tmp/log2" ||
+  { echo "FAIL: resuming did not start at epoch 2"; cat "$tmp/log2"; fails=1; }
+"$kiln" train "$src/tests/kir/good/linear_classifier.kir" --limit 256 --test-limit 128 --output-dir "$tmp/lin" \
+  > "$tmp/log3" || { echo "FAIL: training a .kir model"; cat "$tmp/log3"; fails=1; }
+
+expect() { # expect "substring" args...
+  local want=$1; shift
+  local err; err=$("$kiln" "$@" 2>&1 >/dev/null); local rc=$?
+  if [ "$rc" -ne 1 ] || [[ "$err" != *"$want"* ]]; then
+    echo "FAIL: kiln $* -> exit $rc: $err (wanted exit 1 and: $want)"; fails=1
+  else
+    echo "ok: kiln $* -> $err"
+  fi
+}
+expect "apt-get install dataset-fashion-mnist" train --model mlp --data "$tmp/nowhere"
+expect "unknown optimizer 'adagrad'" train --model mlp --optimizer adagrad
+expect "unknown model 'resnet' (the zoo has mlp, lenet, vgg)" train --model resnet --limit 10
+expect "a classifier takes one input" train "$src/tests/kir/good/sgd_step.kir" --limit 10
+expect "not a valid safetensors checkpoint" train --model mlp --limit 10 --resume "$src/README.md"
+exit $fails
