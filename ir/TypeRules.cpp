@@ -362,23 +362,29 @@ Result inferMatMul(std::span<const Type> ops, const AttrView &attrs) {
   return Types{makeType(ops[0].dtype, out)};
 }
 
+/// The checks every conv-family rule starts with: `act` (x or dy) and w of one
+/// float dtype and equal rank >= 3, and the window of w's spatial sizes.
+static Expected<Window> convPrologue(const Type &act, const Type &w, const AttrView &attrs, std::string_view actName) {
+  KILN_TRY(sameDType(act, w));
+  KILN_TRY(requireFloat(act, actName));
+  KILN_TRY(requireRank(act, 3, actName));
+  if (w.rank() != act.rank())
+    return makeError("w must have the rank of {} ({}), got {}", actName, act.rank(), toString(w));
+  auto kernel = constSpatial(w, "w");
+  if (!kernel)
+    return kernel.error();
+  return readWindow(attrs, kernel.take());
+}
+
 Result inferConv(std::span<const Type> ops, const AttrView &attrs) {
   const Type &x = ops[0], &w = ops[1];
-  KILN_TRY(sameDType(x, w));
-  KILN_TRY(requireFloat(x, "x"));
-  KILN_TRY(requireRank(x, 3, "x"));
-  if (w.rank() != x.rank())
-    return makeError("w must have the rank of x ({}), got {}", x.rank(), toString(w));
+  auto win = convPrologue(x, w, attrs, "x");
+  if (!win)
+    return win.error();
   int64_t groups = attrs.getInt("groups");
   KILN_TRY(checkGroups(x.shape[1], groups, "input channels"));
   KILN_TRY(checkGroups(w.shape[0], groups, "output channels"));
   KILN_TRY(matchDim(mulDim(w.shape[1], groups), x.shape[1], "w's input channels times groups vs x's channels"));
-  auto kernel = constSpatial(w, "w");
-  if (!kernel)
-    return kernel.error();
-  auto win = readWindow(attrs, kernel.take());
-  if (!win)
-    return win.error();
   auto shape = windowOutputShape(*win, x, w.shape[0]);
   if (!shape)
     return shape.error();
@@ -387,20 +393,12 @@ Result inferConv(std::span<const Type> ops, const AttrView &attrs) {
 
 Result inferConvTranspose(std::span<const Type> ops, const AttrView &attrs) {
   const Type &x = ops[0], &w = ops[1];
-  KILN_TRY(sameDType(x, w));
-  KILN_TRY(requireFloat(x, "x"));
-  KILN_TRY(requireRank(x, 3, "x"));
-  if (w.rank() != x.rank())
-    return makeError("w must have the rank of x ({}), got {}", x.rank(), toString(w));
+  auto win = convPrologue(x, w, attrs, "x");
+  if (!win)
+    return win.error();
   int64_t groups = attrs.getInt("groups");
   KILN_TRY(checkGroups(x.shape[1], groups, "input channels"));
   KILN_TRY(matchDim(w.shape[0], x.shape[1], "w's first dim vs x's channels"));
-  auto kernel = constSpatial(w, "w");
-  if (!kernel)
-    return kernel.error();
-  auto win = readWindow(attrs, kernel.take());
-  if (!win)
-    return win.error();
   std::vector<int64_t> outPad = attrs.getInts("output_padding");
   size_t n = win->kernel.size();
   if (outPad.empty())
@@ -440,20 +438,12 @@ Status checkWindowYields(const Window &w, const std::vector<int64_t> &spatial, c
 
 Result inferConvGradInput(std::span<const Type> ops, const AttrView &attrs) {
   const Type &dy = ops[0], &w = ops[1];
-  KILN_TRY(sameDType(dy, w));
-  KILN_TRY(requireFloat(dy, "dy"));
-  KILN_TRY(requireRank(dy, 3, "dy"));
-  if (w.rank() != dy.rank())
-    return makeError("w must have the rank of dy ({}), got {}", dy.rank(), toString(w));
+  auto win = convPrologue(dy, w, attrs, "dy");
+  if (!win)
+    return win.error();
   int64_t groups = attrs.getInt("groups");
   KILN_TRY(checkGroups(w.shape[0], groups, "output channels"));
   KILN_TRY(matchDim(w.shape[0], dy.shape[1], "w's output channels vs dy's channels"));
-  auto kernel = constSpatial(w, "w");
-  if (!kernel)
-    return kernel.error();
-  auto win = readWindow(attrs, kernel.take());
-  if (!win)
-    return win.error();
   const auto &inSize = attrs.getInts("input_size");
   if (static_cast<int>(inSize.size()) != win->spatialRank())
     return makeError("input_size must have {} entries", win->spatialRank());

@@ -54,7 +54,6 @@ std::vector<int64_t> spatialSizes(const Type &t) {
   return s;
 }
 
-const AttrList kNoAttrs;
 
 /// Gradient of an elementwise unary op: dy * f'(x), f' built from x and y.
 Expected<OperandGrads> unaryRule(const Rule &r, ValueId dy) {
