@@ -1,24 +1,28 @@
-//===- tools/kiln-opt.cpp - Parse, verify and print .kir (for tests) ------===//
+//===- tools/kiln-opt.cpp - Run passes on .kir files (for tests) ----------===//
 //
-//   kiln-opt FILE.kir [--format text|dot]
+//   kiln-opt FILE.kir [--passes=a,b | -O0|-O1|-O2] [--print-after=PASS|all]
+//            [--print-before=...] [--verify-each] [--time-passes] [--dump-dir DIR]
+//            [--format text|dot]
 //
-// Parses and verifies a .kir file and prints it back; the golden tests of
-// passes run through it. Errors go to stderr with exit status 1.
+// Parses and verifies a .kir file, runs the passes asked for (none by
+// default) and prints the result; the golden tests of passes run through it.
+// Errors go to stderr with exit status 1.
 //
 //===----------------------------------------------------------------------===//
 #include "Model.h"
+#include "PipelineFlags.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
-
-#include <CLI/CLI.hpp>
 
 #include <iostream>
 
 int main(int argc, char **argv) {
-  CLI::App app{"kiln-opt: parse, verify and print a .kir file"};
+  CLI::App app{"kiln-opt: parse, verify, transform and print a .kir file"};
   std::string file, format = "text";
+  kiln::tools::PipelineFlags flags;
   app.add_option("file", file, "The .kir file")->required();
   app.add_option("--format", format, "text or dot")->check(CLI::IsMember({"text", "dot"}));
+  flags.addTo(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -30,6 +34,11 @@ int main(int argc, char **argv) {
     std::cerr << "kiln-opt: " << g.error().message << "\n";
     return 1;
   }
-  std::cout << (format == "dot" ? kiln::ir::toDot(*g) : kiln::ir::print(*g));
+  auto out = flags.run(*g, 0);
+  if (!out) {
+    std::cerr << "kiln-opt: " << file << ": error: " << out.error().message << "\n";
+    return 1;
+  }
+  std::cout << (format == "dot" ? kiln::ir::toDot(*out) : kiln::ir::print(*out));
   return 0;
 }

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Model.h"
+#include "PipelineFlags.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
 #include "kiln/train.h"
@@ -73,11 +74,19 @@ int runCommand(const std::string &model, const std::vector<std::string> &inputs,
   return 0;
 }
 
-int dumpCommand(const std::string &model, const std::string &format) {
+int dumpCommand(const std::string &model, const std::string &format, const std::string &stage,
+                const kiln::tools::PipelineFlags &flags) {
   auto g = kiln::loadModel(model);
   if (!g)
     return fail(g.error());
-  std::cout << (format == "dot" ? kiln::ir::toDot(*g) : kiln::ir::print(*g));
+  kiln::ir::Graph shown = g.take();
+  if (stage == "optimized") {
+    auto opt = flags.run(shown, 2);
+    if (!opt)
+      return fail(kiln::makeError("{}: error: {}", model, opt.error().message));
+    shown = opt.take();
+  }
+  std::cout << (format == "dot" ? kiln::ir::toDot(shown) : kiln::ir::print(shown));
   return 0;
 }
 
@@ -169,9 +178,14 @@ int main(int argc, char **argv) {
   run->add_option("--input,-i", inputs, "An input as NAME=FILE.npy (repeat for each input)");
   run->add_option("--output-dir,-o", outDir, "Directory for the outputs")->required();
 
-  auto *dump = app.add_subcommand("dump", "Print a model as .kir text or Graphviz dot");
+  std::string stage = "graph";
+  kiln::tools::PipelineFlags flags;
+  auto *dump = app.add_subcommand("dump", "Print a model, as imported or optimized, as .kir text or Graphviz dot");
   dump->add_option("model", model, "Model file (.kir or .onnx)")->required();
   dump->add_option("--format", format, "text or dot")->check(CLI::IsMember({"text", "dot"}));
+  dump->add_option("--stage", stage, "graph (as loaded) or optimized (after the passes, -O2 by default)")
+      ->check(CLI::IsMember({"graph", "optimized"}));
+  flags.addTo(*dump);
 
   auto *ops = app.add_subcommand("ops", "List every op of kiln's op table");
 
@@ -203,7 +217,7 @@ int main(int argc, char **argv) {
   if (*run)
     return runCommand(model, inputs, outDir);
   if (*dump)
-    return dumpCommand(model, format);
+    return dumpCommand(model, format, stage, flags);
   if (*ops)
     return opsCommand();
   if (*train)

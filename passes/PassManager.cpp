@@ -1,0 +1,132 @@
+//===- passes/PassManager.cpp - Running named pipelines of passes ---------===//
+#include "passes/PassManager.h"
+
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
+#include "passes/CSE.h"
+#include "passes/Canonicalize.h"
+#include "passes/DCE.h"
+#include "passes/Fold.h"
+#include "passes/Stabilize.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+namespace kiln::passes {
+
+using namespace ir;
+
+namespace {
+
+struct PassEntry {
+  const char *name;
+  Expected<Graph> (*run)(const Graph &);
+};
+
+Expected<Graph> foldDefault(const Graph &g) { return fold(g); }
+
+// The pipeline order: stable forms first, then simplification, then cleanup.
+const PassEntry kPasses[] = {
+    {"stabilize", stabilize}, {"canonicalize", canonicalize}, {"fold", foldDefault}, {"cse", cse}, {"dce", dce},
+};
+
+bool wants(const std::vector<std::string> &list, const std::string &pass) {
+  return std::find(list.begin(), list.end(), "all") != list.end() ||
+         std::find(list.begin(), list.end(), pass) != list.end();
+}
+
+Status dump(const std::string &dir, int index, const std::string &stage, const Graph &g) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::string path = fmt::format("{}/{:02}.{}.kir", dir, index, stage);
+  std::ofstream out(path);
+  if (!out)
+    return makeError("{}: cannot write the dump", path);
+  out << print(g);
+  return {};
+}
+
+} // namespace
+
+std::vector<std::string> allPasses() {
+  std::vector<std::string> out;
+  for (const PassEntry &p : kPasses)
+    out.emplace_back(p.name);
+  return out;
+}
+
+std::vector<std::string> pipelineFor(int level) {
+  if (level <= 0)
+    return {};
+  if (level == 1)
+    return {"canonicalize", "fold", "cse", "dce"};
+  return allPasses();
+}
+
+Expected<std::vector<std::string>> parsePipeline(const std::string &text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!name.empty()) {
+      auto known = allPasses();
+      if (std::find(known.begin(), known.end(), name) == known.end())
+        return makeError("unknown pass '{}' (kiln has: {})", name, fmt::join(known, ", "));
+      out.push_back(name);
+    }
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+Expected<PipelineResult> runPipeline(const Graph &g, const std::vector<std::string> &passes,
+                                     const PassOptions &options) {
+  PipelineResult r{g, {}, {}};
+  if (!options.dumpDir.empty())
+    KILN_TRY(dump(options.dumpDir, 0, "input", r.graph));
+  int index = 0;
+  for (const std::string &name : passes) {
+    const PassEntry *entry = nullptr;
+    for (const PassEntry &p : kPasses)
+      if (name == p.name)
+        entry = &p;
+    if (!entry)
+      return makeError("unknown pass '{}'", name);
+    if (wants(options.printBefore, name))
+      r.printed += fmt::format("// ----- before {} -----\n{}", name, print(r.graph));
+    PassStat stat{name, 0, r.graph.nodes().size(), 0};
+    auto t0 = std::chrono::steady_clock::now();
+    auto next = entry->run(r.graph);
+    stat.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!next)
+      return makeError("pass {}: {}", name, next.error().message);
+    r.graph = next.take();
+    stat.nodesAfter = r.graph.nodes().size();
+    r.stats.push_back(stat);
+    if (options.verifyEach)
+      if (auto s = verify(r.graph); !s)
+        return makeError("the graph does not verify after pass {}: {}", name, s.error().message);
+    if (wants(options.printAfter, name))
+      r.printed += fmt::format("// ----- after {} -----\n{}", name, print(r.graph));
+    if (!options.dumpDir.empty())
+      KILN_TRY(dump(options.dumpDir, ++index, "after_" + name, r.graph));
+  }
+  return r;
+}
+
+std::string formatStats(const std::vector<PassStat> &stats) {
+  std::string out = fmt::format("{:<14} {:>10} {:>8} {:>8}\n", "pass", "time (ms)", "nodes", "after");
+  double total = 0;
+  for (const PassStat &s : stats) {
+    out += fmt::format("{:<14} {:>10.3f} {:>8} {:>8}\n", s.name, s.milliseconds, s.nodesBefore, s.nodesAfter);
+    total += s.milliseconds;
+  }
+  return out + fmt::format("{:<14} {:>10.3f}\n", "total", total);
+}
+
+} // namespace kiln::passes

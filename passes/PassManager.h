@@ -1,0 +1,49 @@
+//===- passes/PassManager.h - Running named pipelines of passes -*- C++ -*-===//
+//
+// Runs a pipeline of passes by name (`-O0`, `-O1`, `-O2`, or an explicit
+// `cse,dce,...`) as one straight line, with a timer after each pass, the
+// graph verified after each pass when asked (always in tests), and the IR
+// printed before or after any or all passes and dumped as numbered files
+// (`00.input.kir`, `01.after_stabilize.kir`, ...) as XLA's --xla_dump_to does.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/Graph.h"
+
+#include <string>
+#include <vector>
+
+namespace kiln::passes {
+
+struct PassOptions {
+  bool verifyEach = false;
+  std::vector<std::string> printBefore; ///< pass names, or "all"
+  std::vector<std::string> printAfter;
+  std::string dumpDir; ///< when set, every stage is written there
+};
+
+struct PassStat {
+  std::string name;
+  double milliseconds = 0;
+  size_t nodesBefore = 0, nodesAfter = 0;
+};
+
+struct PipelineResult {
+  ir::Graph graph;
+  std::vector<PassStat> stats;
+  std::string printed; ///< what print-before/after asked for
+};
+
+/// Every pass, in pipeline order.
+std::vector<std::string> allPasses();
+/// The passes of an optimization level (0, 1 or 2).
+std::vector<std::string> pipelineFor(int level);
+/// Parses "a,b,c", checking every name.
+Expected<std::vector<std::string>> parsePipeline(const std::string &text);
+Expected<PipelineResult> runPipeline(const ir::Graph &g, const std::vector<std::string> &passes,
+                                     const PassOptions &options = {});
+/// The table of --time-passes.
+std::string formatStats(const std::vector<PassStat> &stats);
+
+} // namespace kiln::passes

@@ -1,0 +1,74 @@
+//===- tools/PipelineFlags.h - The pass-pipeline flags of kiln and kiln-opt -*- C++ -*-===//
+//
+// -O0/-O1/-O2, --passes, --print-before/--print-after, --verify-each,
+// --time-passes and --dump-dir (also `KILN_FLAGS=dump_dir=DIR`), shared by
+// `kiln dump` and `kiln-opt`.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "passes/PassManager.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+namespace kiln::tools {
+
+struct PipelineFlags {
+  int level = -1; ///< -1: not given
+  std::string passes;
+  std::vector<std::string> printBefore, printAfter;
+  bool verifyEach = false, timePasses = false;
+  std::string dumpDir;
+
+  void addTo(CLI::App &app) {
+    app.add_option("-O", level, "Optimization level: 0, 1 or 2")->check(CLI::Range(0, 2));
+    app.add_option("--passes", passes, "Passes to run, comma-separated (instead of -O)");
+    app.add_option("--print-before", printBefore, "Print the IR before this pass (or all)")->delimiter(',');
+    app.add_option("--print-after", printAfter, "Print the IR after this pass (or all)")->delimiter(',');
+    app.add_flag("--verify-each", verifyEach, "Verify the graph after every pass");
+    app.add_flag("--time-passes", timePasses, "Report each pass's time and node counts");
+    app.add_option("--dump-dir", dumpDir, "Write every stage as numbered .kir files here");
+  }
+
+  /// The passes asked for (`defaultLevel` when neither -O nor --passes).
+  Expected<std::vector<std::string>> pipeline(int defaultLevel) const {
+    if (!passes.empty())
+      return passes::parsePipeline(passes);
+    return passes::pipelineFor(level < 0 ? defaultLevel : level);
+  }
+
+  passes::PassOptions options() const {
+    passes::PassOptions o;
+    o.verifyEach = verifyEach;
+    o.printBefore = printBefore;
+    o.printAfter = printAfter;
+    o.dumpDir = dumpDir;
+    if (o.dumpDir.empty())
+      if (const char *flags = std::getenv("KILN_FLAGS")) {
+        std::string f = flags;
+        size_t at = f.find("dump_dir=");
+        if (at != std::string::npos)
+          o.dumpDir = f.substr(at + 9, f.find(',', at) == std::string::npos ? std::string::npos : f.find(',', at) - at - 9);
+      }
+    return o;
+  }
+
+  /// Runs the pipeline; prints what was asked to stderr.
+  Expected<ir::Graph> run(const ir::Graph &g, int defaultLevel) const {
+    auto list = pipeline(defaultLevel);
+    if (!list)
+      return list.error();
+    auto r = passes::runPipeline(g, *list, options());
+    if (!r)
+      return r.error();
+    std::cerr << r->printed;
+    if (timePasses)
+      std::cerr << passes::formatStats(r->stats);
+    return std::move(r->graph);
+  }
+};
+
+} // namespace kiln::tools
