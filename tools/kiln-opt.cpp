@@ -2,7 +2,7 @@
 //
 //   kiln-opt FILE.kir [--passes=a,b | -O0|-O1|-O2] [--print-after=PASS|all]
 //            [--print-before=...] [--verify-each] [--time-passes] [--dump-dir DIR]
-//            [--format text|dot]
+//            [--plan-memory --dims N=64] [--format text|dot]
 //
 // Parses and verifies a .kir file, runs the passes asked for (none by
 // default) and prints the result; the golden tests of passes run through it.
@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "Model.h"
 #include "PipelineFlags.h"
+#include "passes/PlanMemory.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
 
@@ -23,6 +24,10 @@ int main(int argc, char **argv) {
   app.add_option("file", file, "The .kir file")->required();
   app.add_option("--format", format, "text or dot")->check(CLI::IsMember({"text", "dot"}));
   flags.addTo(app);
+  bool plan = false;
+  std::vector<std::string> dims;
+  app.add_flag("--plan-memory", plan, "Print the static memory plan of the result (after the passes)");
+  app.add_option("--dims", dims, "Sizes of symbolic dims for --plan-memory, as N=64")->delimiter(',');
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -40,5 +45,22 @@ int main(int argc, char **argv) {
     return 1;
   }
   std::cout << (format == "dot" ? kiln::ir::toDot(*out) : kiln::ir::print(*out));
+  if (plan) {
+    std::map<std::string, int64_t> sizes;
+    for (const std::string &d : dims) {
+      size_t eq = d.find('=');
+      if (eq == std::string::npos) {
+        std::cerr << "kiln-opt: error: --dims " << d << " must be NAME=SIZE\n";
+        return 1;
+      }
+      sizes[d.substr(0, eq)] = std::atoll(d.c_str() + eq + 1);
+    }
+    auto p = kiln::passes::planMemory(*out, sizes);
+    if (!p) {
+      std::cerr << "kiln-opt: " << file << ": error: " << p.error().message << "\n";
+      return 1;
+    }
+    std::cout << kiln::passes::formatPlan(*out, *p);
+  }
   return 0;
 }

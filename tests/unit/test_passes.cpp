@@ -158,3 +158,35 @@ TEST_CASE("stabilize: a logit of 1000 gives a finite loss and gradient after, in
     CHECK(std::isfinite(after->outputs[1].get(i)));
   CHECK(after->outputs[1].get(1) == Approx(-0.5)); // (softmax - onehot) / 2 for the label of row 0
 }
+
+#include "passes/PlanMemory.h"
+
+TEST_CASE("plan_memory: no two live buffers overlap, dying operands are reused in place", "[passes][memory]") {
+  for (int seed = 1; seed <= 100; ++seed) {
+    Graph g("random");
+    ref::TensorMap feeds;
+    RandomGraph(static_cast<uint64_t>(seed)).build(g, feeds);
+    auto plan = passes::planMemory(g.ir(), {{"N", 64}});
+    REQUIRE(plan);
+    INFO("seed " << seed << "\n" << passes::formatPlan(g.ir(), *plan));
+    CHECK(passes::checkPlan(*plan));
+    CHECK(plan->peakBytes <= plan->totalBytes + passes::kArenaAlignment * static_cast<int64_t>(plan->buffers.size()));
+  }
+  auto lenet = ir::parseFile(KILN_SOURCE_DIR "/examples/lenet5.kir");
+  REQUIRE(lenet);
+  auto plan = passes::planMemory(*lenet, {{"N", 64}});
+  REQUIRE(plan);
+  CHECK(passes::checkPlan(*plan));
+  CHECK(plan->inPlace == 9); // each add and relu after conv and matmul writes over its operand
+  CHECK(plan->peakBytes == 1505280); // conv1's activations (64*6*28*28*4 bytes) and the first pool
+  CHECK(plan->totalBytes == 5512192);
+  auto missing = passes::planMemory(*lenet, {});
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message == "plan_memory: dim N has no size (give it, e.g. --dims N=64)");
+  // The checker catches an overlap.
+  passes::MemoryPlan bad = *plan;
+  bad.buffers[1].offset = 64;
+  auto s = passes::checkPlan(bad);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().message.find("overlap") != std::string::npos);
+}
