@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/Parser.h"
+#include "ir/File.h"
 
 #include <charconv>
 #include <cmath>
@@ -675,12 +676,10 @@ Expected<Graph> parse(std::string_view text, std::string_view filename, const Pa
 }
 
 Expected<Graph> parseFile(const std::string &path, const ParseOptions &options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  auto text = readFile(path);
+  if (!text)
     return makeError("{}: error: cannot open the file", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse(ss.str(), path, options);
+  return parse(*text, path, options);
 }
 
 } // namespace kiln::ir

@@ -412,8 +412,7 @@ Result inferConvTranspose(std::span<const Type> ops, const AttrView &attrs) {
       out.push_back(Dim::unknown());
       continue;
     }
-    int64_t o = win->stride[i] * (in.value - 1) + outPad[i] + win->dilation[i] * (win->kernel[i] - 1) + 1 -
-                win->padBegin[i] - win->padEnd[i];
+    int64_t o = transposedOutput(*win, static_cast<int>(i), in.value, outPad[i]);
     if (o < 0)
       return makeError("output size {} in spatial dim {} is negative", o, i);
     out.push_back(Dim::of(o));

@@ -68,6 +68,11 @@ Expected<Window> readWindow(const AttrView &attrs, std::vector<int64_t> kernel);
 /// the window is larger than the padded input.
 Expected<int64_t> windowOutput(const Window &w, int dim, int64_t in);
 
+/// Output size of a transposed convolution (conv_transpose) in spatial dim i.
+inline int64_t transposedOutput(const Window &w, int i, int64_t in, int64_t outputPadding) {
+  return w.stride[i] * (in - 1) + outputPadding + w.dilation[i] * (w.kernel[i] - 1) + 1 - w.padBegin[i] - w.padEnd[i];
+}
+
 /// Merges two broadcast dims; error if both are constants that differ and
 /// neither is 1.
 Expected<Dim> broadcastDim(const Dim &a, const Dim &b);

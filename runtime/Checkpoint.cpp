@@ -1,6 +1,8 @@
 //===- runtime/Checkpoint.cpp - Checkpoints in safetensors format ---------===//
 #include "runtime/Checkpoint.h"
 
+#include "ir/File.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -58,12 +60,10 @@ Status save(const std::string &path, const Tensors &tensors, const Metadata &met
 }
 
 Expected<Loaded> load(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return makeError("{}: cannot open the checkpoint", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string bytes = ss.str();
+  auto file = readFile(path);
+  if (!file)
+    return file.error();
+  const std::string &bytes = *file;
   auto fail = [&](const std::string &why) { return makeError("{}: not a valid safetensors checkpoint: {}", path, why); };
   if (bytes.size() < 8)
     return fail("too short");

@@ -1,6 +1,8 @@
 //===- runtime/Npy.cpp - NumPy .npy files ---------------------------------===//
 #include "runtime/Npy.h"
 
+#include "ir/File.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -154,12 +156,10 @@ std::string encode(const HostTensor &t) {
 }
 
 Expected<HostTensor> load(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return makeError("{}: cannot open the file", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return decode(ss.str(), path);
+  auto bytes = readFile(path);
+  if (!bytes)
+    return bytes.error();
+  return decode(*bytes, path);
 }
 
 Status save(const std::string &path, const HostTensor &t) {

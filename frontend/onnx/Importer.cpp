@@ -1,6 +1,7 @@
 //===- frontend/onnx/Importer.cpp - ONNX import: model, tensors, graph ----===//
 #include "frontend/onnx/Importer.h"
 
+#include "ir/File.h"
 #include "runtime/reference/Reference.h"
 
 #include <cstring>
@@ -360,23 +361,18 @@ Expected<ir::Graph> importOnnxBytes(std::string_view bytes, std::string_view nam
 }
 
 Expected<ir::Graph> importOnnx(const std::string &path, const OnnxImportOptions &options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  auto bytes = readFile(path);
+  if (!bytes)
     return makeError("{}: error: cannot open the file", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return importOnnxBytes(ss.str(), path, options);
+  return importOnnxBytes(*bytes, path, options);
 }
 
 Expected<ir::HostTensor> loadOnnxTensor(const std::string &path, std::string *name) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  auto bytes = readFile(path);
+  if (!bytes)
     return makeError("{}: error: cannot open the file", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string bytes = ss.str();
   ::onnx::TensorProto t;
-  if (!t.ParseFromString(bytes))
+  if (!t.ParseFromString(*bytes))
     return makeError("{}: error: not a serialized ONNX TensorProto", path);
   if (name)
     *name = t.name();

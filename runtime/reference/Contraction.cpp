@@ -130,8 +130,7 @@ Results evalContraction(const KernelCtx &ctx, Args args) {
     outPad.resize(static_cast<size_t>(win->spatialRank()), 0);
     Sizes ys = {x.shape[0], wt.shape[1] * groups};
     for (int d = 0; d < win->spatialRank(); ++d)
-      ys.push_back(win->stride[d] * (x.shape[d + 2] - 1) + outPad[d] + win->dilation[d] * (win->kernel[d] - 1) + 1 -
-                   win->padBegin[d] - win->padEnd[d]);
+      ys.push_back(transposedOutput(*win, d, x.shape[d + 2], outPad[d]));
     Arr y(x.dtype, ys);
     forEachConvTap(ys, wt.shape, x.shape, *win, groups,
                    [&](int64_t yi, int64_t wi, int64_t xi) { y.v[yi] += x.v[xi] * wt.v[wi]; });
