@@ -79,8 +79,9 @@ Expected<MemoryPlan> planMemory(const Graph &g, const std::map<std::string, int6
   std::vector<size_t> order(plan.buffers.size());
   for (size_t i = 0; i < order.size(); ++i)
     order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return plan.buffers[a].bytes > plan.buffers[b].bytes; });
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return plan.buffers[a].bytes != plan.buffers[b].bytes ? plan.buffers[a].bytes > plan.buffers[b].bytes : a < b;
+  });
   std::vector<size_t> placed;
   for (size_t idx : order) {
     MemoryPlan::Buffer &buf = plan.buffers[idx];
