@@ -18,15 +18,7 @@ open(sys.argv[1], 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) +
 PY
 printf 'not an npy file' > "$tmp/junk.npy"
 
-expect() { # expect "substring" args...
-  local want=$1; shift
-  local err; err=$("$kiln" "$@" 2>&1 >/dev/null); local rc=$?
-  if [ "$rc" -ne 1 ] || [[ "$err" != *"$want"* ]]; then
-    echo "FAIL: kiln $* -> exit $rc: $err (wanted exit 1 and: $want)"; fails=1
-  else
-    echo "ok: kiln $* -> $err"
-  fi
-}
+source "$(dirname "$0")/expect.sh"
 m="$src/examples/lenet5.kir"
 expect "input 'x' has shape [2,3,28,28] but [N,1,28,28] was expected" run "$m" --input x="$tmp/rgb.npy" --output-dir "$tmp/o"
 expect "input 'x' (f32[N,1,28,28]) is not given" run "$m" --output-dir "$tmp/o"

@@ -21,15 +21,7 @@ grep -q "epoch 2: train loss" "$tmp/log2" && ! grep -q "epoch 1: train loss" "$t
 "$kiln" train "$src/tests/kir/good/linear_classifier.kir" --limit 256 --test-limit 128 --output-dir "$tmp/lin" \
   > "$tmp/log3" || { echo "FAIL: training a .kir model"; cat "$tmp/log3"; fails=1; }
 
-expect() { # expect "substring" args...
-  local want=$1; shift
-  local err; err=$("$kiln" "$@" 2>&1 >/dev/null); local rc=$?
-  if [ "$rc" -ne 1 ] || [[ "$err" != *"$want"* ]]; then
-    echo "FAIL: kiln $* -> exit $rc: $err (wanted exit 1 and: $want)"; fails=1
-  else
-    echo "ok: kiln $* -> $err"
-  fi
-}
+source "$(dirname "$0")/expect.sh"
 expect "apt-get install dataset-fashion-mnist" train --model mlp --data "$tmp/nowhere"
 expect "unknown optimizer 'adagrad'" train --model mlp --optimizer adagrad
 expect "unknown model 'resnet' (the zoo has mlp, lenet, vgg)" train --model resnet --limit 10
