@@ -144,6 +144,24 @@ Expected<Sizes> broadcastSizes(const Sizes &a, const Sizes &b) {
   return out;
 }
 
+Expected<std::vector<int64_t>> reshapeSpec(const Shape &from, const Shape &to) {
+  std::vector<int64_t> spec;
+  bool inferred = false;
+  for (size_t i = 0; i < to.size(); ++i) {
+    const Dim &d = to[i];
+    if (d.isConst() && d.value != 0)
+      spec.push_back(d.value);
+    else if (i < from.size() && from[i] == d && !d.isUnknown())
+      spec.push_back(0);
+    else if (!inferred)
+      inferred = true, spec.push_back(-1);
+    else
+      return makeError("cannot reshape {} to {}: more than one dim is unknown until run time", toString(from),
+                       toString(to));
+  }
+  return spec;
+}
+
 Expected<int> normalizeAxis(int64_t axis, int rank) {
   if (axis < -rank || axis >= rank)
     return makeError("axis {} is out of range for rank {}", axis, rank);

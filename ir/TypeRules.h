@@ -73,6 +73,11 @@ inline int64_t transposedOutput(const Window &w, int i, int64_t in, int64_t outp
   return w.stride[i] * (in - 1) + outputPadding + w.dilation[i] * (w.kernel[i] - 1) + 1 - w.padBegin[i] - w.padEnd[i];
 }
 
+/// The `shape` attribute of a reshape from `from` to `to`: constant sizes as
+/// they are, a dim equal to the input's at the same index as 0 (copy), and at
+/// most one other dim as -1 (inferred at run time).
+Expected<std::vector<int64_t>> reshapeSpec(const Shape &from, const Shape &to);
+
 /// Merges two broadcast dims; error if both are constants that differ and
 /// neither is 1.
 Expected<Dim> broadcastDim(const Dim &a, const Dim &b);

@@ -2,6 +2,8 @@
 #include "passes/Autodiff.h"
 #include "passes/GradBuilder.h"
 
+#include "ir/TypeRules.h"
+
 #include <map>
 
 namespace kiln::passes {
@@ -53,23 +55,10 @@ Expected<ValueId> GradBuilder::unbroadcast(ValueId g, const Type &target) {
 }
 
 Expected<ValueId> GradBuilder::reshapeLike(ValueId g, const Type &target) {
-  Shape gs = type(g).shape;
-  std::vector<int64_t> spec;
-  bool inferred = false;
-  for (size_t i = 0; i < target.shape.size(); ++i) {
-    const Dim &d = target.shape[i];
-    if (d.isConst() && d.value != 0) {
-      spec.push_back(d.value);
-    } else if (i < gs.size() && gs[i] == d && !d.isUnknown()) {
-      spec.push_back(0);
-    } else if (!inferred) {
-      inferred = true;
-      spec.push_back(-1);
-    } else {
-      return makeError("cannot undo a reshape to {}: more than one dim is unknown until run time", toString(target));
-    }
-  }
-  return op(OpKind::Reshape, {g}, {{"shape", spec}});
+  auto spec = reshapeSpec(type(g).shape, target.shape);
+  if (!spec)
+    return makeError("cannot undo a reshape: {}", spec.error().message);
+  return op(OpKind::Reshape, {g}, {{"shape", *spec}});
 }
 
 Expected<std::vector<ValueId>> grad(Graph &g, ValueId cost, const std::vector<ValueId> &wrt, const GradOptions &options) {

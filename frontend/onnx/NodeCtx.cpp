@@ -1,5 +1,6 @@
 //===- frontend/onnx/NodeCtx.cpp - ONNX import: a converter's helpers -----===//
 #include "frontend/onnx/Importer.h"
+#include "ir/TypeRules.h"
 
 namespace kiln::onnximport {
 
@@ -105,34 +106,14 @@ Expected<ValueId> NodeCtx::scalar(double v, DType dt) { return constant(HostTens
 
 Expected<ValueId> NodeCtx::reshapeTo(ValueId x, const Shape &shape) {
   const Shape in = typeOf(x).shape;
-  std::vector<int64_t> spec;
-  bool inferred = false;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    const Dim &d = shape[i];
-    if (d.isConst()) {
-      spec.push_back(d.value == 0 ? -2 : d.value); // -2 marks a literal 0, handled below
-      continue;
-    }
-    if (i < in.size() && in[i] == d && !d.isUnknown()) {
-      spec.push_back(0);
-      continue;
-    }
-    if (inferred)
-      return unsupported(fmt::format("a reshape of {} to {} with more than one dim unknown at import",
-                                     toString(typeOf(x)), toString(shape)));
-    inferred = true;
-    spec.push_back(-1);
-  }
-  for (int64_t &s : spec)
-    if (s == -2) {
-      // kiln's reshape reads 0 as "copy"; a literal 0 is exact only when the input dim there is 0.
-      size_t i = static_cast<size_t>(&s - spec.data());
-      if (i < in.size() && in[i].isConst() && in[i].value == 0)
-        s = 0;
-      else
-        return unsupported("a reshape to a literal size 0");
-    }
-  return emit(OpKind::Reshape, {x}, {{"shape", spec}});
+  // kiln's reshape reads 0 as "copy": a literal 0 is exact only over an input dim of 0.
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i].isConst() && shape[i].value == 0 && !(i < in.size() && in[i] == shape[i]))
+      return unsupported("a reshape to a literal size 0");
+  auto spec = reshapeSpec(in, shape);
+  if (!spec)
+    return unsupported(spec.error().message);
+  return emit(OpKind::Reshape, {x}, {{"shape", *spec}});
 }
 
 Status NodeCtx::bind(int i, ValueId v) {
