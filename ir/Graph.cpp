@@ -1,5 +1,6 @@
 //===- ir/Graph.cpp - The dataflow graph ----------------------------------===//
 #include "ir/Graph.h"
+#include "ir/TypeRules.h"
 
 namespace kiln::ir {
 
@@ -21,8 +22,12 @@ Expected<ValueId> Graph::addInput(std::string name, Type type) {
   return v;
 }
 
-Expected<ValueId> Graph::addParam(std::string name, HostTensor data, std::optional<Initializer> init) {
-  auto v = addValue(std::move(name), data.type(), ValueKind::Param, static_cast<int32_t>(params_.size()), 0);
+Expected<ValueId> Graph::addParam(std::string name, HostTensor data, std::optional<Initializer> init, Layout layout) {
+  Type type = data.type();
+  type.layout = layout;
+  if (layout.kind != Layout::RowMajor && type.rank() < 3)
+    return makeError("parameter %{}: layout {} needs a tensor of rank 3 or more", name, layoutName(layout));
+  auto v = addValue(std::move(name), type, ValueKind::Param, static_cast<int32_t>(params_.size()), 0);
   if (v)
     params_.push_back(Param{*v, std::move(data), init});
   return v;
@@ -35,7 +40,7 @@ Expected<ValueId> Graph::addParam(std::string name, const Type &type, const Init
       return makeError("parameter %{} must have a constant shape, got {}", name, toString(type));
     sizes.push_back(d.value);
   }
-  return addParam(std::move(name), materialize(init, type.dtype, sizes), init);
+  return addParam(std::move(name), materialize(init, type.dtype, sizes), init, type.layout);
 }
 
 Expected<ValueId> Graph::addConst(std::string name, HostTensor data) {
@@ -65,26 +70,61 @@ Expected<std::vector<ValueId>> Graph::addNode(OpKind op, std::vector<ValueId> op
   auto resolved = resolveAttrs(info, attrs);
   if (!resolved)
     return resolved.error();
-  auto results = info.infer(types, AttrView(info, *resolved));
+  Status layoutOk = checkRowMajorOperands(info, types);
+  auto results = layoutOk ? info.infer(types, AttrView(info, *resolved)) : Expected<std::vector<Type>>(layoutOk.error());
   if (!results) {
     std::string operandText;
     for (size_t i = 0; i < operands.size(); ++i)
       operandText += fmt::format("{}%{}: {}", i ? ", " : "", nameOf(operands[i]), toString(types[i]));
     return makeError("{}({}): {}", info.name, operandText, results.error().message);
   }
-  if (!resultNames.empty() && resultNames.size() != results->size())
-    return makeError("op '{}' has {} results, {} names given", info.name, results->size(), resultNames.size());
-  resultNames.resize(results->size());
+  return appendNode(Node{op, std::move(operands), resolved.take(), {}, nullptr}, *results, std::move(resultNames));
+}
+
+Expected<std::vector<ValueId>> Graph::addFused(std::vector<ValueId> operands, std::shared_ptr<const Graph> body,
+                                               std::string kind, std::vector<std::string> resultNames) {
+  if (!body)
+    return makeError("op 'fused' needs a body");
+  if (!body->params().empty() || !body->updates().empty())
+    return makeError("the body of a fused node has no parameters or updates");
+  if (body->inputs().size() != operands.size())
+    return makeError("op 'fused' has {} operands but its body takes {} arguments", operands.size(),
+                     body->inputs().size());
+  for (size_t i = 0; i < operands.size(); ++i) {
+    if (operands[i] < 0 || static_cast<size_t>(operands[i]) >= values_.size())
+      return makeError("op 'fused' has an operand that is not a value of this graph");
+    const Type &want = body->type(body->inputs()[i]);
+    if (!(type(operands[i]) == want))
+      return makeError("op 'fused': operand %{} is {} but the body's argument %{} is {}", nameOf(operands[i]),
+                       toString(type(operands[i])), body->nameOf(body->inputs()[i]), toString(want));
+  }
+  if (body->outputs().empty())
+    return makeError("the body of a fused node yields nothing");
+  auto attrs = resolveAttrs(opInfo(OpKind::Fused), {{"kind", std::move(kind)}});
+  if (!attrs)
+    return attrs.error();
+  std::vector<Type> types;
+  for (ValueId v : body->outputs())
+    types.push_back(body->type(v));
+  return appendNode(Node{OpKind::Fused, std::move(operands), attrs.take(), {}, std::move(body)}, types,
+                    std::move(resultNames));
+}
+
+Expected<std::vector<ValueId>> Graph::appendNode(Node node, const std::vector<Type> &types,
+                                                 std::vector<std::string> resultNames) {
+  const OpInfo &info = node.info();
+  if (!resultNames.empty() && resultNames.size() != types.size())
+    return makeError("op '{}' has {} results, {} names given", info.name, types.size(), resultNames.size());
+  resultNames.resize(types.size());
   auto nodeIndex = static_cast<int32_t>(nodes_.size());
-  Node node{op, std::move(operands), resolved.take(), {}};
-  for (size_t i = 0; i < results->size(); ++i) {
+  for (size_t i = 0; i < types.size(); ++i) {
     std::string name = std::move(resultNames[i]);
     if (name.empty()) {
       do
         name = std::to_string(nextAutoName_++);
       while (byName_.count(name));
     }
-    auto v = addValue(std::move(name), (*results)[i], ValueKind::Result, nodeIndex, static_cast<int32_t>(i));
+    auto v = addValue(std::move(name), types[i], ValueKind::Result, nodeIndex, static_cast<int32_t>(i));
     if (!v) {
       // Undo the values added for earlier results so the graph stays consistent.
       for (ValueId r : node.results)

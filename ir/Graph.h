@@ -16,6 +16,7 @@
 #include "ir/Initializer.h"
 #include "ir/Op.h"
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -36,11 +37,16 @@ struct Value {
   int32_t resultIndex = 0; ///< which result of its node
 };
 
+class Graph;
+
 struct Node {
   OpKind op;
   std::vector<ValueId> operands;
   std::vector<AttrValue> attrs; ///< one per attribute declared by the op
   std::vector<ValueId> results;
+  /// The region of a `fused` node: a graph whose inputs are the node's
+  /// operands and whose outputs are its results (shared, never mutated).
+  std::shared_ptr<const Graph> body;
 
   const OpInfo &info() const { return opInfo(op); }
   AttrView attrView() const { return AttrView(info(), attrs); }
@@ -71,15 +77,22 @@ public:
 
   /// Declares an input. Names must be unique in the graph.
   Expected<ValueId> addInput(std::string name, Type type);
-  /// Declares a parameter holding `data`, made by `init` if given.
-  Expected<ValueId> addParam(std::string name, HostTensor data, std::optional<Initializer> init = {});
-  /// Declares a parameter of a constant-shaped type made by `init`.
+  /// Declares a parameter holding `data` (its logical value), made by `init`
+  /// if given, kept on the device in `layout`.
+  Expected<ValueId> addParam(std::string name, HostTensor data, std::optional<Initializer> init = {},
+                             Layout layout = {});
+  /// Declares a parameter of a constant-shaped type (and layout) made by `init`.
   Expected<ValueId> addParam(std::string name, const Type &type, const Initializer &init);
   Expected<ValueId> addConst(std::string name, HostTensor data);
   /// Appends a node after checking its operands and attributes and inferring
   /// its result types. Empty result names get fresh numbered names.
   Expected<std::vector<ValueId>> addNode(OpKind op, std::vector<ValueId> operands, const AttrList &attrs,
                                          std::vector<std::string> resultNames = {});
+  /// Appends a `fused` node whose region is `body`: the operands' types must
+  /// be the body's input types; the results take the body's output types.
+  /// `kind` names the kernel pattern (elementwise, reduction, contraction).
+  Expected<std::vector<ValueId>> addFused(std::vector<ValueId> operands, std::shared_ptr<const Graph> body,
+                                          std::string kind, std::vector<std::string> resultNames = {});
   Status addOutput(ValueId v);
   void clearOutputs() { outputs_.clear(); }
   Status addUpdate(ValueId param, ValueId value);
@@ -110,6 +123,9 @@ public:
 
 private:
   Expected<ValueId> addValue(std::string name, Type type, ValueKind kind, int32_t owner, int32_t resultIndex);
+  /// Names the results of `node` (typed `types`) and appends it.
+  Expected<std::vector<ValueId>> appendNode(Node node, const std::vector<Type> &types,
+                                            std::vector<std::string> resultNames);
 
   std::string name_;
   std::vector<Value> values_;

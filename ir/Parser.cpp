@@ -6,9 +6,10 @@
 //   stmt   := 'input' '%' name ':' type
 //           | 'param' '%' name ':' type '=' (initializer | data)
 //           | 'const' '%' name ':' type '=' data
-//           | '%' name (',' '%' name)* '=' op '(' operands ')' attrs? ':' type (',' type)*
+//           | '%' name (',' '%' name)* '=' op '(' operands ')' attrs? ':' type (',' type)* region?
 //           | 'output' '%' name (',' '%' name)*
 //           | 'update' '%' name '<-' '%' name
+//   region := '{' ('arg' '%' name ':' type)* (const | node)* 'yield' '%' name (',' '%' name)* '}'
 //   type   := dtype '[' dims ']' ('{' layout '}')?
 //
 //===----------------------------------------------------------------------===//
@@ -187,7 +188,7 @@ public:
     while (!isPunct("}")) {
       if (tok_.kind == Tok::End)
         return errorHere("expected '}' to close the graph");
-      KILN_TRY(parseStatement(g));
+      KILN_TRY(parseStatement(g, false));
     }
     consume();
     if (tok_.kind != Tok::End)
@@ -235,6 +236,14 @@ private:
     return v;
   }
 
+  /// At a '{' after a type: true if it opens a fused node's region rather
+  /// than a layout (a region starts with arg, const, a node or yield).
+  bool regionFollows() const {
+    Lexer ahead = lex_;
+    Token t = ahead.next();
+    return t.kind != Tok::Word || t.text == "arg" || t.text == "const" || t.text == "yield";
+  }
+
   // --- Types -----------------------------------------------------------------------
   Expected<Type> parseType() {
     if (tok_.kind != Tok::Word)
@@ -269,7 +278,7 @@ private:
       consume();
     }
     consume();
-    if (isPunct("{")) {
+    if (isPunct("{") && !regionFollows()) {
       consume();
       auto l = tok_.kind == Tok::Word ? parseLayout(tok_.text) : std::nullopt;
       if (!l)
@@ -501,9 +510,15 @@ private:
   }
 
   // --- Statements ---------------------------------------------------------------------
-  Status parseStatement(Graph &g) {
+  /// One statement of a graph or, when `region`, of a fused node's body
+  /// (where `arg` and `yield` take the place of `input` and `output`).
+  Status parseStatement(Graph &g, bool region) {
     Token start = tok_;
-    if (isWord("input")) {
+    if (region && (isWord("input") || isWord("output") || isWord("param") || isWord("update")))
+      return errorHere(fmt::format("a region has no '{}' statements (it has arg, const, nodes and yield)", tok_.text));
+    if (!region && (isWord("arg") || isWord("yield")))
+      return errorHere(fmt::format("'{}' is only written inside a fused node's region", tok_.text));
+    if (isWord("input") || isWord("arg")) {
       consume();
       auto name = expectValueName();
       if (!name)
@@ -525,8 +540,8 @@ private:
       auto type = parseType();
       if (!type)
         return type.error();
-      if (type->layout.kind != Layout::RowMajor)
-        return errorAt(typeAt, "parameters and constants are written in row-major layout");
+      if (!isParam && type->layout.kind != Layout::RowMajor)
+        return errorAt(typeAt, "constants are row-major (a parameter may name its device layout)");
       KILN_TRY(expectPunct("="));
       if (isParam && tok_.kind == Tok::Word) {
         auto init = parseInitializer();
@@ -543,9 +558,10 @@ private:
       auto data = parseData(*type, typeAt);
       if (!data)
         return data.error();
-      return located(start, isParam ? g.addParam(name.take(), data.take()) : g.addConst(name.take(), data.take()));
+      return located(start, isParam ? g.addParam(name.take(), data.take(), std::nullopt, type->layout)
+                                    : g.addConst(name.take(), data.take()));
     }
-    if (isWord("output")) {
+    if (isWord("output") || isWord("yield")) {
       consume();
       do {
         auto v = expectUse(g);
@@ -636,7 +652,21 @@ private:
     } while (isPunct(",") && (consume(), true));
 
     std::string firstName = names[0];
-    auto results = g.addNode(op->kind, operands, attrs, names);
+    Expected<std::vector<ValueId>> results = std::vector<ValueId>{};
+    if (op->kind == OpKind::Fused) {
+      auto body = parseRegion(firstName);
+      if (!body)
+        return body.error();
+      auto resolved = resolveAttrs(*op, attrs);
+      if (!resolved)
+        return errorAt(opAt, fmt::format("node %{}: {}", firstName, resolved.error().message));
+      std::string kind = AttrView(*op, *resolved).getString("kind");
+      results = g.addFused(operands, std::make_shared<const Graph>(body.take()), kind, names);
+    } else {
+      if (isPunct("{"))
+        return errorHere(fmt::format("node %{}: only fused nodes have a region", firstName));
+      results = g.addNode(op->kind, operands, attrs, names);
+    }
     if (!results)
       return errorAt(opAt, fmt::format("node %{}: {}", firstName, results.error().message));
     if (declared.size() != results->size())
@@ -650,6 +680,21 @@ private:
                                                       op->name, toString(inferred)));
     }
     return {};
+  }
+
+  /// The `{ ... }` body of the fused node `owner`.
+  Expected<Graph> parseRegion(const std::string &owner) {
+    if (!isPunct("{"))
+      return errorHere(fmt::format("node %{}: a fused node needs its region '{{ ... }}' after its types", owner));
+    consume();
+    Graph body("region");
+    while (!isPunct("}")) {
+      if (tok_.kind == Tok::End)
+        return errorHere(fmt::format("expected '}}' to close the region of %{}", owner));
+      KILN_TRY(parseStatement(body, true));
+    }
+    consume();
+    return body;
   }
 
   template <typename T> Status located(const Token &at, const Expected<T> &r) const {

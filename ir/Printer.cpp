@@ -52,15 +52,45 @@ std::string printData(const HostTensor &t) {
   return out + "]";
 }
 
-std::string printNode(const Graph &g, const Node &n) {
-  const OpInfo &info = n.info();
+namespace {
+
+std::string valueList(const Graph &g, const std::vector<ValueId> &vs) {
   std::string out;
-  for (size_t i = 0; i < n.results.size(); ++i)
-    out += (i ? ", %" : "%") + printName(g.nameOf(n.results[i]));
-  out += fmt::format(" = {}(", info.name);
-  for (size_t i = 0; i < n.operands.size(); ++i)
-    out += (i ? ", %" : "%") + printName(g.nameOf(n.operands[i]));
-  out += ")";
+  for (size_t i = 0; i < vs.size(); ++i)
+    out += (i ? ", %" : "%") + printName(g.nameOf(vs[i]));
+  return out;
+}
+
+std::string printNodeAt(const Graph &g, const Node &n, const std::string &indent);
+
+/// The statements of a graph or of a region, one per line after `indent`.
+/// A region declares its arguments with `arg` and ends with `yield`.
+std::string printStatements(const Graph &g, const std::string &indent, bool region) {
+  std::string out;
+  for (ValueId v : g.inputs())
+    out += fmt::format("{}{} %{} : {}\n", indent, region ? "arg" : "input", printName(g.nameOf(v)),
+                       toString(g.type(v)));
+  for (const Param &p : g.params()) {
+    out += fmt::format("{}param %{} : {} = ", indent, printName(g.nameOf(p.value)), toString(g.type(p.value)));
+    out += p.init ? printInitializer(*p.init) : printData(p.data);
+    out += "\n";
+  }
+  for (const Const &c : g.consts())
+    out += fmt::format("{}const %{} : {} = {}\n", indent, printName(g.nameOf(c.value)), toString(g.type(c.value)),
+                       printData(c.data));
+  for (const Node &n : g.nodes())
+    out += indent + printNodeAt(g, n, indent) + "\n";
+  if (!g.outputs().empty())
+    out += fmt::format("{}{} {}\n", indent, region ? "yield" : "output", valueList(g, g.outputs()));
+  for (const Update &u : g.updates())
+    out += fmt::format("{}update %{} <- %{}\n", indent, printName(g.nameOf(u.param)), printName(g.nameOf(u.value)));
+  return out;
+}
+
+std::string printNodeAt(const Graph &g, const Node &n, const std::string &indent) {
+  const OpInfo &info = n.info();
+  std::string out = valueList(g, n.results);
+  out += fmt::format(" = {}({})", info.name, valueList(g, n.operands));
   std::string attrs;
   for (size_t i = 0; i < info.attrs.size(); ++i) {
     const AttrValue &v = n.attrs[i];
@@ -73,32 +103,17 @@ std::string printNode(const Graph &g, const Node &n) {
   out += " : ";
   for (size_t i = 0; i < n.results.size(); ++i)
     out += (i ? ", " : "") + toString(g.type(n.results[i]));
+  if (n.body)
+    out += " {\n" + printStatements(*n.body, indent + "  ", true) + indent + "}";
   return out;
 }
 
+} // namespace
+
+std::string printNode(const Graph &g, const Node &n) { return printNodeAt(g, n, ""); }
+
 std::string print(const Graph &g) {
-  std::string out = fmt::format("graph @{} {{\n", printName(g.name()));
-  for (ValueId v : g.inputs())
-    out += fmt::format("  input %{} : {}\n", printName(g.nameOf(v)), toString(g.type(v)));
-  for (const Param &p : g.params()) {
-    out += fmt::format("  param %{} : {} = ", printName(g.nameOf(p.value)), toString(g.type(p.value)));
-    out += p.init ? printInitializer(*p.init) : printData(p.data);
-    out += "\n";
-  }
-  for (const Const &c : g.consts())
-    out += fmt::format("  const %{} : {} = {}\n", printName(g.nameOf(c.value)), toString(g.type(c.value)),
-                       printData(c.data));
-  for (const Node &n : g.nodes())
-    out += "  " + printNode(g, n) + "\n";
-  if (!g.outputs().empty()) {
-    out += "  output ";
-    for (size_t i = 0; i < g.outputs().size(); ++i)
-      out += (i ? ", %" : "%") + printName(g.nameOf(g.outputs()[i]));
-    out += "\n";
-  }
-  for (const Update &u : g.updates())
-    out += fmt::format("  update %{} <- %{}\n", printName(g.nameOf(u.param)), printName(g.nameOf(u.value)));
-  return out + "}\n";
+  return fmt::format("graph @{} {{\n", printName(g.name())) + printStatements(g, "  ", false) + "}\n";
 }
 
 } // namespace kiln::ir

@@ -56,6 +56,44 @@ std::string layoutName(Layout l) {
   return "?";
 }
 
+std::vector<int> storageOrder(Layout l, int rank) {
+  std::vector<int> order;
+  if (l.kind == Layout::Blocked)
+    return order;
+  order.push_back(0);
+  if (l.kind == Layout::NHWC && rank >= 3) {
+    for (int i = 2; i < rank; ++i)
+      order.push_back(i);
+    order.push_back(1);
+    return order;
+  }
+  for (int i = 1; i < rank; ++i)
+    order.push_back(i);
+  if (rank == 0)
+    order.clear();
+  return order;
+}
+
+bool sameStorage(const Shape &shape, Layout a, Layout b) {
+  if (a == b)
+    return true;
+  // Channels that fill exactly one block are stored channels last.
+  for (Layout *l : {&a, &b})
+    if (l->kind == Layout::Blocked && shape.size() >= 3 && shape[1] == Dim::of(l->block))
+      *l = Layout{Layout::NHWC, 0};
+  if (a.kind == Layout::Blocked || b.kind == Layout::Blocked)
+    return false;
+  auto rank = static_cast<int>(shape.size());
+  auto nonUnit = [&](Layout l) {
+    std::vector<int> out;
+    for (int d : storageOrder(l, rank))
+      if (!(shape[static_cast<size_t>(d)].isConst() && shape[static_cast<size_t>(d)].value == 1))
+        out.push_back(d);
+    return out;
+  };
+  return nonUnit(a) == nonUnit(b);
+}
+
 std::optional<Layout> parseLayout(std::string_view name) {
   if (name == "row_major")
     return Layout{};

@@ -68,6 +68,14 @@ struct Layout {
   bool operator==(const Layout &o) const { return kind == o.kind && block == o.block; }
 };
 
+/// The logical dims of a rank-`rank` tensor in the order `l` stores them,
+/// outermost first; empty for blocked layouts (no permutation describes them).
+std::vector<int> storageOrder(Layout l, int rank);
+/// True if a tensor of `shape` is laid out identically in `a` and `b`: the
+/// same order of its dims, dims of size 1 not counting (so a converting copy
+/// between them moves nothing).
+bool sameStorage(const Shape &shape, Layout a, Layout b);
+
 /// The .kir spelling: row_major, nhwc, nchw8c (block 8).
 std::string layoutName(Layout l);
 std::optional<Layout> parseLayout(std::string_view name);

@@ -48,11 +48,22 @@ Status matchDim(const Dim &a, const Dim &b, std::string_view what) {
 /// The more informative of two dims that must be equal.
 Dim unifyDim(const Dim &a, const Dim &b) { return a.isUnknown() ? b : a; }
 
-Layout commonLayout(std::span<const Type> ts) {
+/// The layout of an elementwise result: that of the operands of the result's
+/// full shape, which must agree up to storage (broadcast operands are read
+/// through logical indices, whatever their layout).
+Expected<Layout> commonLayout(std::span<const Type> ts, const Shape &result) {
+  std::optional<Layout> l;
+  for (const Type &t : ts) {
+    if (!(t.shape == result))
+      continue;
+    if (!l || l->kind == Layout::RowMajor)
+      l = t.layout;
+  }
   for (const Type &t : ts)
-    if (!(t.layout == ts[0].layout))
-      return {};
-  return ts[0].layout;
+    if (t.shape == result && !sameStorage(result, t.layout, *l))
+      return makeError("operands of shape {} are in different layouts ({} and {}): convert one with layout_convert",
+                       toString(result), layoutName(t.layout), layoutName(*l));
+  return l.value_or(Layout{});
 }
 
 std::vector<int64_t> windowAttrKernel(const AttrView &attrs) { return attrs.getInts("kernel"); }
@@ -277,7 +288,10 @@ Result inferBinaryArith(std::span<const Type> ops, const AttrView &) {
   auto shape = broadcastAll(ops);
   if (!shape)
     return shape.error();
-  return Types{makeType(ops[0].dtype, shape.take(), commonLayout(ops))};
+  auto layout = commonLayout(ops, *shape);
+  if (!layout)
+    return layout.error();
+  return Types{makeType(ops[0].dtype, shape.take(), *layout)};
 }
 
 Result inferCompare(std::span<const Type> ops, const AttrView &) {
@@ -285,7 +299,10 @@ Result inferCompare(std::span<const Type> ops, const AttrView &) {
   auto shape = broadcastAll(ops);
   if (!shape)
     return shape.error();
-  return Types{makeType(DType::Bool, shape.take(), commonLayout(ops))};
+  auto layout = commonLayout(ops, *shape);
+  if (!layout)
+    return layout.error();
+  return Types{makeType(DType::Bool, shape.take(), *layout)};
 }
 
 Result inferLogical(std::span<const Type> ops, const AttrView &) {
@@ -295,7 +312,10 @@ Result inferLogical(std::span<const Type> ops, const AttrView &) {
   auto shape = broadcastAll(ops);
   if (!shape)
     return shape.error();
-  return Types{makeType(DType::Bool, shape.take(), commonLayout(ops))};
+  auto layout = commonLayout(ops, *shape);
+  if (!layout)
+    return layout.error();
+  return Types{makeType(DType::Bool, shape.take(), *layout)};
 }
 
 Result inferSelect(std::span<const Type> ops, const AttrView &) {
@@ -305,7 +325,10 @@ Result inferSelect(std::span<const Type> ops, const AttrView &) {
   auto shape = broadcastAll(ops);
   if (!shape)
     return shape.error();
-  return Types{makeType(ops[1].dtype, shape.take(), commonLayout(ops))};
+  auto layout = commonLayout(ops, *shape);
+  if (!layout)
+    return layout.error();
+  return Types{makeType(ops[1].dtype, shape.take(), *layout)};
 }
 
 Result inferCast(std::span<const Type> ops, const AttrView &attrs) {
@@ -315,6 +338,40 @@ Result inferCast(std::span<const Type> ops, const AttrView &attrs) {
 }
 
 // --- Reductions ---------------------------------------------------------------------
+
+/// The layout of a reduction's result: the input's when dims are kept, else
+/// the layout that stores the remaining dims in the input's order.
+static Expected<Layout> reducedLayout(const Type &in, const std::vector<int> &axes, bool keep, const Shape &out) {
+  if (keep || in.layout.kind == Layout::RowMajor)
+    return keep ? in.layout : Layout{};
+  int nonUnitDims = 0;
+  for (const Dim &d : out)
+    nonUnitDims += !(d.isConst() && d.value == 1);
+  if (nonUnitDims <= 1) // a vector or a scalar is stored one way only
+    return Layout{};
+  if (in.layout.kind != Layout::Blocked) {
+    std::vector<int> kept, renumber(static_cast<size_t>(in.rank()), -1);
+    int next = 0;
+    for (int i = 0; i < in.rank(); ++i)
+      if (std::find(axes.begin(), axes.end(), i) == axes.end())
+        renumber[static_cast<size_t>(i)] = next++;
+    for (int d : storageOrder(in.layout, in.rank()))
+      if (renumber[static_cast<size_t>(d)] >= 0)
+        kept.push_back(renumber[static_cast<size_t>(d)]);
+    auto nonUnit = [&](const std::vector<int> &order) {
+      std::vector<int> outDims;
+      for (int d : order)
+        if (!(out[static_cast<size_t>(d)].isConst() && out[static_cast<size_t>(d)].value == 1))
+          outDims.push_back(d);
+      return outDims;
+    };
+    for (Layout l : {Layout{}, Layout{Layout::NHWC, 0}})
+      if (nonUnit(storageOrder(l, static_cast<int>(out.size()))) == nonUnit(kept))
+        return l;
+  }
+  return makeError("reducing a {} tensor without keepdims needs it converted to row_major first",
+                   layoutName(in.layout));
+}
 
 Result inferReduce(std::span<const Type> ops, const AttrView &attrs) {
   KILN_TRY(requireNumeric(ops[0], "operand"));
@@ -330,7 +387,10 @@ Result inferReduce(std::span<const Type> ops, const AttrView &attrs) {
     else if (keep)
       out.push_back(Dim::of(1));
   }
-  return Types{makeType(ops[0].dtype, out)};
+  auto layout = reducedLayout(ops[0], *axes, keep, out);
+  if (!layout)
+    return layout.error();
+  return Types{makeType(ops[0].dtype, out, *layout)};
 }
 
 Result inferArgReduce(std::span<const Type> ops, const AttrView &attrs) {
@@ -380,6 +440,17 @@ Result inferMatMul(std::span<const Type> ops, const AttrView &attrs) {
   return Types{makeType(ops[0].dtype, out)};
 }
 
+/// The layout of a conv-family result: out_layout if given, else `act`'s.
+static Expected<Layout> convOutLayout(const AttrView &attrs, const Type &act, const Dim &channels) {
+  if (!attrs.has("out_layout"))
+    return act.layout;
+  Layout l = attrs.getLayout("out_layout");
+  if (l.kind == Layout::Blocked && channels.isConst() && channels.value % l.block != 0)
+    return makeError("out_layout {}: {} channels do not divide into blocks of {}", layoutName(l), channels.value,
+                     l.block);
+  return l;
+}
+
 /// The checks every conv-family rule starts with: `act` (x or dy) and w of one
 /// float dtype and equal rank >= 3, and the window of w's spatial sizes.
 static Expected<Window> convPrologue(const Type &act, const Type &w, const AttrView &attrs, std::string_view actName) {
@@ -406,7 +477,8 @@ Result inferConv(std::span<const Type> ops, const AttrView &attrs) {
   auto shape = windowOutputShape(*win, x, w.shape[0]);
   if (!shape)
     return shape.error();
-  return Types{makeType(x.dtype, shape.take())};
+  KILN_ASSIGN(Layout layout, convOutLayout(attrs, x, w.shape[0]));
+  return Types{makeType(x.dtype, shape.take(), layout)};
 }
 
 Result inferConvTranspose(std::span<const Type> ops, const AttrView &attrs) {
@@ -435,7 +507,8 @@ Result inferConvTranspose(std::span<const Type> ops, const AttrView &attrs) {
       return makeError("output size {} in spatial dim {} is negative", o, i);
     out.push_back(Dim::of(o));
   }
-  return Types{makeType(x.dtype, out)};
+  KILN_ASSIGN(Layout layout, convOutLayout(attrs, x, out[1]));
+  return Types{makeType(x.dtype, out, layout)};
 }
 
 namespace {
@@ -468,7 +541,8 @@ Result inferConvGradInput(std::span<const Type> ops, const AttrView &attrs) {
   Shape out = {dy.shape[0], mulDim(w.shape[1], groups)};
   for (int64_t s : inSize)
     out.push_back(Dim::of(s));
-  return Types{makeType(dy.dtype, out)};
+  KILN_ASSIGN(Layout layout, convOutLayout(attrs, dy, out[1]));
+  return Types{makeType(dy.dtype, out, layout)};
 }
 
 Result inferConvGradWeight(std::span<const Type> ops, const AttrView &attrs) {
@@ -495,7 +569,8 @@ Result inferConvGradWeight(std::span<const Type> ops, const AttrView &attrs) {
   Shape out = {dy.shape[1], cin};
   for (int64_t k : win->kernel)
     out.push_back(Dim::of(k));
-  return Types{makeType(x.dtype, out)};
+  KILN_ASSIGN(Layout layout, convOutLayout(attrs, x, out[1]));
+  return Types{makeType(x.dtype, out, layout)};
 }
 
 // --- Pooling ---------------------------------------------------------------------
@@ -514,7 +589,7 @@ Result inferPool(std::span<const Type> ops, const AttrView &attrs) {
   auto shape = windowOutputShape(*win, x, x.shape[1]);
   if (!shape)
     return shape.error();
-  return Types{makeType(x.dtype, shape.take())};
+  return Types{makeType(x.dtype, shape.take(), x.layout)};
 }
 
 Result inferGlobalPool(std::span<const Type> ops, const AttrView &) {
@@ -522,7 +597,7 @@ Result inferGlobalPool(std::span<const Type> ops, const AttrView &) {
   KILN_TRY(requireRank(ops[0], 3, "x"));
   Shape out = {ops[0].shape[0], ops[0].shape[1]};
   out.resize(ops[0].shape.size(), Dim::of(1));
-  return Types{makeType(ops[0].dtype, out)};
+  return Types{makeType(ops[0].dtype, out, ops[0].layout)};
 }
 
 Result inferMaxPoolGrad(std::span<const Type> ops, const AttrView &attrs) {
@@ -554,7 +629,7 @@ Result inferAvgPoolGrad(std::span<const Type> ops, const AttrView &attrs) {
   Shape out = {dy.shape[0], dy.shape[1]};
   for (int64_t s : inSize)
     out.push_back(Dim::of(s));
-  return Types{makeType(dy.dtype, out)};
+  return Types{makeType(dy.dtype, out, dy.layout)};
 }
 
 // --- Data movement ----------------------------------------------------------------
@@ -780,6 +855,39 @@ Result inferLayoutConvert(std::span<const Type> ops, const AttrView &attrs) {
   Type t = ops[0];
   t.layout = l;
   return Types{t};
+}
+
+bool layoutAware(OpKind op) {
+  switch (op) {
+  case OpKind::MatMul:
+  case OpKind::ArgMax:
+  case OpKind::ArgMin: return false;
+  case OpKind::Identity:
+  case OpKind::LayoutConvert:
+  case OpKind::BatchNormTrain:
+  case OpKind::BatchNormInfer:
+  case OpKind::BatchNormGrad:
+  case OpKind::Dropout:
+  case OpKind::Fused: return true;
+  default: break;
+  }
+  OpCategory c = opInfo(op).category;
+  return c == OpCategory::Elementwise || c == OpCategory::Reduction || c == OpCategory::Contraction;
+}
+
+Status checkRowMajorOperands(const OpInfo &op, std::span<const Type> operands) {
+  if (layoutAware(op.kind))
+    return {};
+  for (size_t i = 0; i < operands.size(); ++i)
+    if (!sameStorage(operands[i].shape, operands[i].layout, Layout{}))
+      return makeError("op '{}' reads row-major tensors but operand {} is {}: convert it with layout_convert", op.name,
+                       i, toString(operands[i]));
+  return {};
+}
+
+/// A fused node's types come from its body (Graph::addFused), not from a rule.
+Result inferFused(std::span<const Type>, const AttrView &) {
+  return makeError("a fused node is built with its body (a region in .kir, Graph::addFused in C++)");
 }
 
 // --- Composite nn ops --------------------------------------------------------------

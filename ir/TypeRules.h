@@ -45,12 +45,21 @@ KILN_RULE(inferGather)
 KILN_RULE(inferGatherElements)
 KILN_RULE(inferOneHot)
 KILN_RULE(inferLayoutConvert)
+KILN_RULE(inferFused)
 KILN_RULE(inferSoftmaxCrossEntropy)
 KILN_RULE(inferBatchNormTrain)
 KILN_RULE(inferBatchNormInfer)
 KILN_RULE(inferBatchNormGrad)
 KILN_RULE(inferDropout)
 #undef KILN_RULE
+
+/// True if the op's type rule handles operands in any layout (elementwise,
+/// reductions, pooling, the conv family, batch norm, dropout, identity and
+/// layout_convert); every other op reads its operands as row-major.
+bool layoutAware(OpKind op);
+/// The check of every op that is not layout-aware: each operand is stored as
+/// a row-major tensor would be (else the error asks for a layout_convert).
+Status checkRowMajorOperands(const OpInfo &op, std::span<const Type> operands);
 
 /// The window geometry of conv and pooling ops, every list expanded to one
 /// entry per spatial dim.

@@ -2,10 +2,47 @@
 #include "ir/Verifier.h"
 
 #include "ir/Printer.h"
+#include "ir/TypeRules.h"
 
 #include <unordered_set>
 
 namespace kiln::ir {
+
+namespace {
+
+/// Checks a fused node against its body: the body is itself well formed,
+/// takes the node's operand types and yields its result types.
+Status verifyFused(const Graph &g, const Node &n) {
+  if (!n.body)
+    return makeError("{}: a fused node has no body", g.describe(n));
+  const Graph &body = *n.body;
+  if (auto s = verify(body); !s)
+    return makeError("{}: in its body: {}", g.describe(n), s.error().message);
+  if (!body.params().empty() || !body.updates().empty())
+    return makeError("{}: the body of a fused node has no parameters or updates", g.describe(n));
+  if (body.inputs().size() != n.operands.size() || body.outputs().size() != n.results.size())
+    return makeError("{}: the body takes {} arguments and yields {} values, the node has {} operands and {} results",
+                     g.describe(n), body.inputs().size(), body.outputs().size(), n.operands.size(), n.results.size());
+  for (size_t i = 0; i < n.operands.size(); ++i)
+    if (!(g.type(n.operands[i]) == body.type(body.inputs()[i])))
+      return makeError("{}: operand %{} is {} but the body's argument is {}", g.describe(n),
+                       g.nameOf(n.operands[i]), toString(g.type(n.operands[i])),
+                       toString(body.type(body.inputs()[i])));
+  for (size_t i = 0; i < n.results.size(); ++i)
+    if (!(g.type(n.results[i]) == body.type(body.outputs()[i])))
+      return makeError("{}: result %{} is {} but the body yields {}", g.describe(n), g.nameOf(n.results[i]),
+                       toString(g.type(n.results[i])), toString(body.type(body.outputs()[i])));
+  return {};
+}
+
+/// Parameters hold their logical value; their type may name another layout
+/// (the compute layout the layout pass chose), so layouts are not compared.
+bool holds(const HostTensor &data, Type declared) {
+  declared.layout = {};
+  return data.type() == declared;
+}
+
+} // namespace
 
 Status verify(const Graph &g) {
   std::vector<bool> defined(g.numValues());
@@ -24,7 +61,7 @@ Status verify(const Graph &g) {
     KILN_TRY(define(v));
   for (const Param &p : g.params()) {
     KILN_TRY(define(p.value));
-    if (!(p.data.type() == g.type(p.value)))
+    if (!holds(p.data, g.type(p.value)))
       return makeError("parameter %{} holds {} but is declared {}", g.nameOf(p.value), toString(p.data.type()),
                        toString(g.type(p.value)));
   }
@@ -54,6 +91,14 @@ Status verify(const Graph &g) {
       if ((absent && spec.required) || (!absent && !attrHasKind(n.attrs[i], spec.kind)))
         return makeError("{}: attribute '{}' must be a {}", g.describe(n), spec.name, attrKindName(spec.kind));
     }
+    if (n.op == OpKind::Fused) {
+      KILN_TRY(verifyFused(g, n));
+      for (ValueId r : n.results)
+        KILN_TRY(define(r));
+      continue;
+    }
+    if (auto s = checkRowMajorOperands(info, types); !s)
+      return makeError("{}: {}", g.describe(n), s.error().message);
     auto inferred = info.infer(types, n.attrView());
     if (!inferred)
       return makeError("{}: {}", g.describe(n), inferred.error().message);

@@ -2,6 +2,8 @@
 #include "passes/CSE.h"
 #include "passes/Rebuild.h"
 
+#include "ir/Printer.h"
+
 #include <map>
 
 namespace kiln::passes {
@@ -9,7 +11,7 @@ namespace kiln::passes {
 using namespace ir;
 
 namespace {
-/// A node's identity: op, operands and attributes (printed exactly).
+/// A node's identity: op, operands, attributes and region (printed exactly).
 std::string keyOf(const Node &n) {
   std::string k = fmt::format("{}(", static_cast<int>(n.op));
   for (ValueId o : n.operands)
@@ -17,6 +19,8 @@ std::string keyOf(const Node &n) {
   k += ")";
   for (const AttrValue &a : n.attrs)
     k += printAttr(a) + ";";
+  if (n.body)
+    k += print(*n.body);
   return k;
 }
 } // namespace

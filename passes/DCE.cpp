@@ -28,7 +28,7 @@ Expected<Graph> dce(const Graph &g) {
   }
   for (const Param &p : g.params())
     if (live[p.value]) {
-      KILN_ASSIGN(map[p.value], out.addParam(g.nameOf(p.value), p.data, p.init));
+      KILN_ASSIGN(map[p.value], out.addParam(g.nameOf(p.value), p.data, p.init, g.type(p.value).layout));
     }
   for (const Const &c : g.consts())
     if (live[c.value]) {
@@ -44,7 +44,7 @@ Expected<Graph> dce(const Graph &g) {
     std::vector<std::string> names;
     for (ValueId r : n.results)
       names.push_back(g.nameOf(r));
-    KILN_ASSIGN(std::vector<ValueId> results, out.addNode(n.op, operands, Rebuilder::attrList(n), names));
+    KILN_ASSIGN(std::vector<ValueId> results, copyNode(out, n, operands, names));
     for (size_t r = 0; r < results.size(); ++r)
       map[n.results[r]] = results[r];
   }

@@ -7,6 +7,8 @@
 #include "passes/Canonicalize.h"
 #include "passes/DCE.h"
 #include "passes/Fold.h"
+#include "passes/Fuse.h"
+#include "passes/Layout.h"
 #include "passes/Stabilize.h"
 
 #include <algorithm>
@@ -22,14 +24,19 @@ namespace {
 
 struct PassEntry {
   const char *name;
-  Expected<Graph> (*run)(const Graph &);
+  Expected<Graph> (*run)(const Graph &, const Target &);
 };
 
-Expected<Graph> foldDefault(const Graph &g) { return fold(g); }
-
-// The pipeline order: stable forms first, then simplification, then cleanup.
+// The pipeline order: stable forms first, then simplification and cleanup,
+// then the target's layouts, then kernels.
 const PassEntry kPasses[] = {
-    {"stabilize", stabilize}, {"canonicalize", canonicalize}, {"fold", foldDefault}, {"cse", cse}, {"dce", dce},
+    {"stabilize", [](const Graph &g, const Target &) { return stabilize(g); }},
+    {"canonicalize", [](const Graph &g, const Target &) { return canonicalize(g); }},
+    {"fold", [](const Graph &g, const Target &) { return fold(g); }},
+    {"cse", [](const Graph &g, const Target &) { return cse(g); }},
+    {"dce", [](const Graph &g, const Target &) { return dce(g); }},
+    {"layout", assignLayouts},
+    {"fuse", [](const Graph &g, const Target &) { return fuse(g); }},
 };
 
 bool wants(const std::vector<std::string> &list, const std::string &pass) {
@@ -99,14 +106,15 @@ Expected<PipelineResult> runPipeline(const Graph &g, const std::vector<std::stri
       return makeError("unknown pass '{}'", name);
     if (wants(options.printBefore, name))
       r.printed += fmt::format("// ----- before {} -----\n{}", name, print(r.graph));
-    PassStat stat{name, 0, r.graph.nodes().size(), 0};
+    PassStat stat{name, 0, r.graph.nodes().size(), 0, countKernels(r.graph), 0};
     auto t0 = std::chrono::steady_clock::now();
-    auto next = entry->run(r.graph);
+    auto next = entry->run(r.graph, options.target);
     stat.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (!next)
       return makeError("pass {}: {}", name, next.error().message);
     r.graph = next.take();
     stat.nodesAfter = r.graph.nodes().size();
+    stat.kernelsAfter = countKernels(r.graph);
     r.stats.push_back(stat);
     if (options.verifyEach)
       if (auto s = verify(r.graph); !s)
@@ -120,10 +128,12 @@ Expected<PipelineResult> runPipeline(const Graph &g, const std::vector<std::stri
 }
 
 std::string formatStats(const std::vector<PassStat> &stats) {
-  std::string out = fmt::format("{:<14} {:>10} {:>8} {:>8}\n", "pass", "time (ms)", "nodes", "after");
+  std::string out = fmt::format("{:<14} {:>10} {:>8} {:>8} {:>8} {:>8}\n", "pass", "time (ms)", "nodes", "after",
+                                "kernels", "after");
   double total = 0;
   for (const PassStat &s : stats) {
-    out += fmt::format("{:<14} {:>10.3f} {:>8} {:>8}\n", s.name, s.milliseconds, s.nodesBefore, s.nodesAfter);
+    out += fmt::format("{:<14} {:>10.3f} {:>8} {:>8} {:>8} {:>8}\n", s.name, s.milliseconds, s.nodesBefore,
+                       s.nodesAfter, s.kernelsBefore, s.kernelsAfter);
     total += s.milliseconds;
   }
   return out + fmt::format("{:<14} {:>10.3f}\n", "total", total);

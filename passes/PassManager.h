@@ -10,6 +10,7 @@
 #pragma once
 
 #include "ir/Graph.h"
+#include "passes/Target.h"
 
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 namespace kiln::passes {
 
 struct PassOptions {
+  Target target;
   bool verifyEach = false;
   std::vector<std::string> printBefore; ///< pass names, or "all"
   std::vector<std::string> printAfter;
@@ -27,6 +29,7 @@ struct PassStat {
   std::string name;
   double milliseconds = 0;
   size_t nodesBefore = 0, nodesAfter = 0;
+  size_t kernelsBefore = 0, kernelsAfter = 0;
 };
 
 struct PipelineResult {

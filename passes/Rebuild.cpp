@@ -7,6 +7,13 @@ namespace kiln::passes {
 
 using namespace ir;
 
+Expected<std::vector<ValueId>> copyNode(Graph &dst, const Node &n, std::vector<ValueId> operands,
+                                        std::vector<std::string> names) {
+  if (n.body)
+    return dst.addFused(std::move(operands), n.body, n.attrView().getString("kind"), std::move(names));
+  return dst.addNode(n.op, std::move(operands), Rebuilder::attrList(n), std::move(names));
+}
+
 Rebuilder::Rebuilder(const Graph &old) : old_(old), new_(old.name()), map_(old.numValues(), kNoValue) {}
 
 AttrList Rebuilder::attrList(const Node &n) {
@@ -51,7 +58,7 @@ Expected<std::vector<ValueId>> Rebuilder::copy(const Node &mapped) {
   for (std::string &n : names)
     if (new_.lookup(n) != kNoValue)
       n.clear();
-  return new_.addNode(mapped.op, mapped.operands, attrList(mapped), names);
+  return copyNode(new_, mapped, mapped.operands, names);
 }
 
 Expected<Graph> Rebuilder::run(const std::function<Expected<Replacement>(Rebuilder &, const Node &)> &visit) {
@@ -59,7 +66,7 @@ Expected<Graph> Rebuilder::run(const std::function<Expected<Replacement>(Rebuild
     KILN_ASSIGN(map_[v], new_.addInput(old_.nameOf(v), old_.type(v)));
   }
   for (const Param &p : old_.params()) {
-    KILN_ASSIGN(map_[p.value], new_.addParam(old_.nameOf(p.value), p.data, p.init));
+    KILN_ASSIGN(map_[p.value], new_.addParam(old_.nameOf(p.value), p.data, p.init, old_.type(p.value).layout));
   }
   for (const Const &c : old_.consts()) {
     if (mergeConstants_) {

@@ -60,6 +60,11 @@ private:
 
 namespace kiln::passes {
 
+/// Appends a copy of `n` (a plain or fused node) to `dst` with the given
+/// operands of `dst` and result names.
+Expected<std::vector<ValueId>> copyNode(ir::Graph &dst, const ir::Node &n, std::vector<ValueId> operands,
+                                        std::vector<std::string> names);
+
 /// A peephole rewrite: fails early (returns nullopt) unless it matches the
 /// node, whose operands are already in the new graph.
 using Pattern = Expected<Rebuilder::Replacement> (*)(Rebuilder &, const ir::Node &);

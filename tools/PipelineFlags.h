@@ -1,8 +1,8 @@
 //===- tools/PipelineFlags.h - The pass-pipeline flags of kiln and kiln-opt -*- C++ -*-===//
 //
-// -O0/-O1/-O2, --passes, --print-before/--print-after, --verify-each,
-// --time-passes and --dump-dir (also `KILN_FLAGS=dump_dir=DIR`), shared by
-// `kiln dump` and `kiln-opt`.
+// -O0/-O1/-O2, --passes, --target, --image-layout, --print-before/--print-after,
+// --verify-each, --time-passes and --dump-dir (also `KILN_FLAGS=dump_dir=DIR`),
+// shared by `kiln dump` and `kiln-opt`.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -22,8 +22,13 @@ struct PipelineFlags {
   std::vector<std::string> printBefore, printAfter;
   bool verifyEach = false, timePasses = false;
   std::string dumpDir;
+  std::string target = "cpu", imageLayout;
 
   void addTo(CLI::App &app) {
+    app.add_option("--target", target, "Device the passes compile for: cpu or cuda")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
+    app.add_option("--image-layout", imageLayout, "Layout of images around convolutions (default nhwc)")
+        ->check(CLI::IsMember({"nhwc", "nchw8c", "nchw16c", "row_major"}));
     app.add_option("-O", level, "Optimization level: 0, 1 or 2")->check(CLI::Range(0, 2));
     app.add_option("--passes", passes, "Passes to run, comma-separated (instead of -O)");
     app.add_option("--print-before", printBefore, "Print the IR before this pass (or all)")->delimiter(',');
@@ -42,6 +47,9 @@ struct PipelineFlags {
 
   passes::PassOptions options() const {
     passes::PassOptions o;
+    o.target.device = *passes::parseDevice(target);
+    if (!imageLayout.empty())
+      o.target.imageLayout = *ir::parseLayout(imageLayout);
     o.verifyEach = verifyEach;
     o.printBefore = printBefore;
     o.printAfter = printAfter;

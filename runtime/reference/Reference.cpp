@@ -56,12 +56,44 @@ Results dispatch(const KernelCtx &ctx, Args args) {
   }
 }
 
+Expected<std::vector<Arr>> runNode(const Graph &g, const Node &n, Args args, SymbolEnv &env);
+
+/// Runs the nodes of `g` on `vals`, whose inputs, parameters and constants
+/// are set; symbols bound so far are in `env`.
+Status runNodes(const Graph &g, std::vector<Arr> &vals, SymbolEnv &env) {
+  for (const Node &n : g.nodes()) {
+    std::vector<const Arr *> args;
+    for (ValueId o : n.operands)
+      args.push_back(&vals[o]);
+    auto results = runNode(g, n, args, env);
+    if (!results)
+      return results.error();
+    for (size_t i = 0; i < n.results.size(); ++i)
+      vals[n.results[i]] = std::move((*results)[i]);
+  }
+  return {};
+}
+
+/// A fused node: its region runs on the operands, as a graph of its own.
+Results runRegion(const Graph &body, Args args, SymbolEnv &env) {
+  std::vector<Arr> vals(body.numValues());
+  for (size_t i = 0; i < args.size(); ++i)
+    vals[body.inputs()[i]] = *args[i];
+  for (const Const &c : body.consts())
+    vals[c.value] = toArr(c.data);
+  KILN_TRY(runNodes(body, vals, env));
+  std::vector<Arr> out;
+  for (ValueId v : body.outputs())
+    out.push_back(vals[v]);
+  return out;
+}
+
 /// Runs one node: kernel, rounding to dtype, shape check.
 Expected<std::vector<Arr>> runNode(const Graph &g, const Node &n, Args args, SymbolEnv &env) {
   KernelCtx ctx{n, n.attrView(), {}, env};
   for (ValueId r : n.results)
     ctx.resultTypes.push_back(g.type(r).dtype);
-  auto results = dispatch(ctx, args);
+  auto results = n.body ? runRegion(*n.body, args, env) : dispatch(ctx, args);
   if (!results)
     return makeError("{}: {}", g.describe(n), results.error().message);
   for (size_t i = 0; i < results->size(); ++i) {
@@ -100,16 +132,7 @@ Expected<RunResult> evaluate(const Graph &g, const TensorMap &inputs) {
     vals[p.value] = toArr(p.data);
   for (const Const &c : g.consts())
     vals[c.value] = toArr(c.data);
-  for (const Node &n : g.nodes()) {
-    std::vector<const Arr *> args;
-    for (ValueId o : n.operands)
-      args.push_back(&vals[o]);
-    auto results = runNode(g, n, args, env);
-    if (!results)
-      return results.error();
-    for (size_t i = 0; i < n.results.size(); ++i)
-      vals[n.results[i]] = std::move((*results)[i]);
-  }
+  KILN_TRY(runNodes(g, vals, env));
   RunResult out;
   for (ValueId v : g.outputs())
     out.outputs.push_back(toHost(vals[v]));

@@ -1,7 +1,8 @@
 //===- tests/unit/test_passes.cpp - Every pass against the reference interpreter -===//
 //
 // A seeded generator makes random well-typed graphs (5 to 60 nodes, a
-// symbolic batch dim, broadcasting, every op category, the shapes that the
+// symbolic batch dim, broadcasting, every op category, images through the
+// conv family and pooling (forward and backward ops), the shapes that the
 // passes rewrite: x+0, -(-x), log(softmax), duplicate subexpressions, dead
 // nodes). Every pass alone and the whole -O2 pipeline must keep the graph
 // verified and its outputs equal (before and after, on the reference
@@ -37,10 +38,20 @@ public:
     Tensor v = g.constant(HostTensor::fromDoubles(f64, {4}, randomValues(4, seed_)), "v");
     Tensor zero = g.scalar(0, f64), one = g.scalar(1, f64), two = g.scalar(2, f64);
     small_ = {v, zero, one, two, g.scalar(2, f64)};
+    // Images of 8 channels (so blocked layouts apply too) and their weights.
+    Tensor img = g.input("img", f64, {"N", 8, 5, 5});
+    feeds["img"] = HostTensor::fromDoubles(f64, {3, 8, 5, 5}, randomValues(600, seed_ * 3 + 4));
+    images_ = {img};
+    Tensor k = g.param("k", HostTensor::fromDoubles(f64, {8, 8, 3, 3}, randomValues(576, seed_ * 5 + 1)));
+    Tensor kb = g.param("kb", HostTensor::fromDoubles(f64, {8, 1, 1}, randomValues(8, seed_ * 5 + 2)));
+    Tensor bridge = g.param("bridge", HostTensor::fromDoubles(f64, {8, 4}, randomValues(32, seed_ * 5 + 3)));
+    ConvOptions same{.pad = {1, 1, 1, 1}};
+    PoolOptions window{.stride = {1, 1}, .pad = {1, 1, 1, 1}};
     while (static_cast<int>(g.ir().nodes().size()) < nodes) {
       Tensor a = any(wide_);
       Tensor out;
-      switch (pick(16)) {
+      Tensor im = any(images_);
+      switch (pick(22)) {
       case 0: out = std::vector<Tensor (*)(Tensor)>{tanh, sigmoid, neg, abs, relu, softplus, sin, cos}[pick(8)](a); break;
       case 1: out = log(abs(a) + 1.0); break;
       case 2: out = binary(a, any(pick(2) ? wide_ : small_)); break;
@@ -57,12 +68,21 @@ public:
       case 13: out = select(a > 0.0, a, any(wide_)); break;
       case 14: out = maximum(a, a * 2.0) + maximum(a, a * 2.0); break; // cse
       case 15: out = a + (g.scalar(3, f64) + g.scalar(4, f64)); break; // fold
+      case 16: images_.push_back(relu(conv(im, k, same) + kb)); continue;
+      case 17: images_.push_back(pick(2) ? max_pool(im, {3, 3}, window) : avg_pool(im, {3, 3}, window)); continue;
+      case 18: images_.push_back(im * sigmoid(any(images_)) - kb); continue;
+      case 19: images_.push_back(conv_grad_input(im, k, {5, 5}, same) +
+                                 max_pool_grad(any(images_), im, {3, 3}, window)); continue;
+      case 20: images_.push_back(conv(im, k - conv_grad_weight(im, any(images_), {3, 3}, same) * 0.01, same)); continue;
+      case 21: out = matmul(reshape(pick(2) ? global_avg_pool(im) : reduce_mean(im, {2, 3}, true), {0, -1}), bridge); break;
       }
       wide_.push_back(out);
     }
     int outputs = 1 + static_cast<int>(pick(3));
     for (int i = 0; i < outputs; ++i)
       g.output(wide_[wide_.size() - 1 - pick(std::min<uint64_t>(wide_.size(), 6))]);
+    if (images_.size() > 1)
+      g.output(images_.back());
   }
 
 private:
@@ -79,7 +99,7 @@ private:
   }
 
   uint64_t seed_, counter_ = 0;
-  std::vector<Tensor> wide_, small_;
+  std::vector<Tensor> wide_, small_, images_;
 };
 
 void checkSame(const ref::RunResult &a, const ref::RunResult &b) {
@@ -93,10 +113,14 @@ void checkSame(const ref::RunResult &a, const ref::RunResult &b) {
 } // namespace
 
 TEST_CASE("every pass and the -O2 pipeline keep random graphs' results", "[passes][differential]") {
-  std::vector<std::vector<std::string>> pipelines;
+  passes::Target nhwc, blocked{passes::Device::Cpu, {ir::Layout::Blocked, 8}}, cuda{passes::Device::Cuda};
+  std::vector<std::pair<std::vector<std::string>, passes::Target>> pipelines;
   for (const std::string &p : passes::allPasses())
-    pipelines.push_back({p});
-  pipelines.push_back(passes::pipelineFor(2));
+    pipelines.push_back({{p}, nhwc});
+  pipelines.push_back({passes::pipelineFor(2), nhwc});
+  pipelines.push_back({{"layout"}, blocked});
+  pipelines.push_back({passes::pipelineFor(2), blocked});
+  pipelines.push_back({passes::pipelineFor(2), cuda});
   int graphs = 300, rewritten = 0;
   for (int seed = 1; seed <= graphs; ++seed) {
     Graph g("random");
@@ -106,9 +130,11 @@ TEST_CASE("every pass and the -O2 pipeline keep random graphs' results", "[passe
     INFO("seed " << seed << "\n" << g.str());
     auto before = ref::evaluate(g.ir(), feeds);
     REQUIRE(before);
-    for (const auto &pipeline : pipelines) {
-      INFO("pipeline " << fmt::format("{}", fmt::join(pipeline, ",")));
+    for (const auto &[pipeline, target] : pipelines) {
+      INFO("pipeline " << fmt::format("{}", fmt::join(pipeline, ",")) << " for "
+                       << passes::deviceName(target.device) << " in " << ir::layoutName(target.imageLayout));
       passes::PassOptions o;
+      o.target = target;
       o.verifyEach = true;
       auto r = passes::runPipeline(g.ir(), pipeline, o);
       if (!r)
