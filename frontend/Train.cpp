@@ -32,20 +32,30 @@ Expected<ClassifierFunctions> pair(Expected<Function> train, Expected<Function> 
 
 } // namespace
 
-Expected<ClassifierFunctions> buildClassifier(nn::Sequential &model, const std::vector<int64_t> &imageDims,
-                                              const optim::Options &options, uint64_t seed) {
+Expected<ir::Graph> classifierStep(nn::Sequential &model, const std::vector<int64_t> &imageDims,
+                                   const optim::Options &options, uint64_t seed, bool training) {
   Shape shape = {"N"};
   for (int64_t d : imageDims)
     shape.push_back(Dim::of(d));
+  Graph g(training ? "train_step" : "evaluate");
+  Tensor x = g.input("images", f32, shape);
+  nn::Context ctx{g, training, seed};
+  Tensor logits = model.forward(ctx, x).named("logits");
+  Head h = addHead(g, logits);
+  g.output(h.loss);
+  g.output(h.correct);
+  if (training)
+    KILN_TRY(optim::minimize(g, h.loss, ctx.params, options));
+  KILN_TRY(g.status());
+  return std::move(g.ir());
+}
+
+Expected<ClassifierFunctions> buildClassifier(nn::Sequential &model, const std::vector<int64_t> &imageDims,
+                                              const optim::Options &options, uint64_t seed) {
   auto build = [&](bool training) -> Expected<Function> {
-    Graph g(training ? "train_step" : "evaluate");
-    Tensor x = g.input("images", f32, shape);
-    nn::Context ctx{g, training, seed};
-    Tensor logits = model.forward(ctx, x).named("logits");
-    Head h = addHead(g, logits);
-    if (training)
-      KILN_TRY(optim::minimize(g, h.loss, ctx.params, options));
-    return compileStep(g, x, h);
+    KILN_ASSIGN(ir::Graph g, classifierStep(model, imageDims, options, seed, training));
+    // images, labels -> loss, correct (the head's outputs, in that order)
+    return Function::compile(g, {g.inputs()[0], g.inputs()[1]}, g.outputs());
   };
   return pair(build(true), build(false));
 }

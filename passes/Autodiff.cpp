@@ -32,25 +32,25 @@ Expected<ValueId> GradBuilder::zerosLike(ValueId v) {
 }
 
 Expected<ValueId> GradBuilder::unbroadcast(ValueId g, const Type &target) {
+  // One reduction over the leading dims and the stretched ones, keeping dims
+  // (so an image's layout carries through), then a reshape that drops the
+  // leading ones.
   Shape gs = type(g).shape;
   const Shape &ts = target.shape;
   size_t extra = gs.size() - ts.size();
-  ValueId out = g;
-  if (extra > 0) {
-    std::vector<int64_t> lead;
-    for (size_t i = 0; i < extra; ++i)
-      lead.push_back(static_cast<int64_t>(i));
-    KILN_ASSIGN(out, op(OpKind::ReduceSum, {out}, {{"axes", lead}, {"keepdims", false}}));
-  }
-  std::vector<int64_t> stretched;
+  std::vector<int64_t> axes;
+  for (size_t i = 0; i < extra; ++i)
+    axes.push_back(static_cast<int64_t>(i));
   for (size_t i = 0; i < ts.size(); ++i) {
     const Dim &gd = gs[i + extra];
     if (ts[i].isConst() && ts[i].value == 1 && !(gd.isConst() && gd.value == 1))
-      stretched.push_back(static_cast<int64_t>(i));
+      axes.push_back(static_cast<int64_t>(i + extra));
   }
-  if (!stretched.empty()) {
-    KILN_ASSIGN(out, op(OpKind::ReduceSum, {out}, {{"axes", stretched}, {"keepdims", true}}));
-  }
+  if (axes.empty())
+    return g;
+  KILN_ASSIGN(ValueId out, op(OpKind::ReduceSum, {g}, {{"axes", axes}, {"keepdims", true}}));
+  if (extra > 0)
+    return reshapeLike(out, target);
   return out;
 }
 

@@ -22,6 +22,12 @@ struct ClassifierFunctions {
 };
 
 /// For a zoo model on images of shape [N, dims...] (symbolic batch N).
+/// The graph of one step of a classifier on images of `imageDims` (without
+/// the batch): inputs images and labels, outputs loss and correct (the count
+/// of right predictions), and when `training` the optimizer's updates.
+Expected<ir::Graph> classifierStep(nn::Sequential &model, const std::vector<int64_t> &imageDims,
+                                   const optim::Options &options, uint64_t seed, bool training);
+
 Expected<ClassifierFunctions> buildClassifier(nn::Sequential &model, const std::vector<int64_t> &imageDims,
                                               const optim::Options &options, uint64_t seed);
 /// For a model graph: first input images, first output logits [N, classes].
