@@ -1,8 +1,10 @@
 //===- ir/Dot.h - Graphviz export ------------------------------*- C++ -*-===//
 //
 // Draws a Graph in Graphviz dot: inputs, parameters and constants as boxes,
-// nodes as ellipses labelled with their op and result types, edges along the
-// data flow, outputs and updates marked.
+// nodes as ellipses labelled with their op and result types (shapes and
+// layouts), edges along the data flow, outputs and updates marked. A fused
+// node is a cluster, labelled with its kernel's kind and ops, around its
+// region's nodes.
 //
 //===----------------------------------------------------------------------===//
 #pragma once

@@ -11,7 +11,7 @@ packages=(
   llvm-19-dev llvm-19-tools clang-19 libclang-rt-19-dev
   libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev
   libonnx-dev protobuf-compiler libprotobuf-dev
-  dataset-fashion-mnist libonnx-testdata
+  dataset-fashion-mnist libonnx-testdata graphviz
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# kiln dump: the optimized LeNet-5 as Graphviz dot has one cluster per fused
+# kernel, labelled with its kind and ops, and Graphviz reads it; the text
+# dump for either target verifies; bad flags are one clear error.
+#   kiln_dump.sh KILN SOURCE_DIR
+set -uo pipefail
+kiln=$1 src=$2
+fails=0
+m="$src/examples/lenet5.kir"
+
+dot_text=$("$kiln" dump "$m" --stage optimized --format dot) || fails=1
+clusters=$(grep -c '^  subgraph cluster_' <<< "$dot_text")
+# conv1 and conv2 with bias and relu, and the three dense layers with theirs.
+[ "$clusters" -eq 5 ] || { echo "FAIL: $clusters clusters, expected 5"; fails=1; }
+grep -q 'label="fused kernel 0: contraction\\nconv, add, relu"' <<< "$dot_text" ||
+  { echo "FAIL: the first kernel's label is missing"; fails=1; }
+grep -q 'f32\[N,6,28,28\]{nhwc}' <<< "$dot_text" || { echo "FAIL: layouts are not shown"; fails=1; }
+if command -v dot >/dev/null; then
+  dot -Tsvg <<< "$dot_text" > /dev/null || { echo "FAIL: Graphviz rejects the dot output"; fails=1; }
+else
+  echo "FAIL: Graphviz (dot) is not installed; scripts/setup.sh installs it"; fails=1
+fi
+
+for target in cpu cuda; do
+  "$kiln" dump "$m" --stage optimized --target "$target" --verify-each > /dev/null || { echo "FAIL: --target $target"; fails=1; }
+done
+"$kiln" dump "$m" --stage optimized --image-layout nchw8c --verify-each > /dev/null || { echo "FAIL: nchw8c"; fails=1; }
+
+source "$(dirname "$0")/expect.sh"
+expect "--target: tpu not in {cpu,cuda}" dump "$m" --target tpu
+expect "unknown pass 'fusion'" dump "$m" --stage optimized --passes=fusion
+[ "$fails" -eq 0 ] && echo "ok: kiln dump"
+exit "$fails"
