@@ -1,6 +1,8 @@
 //===- ir/HostTensor.cpp - Host tensors and element conversions -----------===//
 #include "ir/HostTensor.h"
 
+#include <algorithm>
+
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -93,7 +95,23 @@ double roundToDType(DType dtype, double v) {
 
 HostTensor::HostTensor(DType dtype, Sizes sizes)
     : dtype_(dtype), sizes_(std::move(sizes)),
-      bytes_(static_cast<size_t>(product(sizes_)) * dtypeSize(dtype)) {}
+      bytes_(std::make_shared<std::vector<std::byte>>(static_cast<size_t>(product(sizes_)) * dtypeSize(dtype))) {}
+
+std::byte *HostTensor::data() {
+  if (!bytes_)
+    return nullptr;
+  if (bytes_.use_count() > 1)
+    bytes_ = std::make_shared<std::vector<std::byte>>(*bytes_);
+  return bytes_->data();
+}
+
+bool HostTensor::operator==(const HostTensor &o) const {
+  if (dtype_ != o.dtype_ || sizes_ != o.sizes_)
+    return false;
+  if (bytes_ == o.bytes_)
+    return true;
+  return byteSize() == o.byteSize() && std::equal(data(), data() + byteSize(), o.data());
+}
 
 HostTensor HostTensor::fromDoubles(DType dtype, Sizes sizes, const std::vector<double> &values) {
   HostTensor t(dtype, std::move(sizes));
@@ -112,7 +130,7 @@ template <typename T> void store(std::byte *p, T v) { std::memcpy(p, &v, sizeof(
 } // namespace
 
 double HostTensor::get(int64_t i) const {
-  const std::byte *p = bytes_.data() + static_cast<size_t>(i) * dtypeSize(dtype_);
+  const std::byte *p = data() + static_cast<size_t>(i) * dtypeSize(dtype_);
   switch (dtype_) {
   case DType::F32:
     return load<float>(p);
@@ -137,7 +155,7 @@ double HostTensor::get(int64_t i) const {
 }
 
 void HostTensor::set(int64_t i, double v) {
-  std::byte *p = bytes_.data() + static_cast<size_t>(i) * dtypeSize(dtype_);
+  std::byte *p = data() + static_cast<size_t>(i) * dtypeSize(dtype_);
   switch (dtype_) {
   case DType::F32:
     return store<float>(p, static_cast<float>(v));
@@ -161,7 +179,7 @@ void HostTensor::set(int64_t i, double v) {
 }
 
 int64_t HostTensor::getInt(int64_t i) const {
-  const std::byte *p = bytes_.data() + static_cast<size_t>(i) * dtypeSize(dtype_);
+  const std::byte *p = data() + static_cast<size_t>(i) * dtypeSize(dtype_);
   switch (dtype_) {
   case DType::I64: return load<int64_t>(p);
   case DType::I32: return load<int32_t>(p);
@@ -173,7 +191,7 @@ int64_t HostTensor::getInt(int64_t i) const {
 }
 
 void HostTensor::setInt(int64_t i, int64_t v) {
-  std::byte *p = bytes_.data() + static_cast<size_t>(i) * dtypeSize(dtype_);
+  std::byte *p = data() + static_cast<size_t>(i) * dtypeSize(dtype_);
   switch (dtype_) {
   case DType::I64: return store<int64_t>(p, v);
   case DType::I32: return store<int32_t>(p, static_cast<int32_t>(v));

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace kiln::ir {
@@ -29,9 +30,11 @@ public:
   const Sizes &sizes() const { return sizes_; }
   int rank() const { return static_cast<int>(sizes_.size()); }
   int64_t numElements() const { return product(sizes_); }
-  size_t byteSize() const { return bytes_.size(); }
-  std::byte *data() { return bytes_.data(); }
-  const std::byte *data() const { return bytes_.data(); }
+  size_t byteSize() const { return bytes_ ? bytes_->size() : 0; }
+  /// The bytes, for writing: copies them first if another tensor shares them
+  /// (copies of a HostTensor share their bytes until one is written).
+  std::byte *data();
+  const std::byte *data() const { return bytes_ ? bytes_->data() : nullptr; }
 
   /// Element i (flat, C order) converted to double.
   double get(int64_t i) const;
@@ -48,12 +51,12 @@ public:
   /// The static type of this tensor (all dims constant, row-major).
   Type type() const;
   /// Same dtype, sizes and bytes.
-  bool operator==(const HostTensor &o) const = default;
+  bool operator==(const HostTensor &o) const;
 
 private:
   DType dtype_ = DType::F32;
   Sizes sizes_;
-  std::vector<std::byte> bytes_;
+  std::shared_ptr<std::vector<std::byte>> bytes_;
 };
 
 /// IEEE half and bfloat16 conversions (round to nearest even).
