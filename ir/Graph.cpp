@@ -25,8 +25,8 @@ Expected<ValueId> Graph::addInput(std::string name, Type type) {
 Expected<ValueId> Graph::addParam(std::string name, HostTensor data, std::optional<Initializer> init, Layout layout) {
   Type type = data.type();
   type.layout = layout;
-  if (layout.kind != Layout::RowMajor && type.rank() < 3)
-    return makeError("parameter %{}: layout {} needs a tensor of rank 3 or more", name, layoutName(layout));
+  if (layout.isFlat() ? type.rank() != 2 : (layout.kind != Layout::RowMajor && type.rank() < 3))
+    return makeError("parameter %{}: layout {} does not apply to {}", name, layoutName(layout), toString(type));
   auto v = addValue(std::move(name), type, ValueKind::Param, static_cast<int32_t>(params_.size()), 0);
   if (v)
     params_.push_back(Param{*v, std::move(data), init});

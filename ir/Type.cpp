@@ -52,13 +52,17 @@ std::string layoutName(Layout l) {
     return "nhwc";
   case Layout::Blocked:
     return fmt::format("nchw{}c", l.block);
+  case Layout::FlatRows:
+    return fmt::format("nhwc_rows{}", l.block);
+  case Layout::FlatCols:
+    return fmt::format("nhwc_cols{}", l.block);
   }
   return "?";
 }
 
 std::vector<int> storageOrder(Layout l, int rank) {
   std::vector<int> order;
-  if (l.kind == Layout::Blocked)
+  if (l.kind == Layout::Blocked || l.isFlat())
     return order;
   order.push_back(0);
   if (l.kind == Layout::NHWC && rank >= 3) {
@@ -81,7 +85,7 @@ bool sameStorage(const Shape &shape, Layout a, Layout b) {
   for (Layout *l : {&a, &b})
     if (l->kind == Layout::Blocked && shape.size() >= 3 && shape[1] == Dim::of(l->block))
       *l = Layout{Layout::NHWC, 0};
-  if (a.kind == Layout::Blocked || b.kind == Layout::Blocked)
+  if (a.kind == Layout::Blocked || b.kind == Layout::Blocked || a.isFlat() || b.isFlat())
     return false;
   auto rank = static_cast<int>(shape.size());
   auto nonUnit = [&](Layout l) {
@@ -99,6 +103,17 @@ std::optional<Layout> parseLayout(std::string_view name) {
     return Layout{};
   if (name == "nhwc")
     return Layout{Layout::NHWC, 0};
+  for (auto [prefix, kind] : {std::pair{std::string_view("nhwc_rows"), Layout::FlatRows},
+                              std::pair{std::string_view("nhwc_cols"), Layout::FlatCols}}) {
+    if (name.substr(0, prefix.size()) != prefix)
+      continue;
+    std::string_view digits = name.substr(prefix.size());
+    int channels = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), channels);
+    if (ec == std::errc() && ptr == digits.data() + digits.size() && channels > 0)
+      return Layout{kind, channels};
+    return std::nullopt;
+  }
   if (name.size() > 5 && name.substr(0, 4) == "nchw" && name.back() == 'c') {
     std::string_view digits = name.substr(4, name.size() - 5);
     int block = 0;

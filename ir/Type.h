@@ -61,22 +61,31 @@ struct Layout {
     RowMajor, ///< the logical order, C-contiguous (NCHW for images)
     NHWC,     ///< channels last: N, spatial..., C
     Blocked,  ///< NCHW[x]c: channels split into blocks of `block`, innermost
+    /// A 2-D tensor whose rows (FlatRows) or columns (FlatCols) index a
+    /// flattened [C, spatial...] image of `block` = C channels, stored
+    /// channels last: a flattened NHWC image is FlatCols, and the dense
+    /// weight that reads it is FlatRows, so the flatten moves no data.
+    FlatRows,
+    FlatCols,
   };
   Kind kind = RowMajor;
   int block = 0;
 
   bool operator==(const Layout &o) const { return kind == o.kind && block == o.block; }
+  bool isFlat() const { return kind == FlatRows || kind == FlatCols; }
 };
 
 /// The logical dims of a rank-`rank` tensor in the order `l` stores them,
-/// outermost first; empty for blocked layouts (no permutation describes them).
+/// outermost first; empty for blocked and flat layouts (no permutation of
+/// the logical dims describes them).
 std::vector<int> storageOrder(Layout l, int rank);
 /// True if a tensor of `shape` is laid out identically in `a` and `b`: the
 /// same order of its dims, dims of size 1 not counting (so a converting copy
 /// between them moves nothing).
 bool sameStorage(const Shape &shape, Layout a, Layout b);
 
-/// The .kir spelling: row_major, nhwc, nchw8c (block 8).
+/// The .kir spelling: row_major, nhwc, nchw8c (block 8), nhwc_rows64 and
+/// nhwc_cols64 (64 channels).
 std::string layoutName(Layout l);
 std::optional<Layout> parseLayout(std::string_view name);
 

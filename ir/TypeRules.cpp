@@ -344,6 +344,13 @@ Result inferCast(std::span<const Type> ops, const AttrView &attrs) {
 static Expected<Layout> reducedLayout(const Type &in, const std::vector<int> &axes, bool keep, const Shape &out) {
   if (keep || in.layout.kind == Layout::RowMajor)
     return keep ? in.layout : Layout{};
+  if (in.layout.isFlat()) { // row-major once the flat dim is reduced away
+    int flat = in.layout.kind == Layout::FlatRows ? 0 : 1;
+    if (std::find(axes.begin(), axes.end(), flat) != axes.end())
+      return Layout{};
+    return makeError("reducing a {} tensor without keepdims needs it converted to row_major first",
+                     layoutName(in.layout));
+  }
   int nonUnitDims = 0;
   for (const Dim &d : out)
     nonUnitDims += !(d.isConst() && d.value == 1);
@@ -409,6 +416,34 @@ Result inferArgReduce(std::span<const Type> ops, const AttrView &attrs) {
 
 // --- Contractions -----------------------------------------------------------------
 
+/// The layout of a matmul's result. Operands are row-major, except that 2-D
+/// operands may be flat (FlatRows, FlatCols): the contracted dim must be
+/// stored alike in both, and a flat M or J dim carries over to the result.
+static Expected<Layout> matmulLayout(const Type &a, const Type &b, bool ta, bool tb) {
+  if (a.layout.kind == Layout::RowMajor && b.layout.kind == Layout::RowMajor)
+    return Layout{};
+  for (const Type *t : {&a, &b})
+    if (!t->layout.isFlat() && !sameStorage(t->shape, t->layout, Layout{}))
+      return makeError("matmul reads row-major or flat 2-D operands, got {}", toString(*t));
+  // The channel count of dim `d` of `t` if it is the flat one, else 0.
+  auto flatDim = [](const Type &t, int d) {
+    if (t.rank() != 2 || !t.layout.isFlat())
+      return 0;
+    return (t.layout.kind == Layout::FlatRows) == (d == 0) ? t.layout.block : 0;
+  };
+  int kA = flatDim(a, ta ? 0 : 1), m = flatDim(a, ta ? 1 : 0);
+  int kB = flatDim(b, tb ? 1 : 0), j = flatDim(b, tb ? 0 : 1);
+  if (kA != kB)
+    return makeError("the contracted dims of {} and {} are stored in different orders", toString(a), toString(b));
+  if (m && j)
+    return makeError("a result flat in both dims ({} times {}) has no layout", toString(a), toString(b));
+  if (m)
+    return Layout{Layout::FlatRows, m};
+  if (j)
+    return Layout{Layout::FlatCols, j};
+  return Layout{};
+}
+
 Result inferMatMul(std::span<const Type> ops, const AttrView &attrs) {
   KILN_TRY(sameDType(ops[0], ops[1]));
   KILN_TRY(requireNumeric(ops[0], "operand"));
@@ -437,7 +472,10 @@ Result inferMatMul(std::span<const Type> ops, const AttrView &attrs) {
     out.push_back(a[a.size() - 2]);
   if (!bVec)
     out.push_back(b.back());
-  return Types{makeType(ops[0].dtype, out)};
+  auto layout = matmulLayout(ops[0], ops[1], ta, tb);
+  if (!layout)
+    return layout.error();
+  return Types{makeType(ops[0].dtype, out, *layout)};
 }
 
 /// The layout of a conv-family result: out_layout if given, else `act`'s.
@@ -636,7 +674,8 @@ Result inferAvgPoolGrad(std::span<const Type> ops, const AttrView &attrs) {
 
 Result inferIdentity(std::span<const Type> ops, const AttrView &) { return Types{ops[0]}; }
 
-Result inferReshape(std::span<const Type> ops, const AttrView &attrs) {
+/// The result type of a reshape, row-major.
+static Result reshapeType(std::span<const Type> ops, const AttrView &attrs) {
   const Type &x = ops[0];
   const auto &spec = attrs.getInts("shape");
   // The element count as a constant factor times a multiset of symbols.
@@ -696,6 +735,31 @@ Result inferReshape(std::span<const Type> ops, const AttrView &attrs) {
     return makeError("cannot reshape {} ({} elements) to [{}] ({} elements)", toString(x), inConst,
                      fmt::join(spec, ","), outConst);
   return Types{makeType(x.dtype, out)};
+}
+
+/// A reshape moves no data, so it reads its input as stored: row-major; or an
+/// NHWC image [N, C, spatial...] flattened to [N, K] (FlatCols, C channels);
+/// or such a [N, K] back to the image [N, C, spatial...] (NHWC).
+Result inferReshape(std::span<const Type> ops, const AttrView &attrs) {
+  auto types = reshapeType(ops, attrs);
+  if (!types)
+    return types;
+  const Type &x = ops[0];
+  Type &out = (*types)[0];
+  if (sameStorage(x.shape, x.layout, Layout{}))
+    return types;
+  bool sameBatch = out.rank() >= 1 && out.shape[0] == x.shape[0];
+  if (x.layout.kind == Layout::NHWC && out.rank() == 2 && sameBatch && x.shape[1].isConst()) {
+    out.layout = Layout{Layout::FlatCols, static_cast<int>(x.shape[1].value)};
+    return types;
+  }
+  if (x.layout.kind == Layout::FlatCols && x.rank() == 2 && out.rank() >= 3 && sameBatch &&
+      out.shape[1] == Dim::of(x.layout.block)) {
+    out.layout = Layout{Layout::NHWC, 0};
+    return types;
+  }
+  return makeError("a reshape of {} to {} would reorder its elements: convert it to row_major first", toString(x),
+                   toString(Shape(out.shape)));
 }
 
 Result inferTranspose(std::span<const Type> ops, const AttrView &attrs) {
@@ -848,8 +912,15 @@ Result inferOneHot(std::span<const Type> ops, const AttrView &attrs) {
 
 Result inferLayoutConvert(std::span<const Type> ops, const AttrView &attrs) {
   Layout l = attrs.getLayout("layout");
-  if (l.kind != Layout::RowMajor)
+  if (l.isFlat()) {
+    if (ops[0].rank() != 2)
+      return makeError("{} is a layout of 2-D tensors, got {}", layoutName(l), toString(ops[0]));
+    const Dim &flat = ops[0].shape[l.kind == Layout::FlatRows ? 0 : 1];
+    if (flat.isConst() && flat.value % l.block != 0)
+      return makeError("{} elements do not flatten {} channels", flat.value, l.block);
+  } else if (l.kind != Layout::RowMajor) {
     KILN_TRY(requireRank(ops[0], 3, "a channels-last or blocked tensor"));
+  }
   if (l.kind == Layout::Blocked && ops[0].shape[1].isConst() && ops[0].shape[1].value % l.block != 0)
     return makeError("{} channels do not divide into blocks of {}", ops[0].shape[1].value, l.block);
   Type t = ops[0];
@@ -859,9 +930,10 @@ Result inferLayoutConvert(std::span<const Type> ops, const AttrView &attrs) {
 
 bool layoutAware(OpKind op) {
   switch (op) {
-  case OpKind::MatMul:
   case OpKind::ArgMax:
   case OpKind::ArgMin: return false;
+  case OpKind::MatMul:
+  case OpKind::Reshape:
   case OpKind::Identity:
   case OpKind::LayoutConvert:
   case OpKind::BatchNormTrain:

@@ -27,6 +27,7 @@ std::vector<Want> wants(const Node &n) {
   case OpKind::ConvTranspose:
   case OpKind::ConvGradInput: w[0] = Want::Image, w[1] = Want::Any; return w;
   case OpKind::ConvGradWeight: w[0] = w[1] = Want::Image; return w;
+  case OpKind::MatMul: // its rule takes flat operands; a mismatch falls back to row-major
   case OpKind::LayoutConvert:
   case OpKind::Fused: std::fill(w.begin(), w.end(), Want::Any); return w;
   default: break;
@@ -105,13 +106,13 @@ private:
 
   Status place(const Node &n) {
     std::vector<Want> w = wants(n);
-    // The layout the layout-aware operands follow: the first image operand's
-    // that is not row-major.
+    // The layout the layout-aware operands follow: the first image or flat
+    // operand's that is not row-major.
     Layout follow;
     const Shape *followShape = nullptr;
     for (size_t i = 0; i < n.operands.size(); ++i) {
       const Type &t = out_.type(map_[n.operands[i]]);
-      if (w[i] == Want::Follow && t.rank() >= 3 && t.layout.kind != Layout::RowMajor) {
+      if (w[i] == Want::Follow && (t.rank() >= 3 || t.layout.isFlat()) && t.layout.kind != Layout::RowMajor) {
         follow = t.layout;
         followShape = &t.shape;
         break;
@@ -137,7 +138,7 @@ private:
         break;
       }
       case Want::Follow:
-        if (t.rank() >= 3 && !broadcast(t)) {
+        if ((t.rank() >= 3 || (follow.isFlat() && t.rank() == 2)) && !broadcast(t)) {
           KILN_ASSIGN(v, convert(v, follow, false));
         }
         break;
@@ -198,22 +199,40 @@ Expected<Graph> assignLayouts(const Graph &g, const Target &target) {
       if (convWeight && g.value(n.operands[1]).kind == ValueKind::Param && g.type(n.operands[1]).rank() >= 3)
         paramLayouts[n.operands[1]] = target.imageLayout;
     }
-  // Then every parameter takes the layout its update is computed in, until
-  // no update needs a conversion (optimizer state follows its weight).
+  // Then, until nothing changes: a dense weight read after a flattened image
+  // stores its rows as the image is stored; every parameter takes the layout
+  // its update is computed in (optimizer state follows its weight).
+  auto source = [](const Graph &out, ValueId v) {
+    if (out.value(v).kind == ValueKind::Result && out.producer(v).op == OpKind::LayoutConvert)
+      return out.producer(v).operands[0];
+    return v;
+  };
+  auto setLayout = [&](const Graph &out, ValueId param, Layout l) {
+    ValueId old = g.lookup(out.nameOf(param));
+    if (old == kNoValue || g.value(old).kind != ValueKind::Param)
+      return false;
+    auto it = paramLayouts.find(old);
+    if (it != paramLayouts.end() && it->second == l)
+      return false;
+    paramLayouts[old] = l;
+    return true;
+  };
   for (int round = 0;; ++round) {
     KILN_ASSIGN(Graph out, Assigner(g, target, paramLayouts).run());
     bool changed = false;
-    for (size_t i = 0; i < g.updates().size(); ++i) {
-      const Update &u = out.updates()[i];
-      const Type &vt = out.type(u.value);
-      ValueId src = u.value;
-      if (out.value(src).kind == ValueKind::Result && out.producer(src).op == OpKind::LayoutConvert)
-        src = out.producer(src).operands[0];
-      Layout want = out.type(src).layout;
-      if (want.kind != Layout::RowMajor && !(want == out.type(u.param).layout) && vt.rank() >= 3) {
-        paramLayouts[g.updates()[i].param] = want;
-        changed = true;
-      }
+    for (const Node &n : out.nodes()) {
+      if (n.op != OpKind::MatMul || n.attrView().getBool("transpose_a") || n.attrView().getBool("transpose_b"))
+        continue;
+      const Type &a = out.type(source(out, n.operands[0]));
+      ValueId b = n.operands[1];
+      if (a.layout.kind == Layout::FlatCols && out.value(b).kind == ValueKind::Param &&
+          out.type(b).layout.kind == Layout::RowMajor)
+        changed = setLayout(out, b, Layout{Layout::FlatRows, a.layout.block}) || changed;
+    }
+    for (const Update &u : out.updates()) {
+      Layout want = out.type(source(out, u.value)).layout;
+      if (want.kind != Layout::RowMajor && !(want == out.type(u.param).layout))
+        changed = setLayout(out, u.param, want) || changed;
     }
     if (!changed || round == 4)
       return out;

@@ -45,13 +45,14 @@ public:
     Tensor k = g.param("k", HostTensor::fromDoubles(f64, {8, 8, 3, 3}, randomValues(576, seed_ * 5 + 1)));
     Tensor kb = g.param("kb", HostTensor::fromDoubles(f64, {8, 1, 1}, randomValues(8, seed_ * 5 + 2)));
     Tensor bridge = g.param("bridge", HostTensor::fromDoubles(f64, {8, 4}, randomValues(32, seed_ * 5 + 3)));
+    Tensor flat = g.param("flat", HostTensor::fromDoubles(f64, {200, 4}, randomValues(800, seed_ * 5 + 4)));
     ConvOptions same{.pad = {1, 1, 1, 1}};
     PoolOptions window{.stride = {1, 1}, .pad = {1, 1, 1, 1}};
     while (static_cast<int>(g.ir().nodes().size()) < nodes) {
       Tensor a = any(wide_);
       Tensor out;
       Tensor im = any(images_);
-      switch (pick(22)) {
+      switch (pick(23)) {
       case 0: out = std::vector<Tensor (*)(Tensor)>{tanh, sigmoid, neg, abs, relu, softplus, sin, cos}[pick(8)](a); break;
       case 1: out = log(abs(a) + 1.0); break;
       case 2: out = binary(a, any(pick(2) ? wide_ : small_)); break;
@@ -75,6 +76,7 @@ public:
                                  max_pool_grad(any(images_), im, {3, 3}, window)); continue;
       case 20: images_.push_back(conv(im, k - conv_grad_weight(im, any(images_), {3, 3}, same) * 0.01, same)); continue;
       case 21: out = matmul(reshape(pick(2) ? global_avg_pool(im) : reduce_mean(im, {2, 3}, true), {0, -1}), bridge); break;
+      case 22: out = matmul(reshape(im, {0, -1}), flat); break; // a flatten and the dense weight reading it
       }
       wide_.push_back(out);
     }
