@@ -169,3 +169,41 @@ int64_t product(const Sizes &s) {
 }
 
 } // namespace kiln::ir
+
+namespace kiln::ir {
+
+std::optional<std::vector<int64_t>> physicalStrides(const Sizes &sizes, Layout l) {
+  auto rank = static_cast<int>(sizes.size());
+  std::vector<int> order = storageOrder(l, rank);
+  if (order.empty() && rank > 0)
+    return std::nullopt;
+  std::vector<int64_t> strides(sizes.size());
+  int64_t step = 1;
+  for (size_t i = order.size(); i-- > 0;) {
+    strides[static_cast<size_t>(order[i])] = step;
+    step *= sizes[static_cast<size_t>(order[i])];
+  }
+  return strides;
+}
+
+int64_t physicalOffset(const Sizes &sizes, Layout l, const int64_t *coords) {
+  if (l.kind == Layout::Blocked) { // N, C/b, spatial..., b
+    int64_t b = l.block, off = coords[0] * (sizes[1] / b) + coords[1] / b;
+    for (size_t d = 2; d < sizes.size(); ++d)
+      off = off * sizes[d] + coords[d];
+    return off * b + coords[1] % b;
+  }
+  if (l.isFlat()) { // the flat dim k = c * S + s is stored at s * C + c
+    int flat = l.kind == Layout::FlatRows ? 0 : 1;
+    int64_t c = l.block, k = coords[flat], s = sizes[static_cast<size_t>(flat)] / c;
+    int64_t stored = (k % s) * c + k / s;
+    return flat == 0 ? stored * sizes[1] + coords[1] : coords[0] * sizes[1] + stored;
+  }
+  auto strides = physicalStrides(sizes, l);
+  int64_t off = 0;
+  for (size_t d = 0; d < sizes.size(); ++d)
+    off += coords[d] * (*strides)[d];
+  return off;
+}
+
+} // namespace kiln::ir

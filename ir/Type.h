@@ -111,4 +111,11 @@ using Sizes = std::vector<int64_t>;
 std::string toString(const Sizes &s);
 int64_t product(const Sizes &s);
 
+/// Where each logical dim steps in memory for a tensor of `sizes` stored in
+/// `l`, in elements; nullopt for blocked and flat layouts (no strides
+/// describe them).
+std::optional<std::vector<int64_t>> physicalStrides(const Sizes &sizes, Layout l);
+/// The memory offset of the element at logical `coords`, in any layout.
+int64_t physicalOffset(const Sizes &sizes, Layout l, const int64_t *coords);
+
 } // namespace kiln::ir

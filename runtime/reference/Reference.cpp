@@ -141,10 +141,11 @@ Expected<RunResult> evaluate(const Graph &g, const TensorMap &inputs) {
   return out;
 }
 
-Expected<std::vector<HostTensor>> evaluateNode(const Graph &g, const Node &n, const std::vector<HostTensor> &operands) {
+Expected<std::vector<HostTensor>> evaluateNode(const Graph &g, const Node &n, const std::vector<HostTensor> &operands,
+                                               const std::map<std::string, int64_t> &dims) {
   if (operands.size() != n.operands.size())
     return makeError("{}: {} operands given, {} expected", g.describe(n), operands.size(), n.operands.size());
-  SymbolEnv env;
+  SymbolEnv env(dims.begin(), dims.end());
   std::vector<Arr> arrs;
   for (size_t i = 0; i < operands.size(); ++i) {
     KILN_TRY(bindShape(g.type(n.operands[i]).shape, operands[i].sizes(), env,

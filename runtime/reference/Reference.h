@@ -29,9 +29,12 @@ struct RunResult {
 /// an error naming it.
 Expected<RunResult> evaluate(const ir::Graph &g, const TensorMap &inputs);
 
-/// Evaluates one node on concrete operands (used by constant folding and by
-/// tests); `node` must belong to `g`.
+/// Evaluates one node on concrete operands (used by constant folding, by
+/// executables for the nodes they do not compile, and by tests); `node` must
+/// belong to `g`. `dims` binds symbols the operands do not (a broadcast to
+/// [N] of a scalar).
 Expected<std::vector<ir::HostTensor>> evaluateNode(const ir::Graph &g, const ir::Node &node,
-                                                   const std::vector<ir::HostTensor> &operands);
+                                                   const std::vector<ir::HostTensor> &operands,
+                                                   const std::map<std::string, int64_t> &dims = {});
 
 } // namespace kiln::ref

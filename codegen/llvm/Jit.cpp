@@ -1,0 +1,357 @@
+//===- codegen/llvm/Jit.cpp - Kernel IR to native code --------------------===//
+#include "codegen/llvm/Jit.h"
+
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/DiagnosticInfo.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <map>
+#include <mutex>
+
+namespace kiln::codegen {
+
+using namespace kernel;
+using ir::DType;
+using ir::OpKind;
+
+struct Jit::State {
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+};
+
+Jit::~Jit() = default;
+
+std::string hostCpuName() { return llvm::sys::getHostCPUName().str(); }
+
+namespace {
+
+void initializeLLVM() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+std::string message(llvm::Error e) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << e;
+  return s;
+}
+
+/// Emits one kernel as an LLVM function.
+class Emitter {
+public:
+  Emitter(llvm::Module &m, const Kernel &k) : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k) {}
+
+  Status run() {
+    auto *ptrTy = llvm::PointerType::getUnqual(ctx_);
+    auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy}, false);
+    fn_ = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, k_.name, m_);
+    fn_->addFnAttr(llvm::Attribute::NoUnwind);
+    auto *entry = llvm::BasicBlock::Create(ctx_, "entry", fn_);
+    b_.SetInsertPoint(entry);
+    llvm::Value *arg = fn_->getArg(0);
+    for (size_t i = 0; i < k_.buffers.size(); ++i) {
+      llvm::Value *slot = b_.CreateConstInBoundsGEP1_64(ptrTy, arg, i);
+      buffers_.push_back(b_.CreateLoad(ptrTy, slot, k_.buffers[i].name));
+    }
+    accs_.assign(static_cast<size_t>(k_.numVars), nullptr);
+    vars_.assign(static_cast<size_t>(k_.numVars), nullptr);
+    scopes_.emplace_back();
+    KILN_TRY(block(k_.body));
+    b_.CreateRetVoid();
+    std::string err;
+    llvm::raw_string_ostream os(err);
+    if (llvm::verifyFunction(*fn_, &os))
+      return makeError("kernel {}: LLVM rejects it: {}", k_.name, err);
+    return {};
+  }
+
+private:
+  llvm::Type *valueType(DType t) {
+    switch (t) {
+    case DType::F32: return b_.getFloatTy();
+    case DType::F64: return b_.getDoubleTy();
+    case DType::Bool: return b_.getInt1Ty();
+    default: return b_.getInt64Ty();
+    }
+  }
+  llvm::Type *memoryType(DType t) { return t == DType::Bool ? b_.getInt8Ty() : valueType(t); }
+
+  /// A libm function of x's type (`log1pf` for float, `log1p` for double).
+  llvm::Value *call(const char *name, llvm::Value *x) {
+    std::string fn = x->getType()->isFloatTy() ? std::string(name) + "f" : name;
+    auto callee = m_.getOrInsertFunction(fn, x->getType(), x->getType());
+    return b_.CreateCall(callee, {x});
+  }
+  llvm::Value *intrinsic(llvm::Intrinsic::ID id, std::vector<llvm::Value *> args) {
+    return b_.CreateIntrinsic(id, {args[0]->getType()}, args);
+  }
+  llvm::Value *fconst(llvm::Type *t, double v) { return llvm::ConstantFP::get(t, v); }
+
+  Status block(const Block &stmts) {
+    for (const Stmt &s : stmts)
+      KILN_TRY(stmt(s));
+    return {};
+  }
+
+  Status stmt(const Stmt &s) {
+    switch (s.kind) {
+    case Stmt::Loop: return loop(s);
+    case Stmt::Store: {
+      KILN_ASSIGN(llvm::Value * v, expr(s.value));
+      KILN_ASSIGN(llvm::Value * idx, expr(s.index));
+      DType t = k_.buffers[static_cast<size_t>(s.buffer)].type;
+      if (t == DType::Bool)
+        v = b_.CreateZExt(v, b_.getInt8Ty());
+      b_.CreateStore(v, b_.CreateInBoundsGEP(memoryType(t), buffers_[static_cast<size_t>(s.buffer)], idx));
+      return {};
+    }
+    case Stmt::AccInit: {
+      KILN_ASSIGN(llvm::Value * v, expr(s.value));
+      if (!accs_[static_cast<size_t>(s.var)]) {
+        llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+        accs_[static_cast<size_t>(s.var)] = entry.CreateAlloca(v->getType());
+      }
+      b_.CreateStore(v, accs_[static_cast<size_t>(s.var)]);
+      return {};
+    }
+    case Stmt::AccUpdate: {
+      KILN_ASSIGN(llvm::Value * v, expr(s.value));
+      llvm::Value *slot = accs_[static_cast<size_t>(s.var)];
+      llvm::Value *old = b_.CreateLoad(v->getType(), slot);
+      b_.CreateStore(binary(s.combine, old, v), slot);
+      return {};
+    }
+    }
+    return {};
+  }
+
+  Status loop(const Stmt &s) {
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *header = llvm::BasicBlock::Create(ctx_, "loop", fn_);
+    auto *body = llvm::BasicBlock::Create(ctx_, "body", fn_);
+    auto *exit = llvm::BasicBlock::Create(ctx_, "exit", fn_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode *i = b_.CreatePHI(b_.getInt64Ty(), 2, fmt::format("i{}", s.var));
+    i->addIncoming(b_.getInt64(0), pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, b_.getInt64(s.extent)), body, exit);
+    b_.SetInsertPoint(body);
+    vars_[static_cast<size_t>(s.var)] = i;
+    scopes_.emplace_back();
+    KILN_TRY(block(s.body));
+    scopes_.pop_back();
+    llvm::Value *next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    llvm::BranchInst *back = b_.CreateBr(header);
+    if (s.loop == LoopKind::Vector) {
+      llvm::Metadata *enable[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                                  llvm::ConstantAsMetadata::get(b_.getTrue())};
+      llvm::Metadata *ops[] = {nullptr, llvm::MDNode::get(ctx_, enable)};
+      llvm::MDNode *md = llvm::MDNode::getDistinct(ctx_, ops);
+      md->replaceOperandWith(0, md);
+      back->setMetadata(llvm::LLVMContext::MD_loop, md);
+    }
+    b_.SetInsertPoint(exit);
+    return {};
+  }
+
+  llvm::Value *binary(OpKind op, llvm::Value *x, llvm::Value *y) {
+    bool isFloat = x->getType()->isFloatingPointTy();
+    switch (op) {
+    case OpKind::Add: return isFloat ? b_.CreateFAdd(x, y) : b_.CreateAdd(x, y);
+    case OpKind::Sub: return isFloat ? b_.CreateFSub(x, y) : b_.CreateSub(x, y);
+    case OpKind::Mul: return isFloat ? b_.CreateFMul(x, y) : b_.CreateMul(x, y);
+    case OpKind::Div: return isFloat ? b_.CreateFDiv(x, y) : b_.CreateSDiv(x, y);
+    case OpKind::Pow: return intrinsic(llvm::Intrinsic::pow, {x, y});
+    case OpKind::Max: return isFloat ? intrinsic(llvm::Intrinsic::maximum, {x, y}) : b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, x, y);
+    case OpKind::Min: return isFloat ? intrinsic(llvm::Intrinsic::minimum, {x, y}) : b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, x, y);
+    case OpKind::Equal: return isFloat ? b_.CreateFCmpOEQ(x, y) : b_.CreateICmpEQ(x, y);
+    case OpKind::Less: return isFloat ? b_.CreateFCmpOLT(x, y) : b_.CreateICmpSLT(x, y);
+    case OpKind::Greater: return isFloat ? b_.CreateFCmpOGT(x, y) : b_.CreateICmpSGT(x, y);
+    case OpKind::And: return b_.CreateAnd(x, y);
+    case OpKind::Or: return b_.CreateOr(x, y);
+    default: return nullptr;
+    }
+  }
+
+  llvm::Value *unary(const Expr &e, llvm::Value *x) {
+    llvm::Type *t = x->getType();
+    llvm::Value *zero = fconst(t, 0), *one = fconst(t, 1);
+    auto param = [&](size_t i) { return fconst(t, e.params[i]); };
+    switch (e.op) {
+    case OpKind::Neg: return b_.CreateFNeg(x);
+    case OpKind::Abs: return intrinsic(llvm::Intrinsic::fabs, {x});
+    case OpKind::Exp: return intrinsic(llvm::Intrinsic::exp, {x});
+    case OpKind::Log: return intrinsic(llvm::Intrinsic::log, {x});
+    case OpKind::Log1p: return call("log1p", x);
+    case OpKind::Sqrt: return intrinsic(llvm::Intrinsic::sqrt, {x});
+    case OpKind::Rsqrt: return b_.CreateFDiv(one, intrinsic(llvm::Intrinsic::sqrt, {x}));
+    case OpKind::Reciprocal: return b_.CreateFDiv(one, x);
+    case OpKind::Tanh: return call("tanh", x);
+    case OpKind::Sigmoid: return b_.CreateFDiv(one, b_.CreateFAdd(one, intrinsic(llvm::Intrinsic::exp, {b_.CreateFNeg(x)})));
+    case OpKind::Relu: return b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x, zero);
+    case OpKind::LeakyRelu: return b_.CreateSelect(b_.CreateFCmpOGE(x, zero), x, b_.CreateFMul(param(0), x));
+    case OpKind::Elu: return b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x, b_.CreateFMul(param(0), call("expm1", x)));
+    case OpKind::Selu:
+      return b_.CreateFMul(param(1), b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x,
+                                                     b_.CreateFMul(param(0), call("expm1", x))));
+    case OpKind::Softplus: {
+      llvm::Value *tail = call("log1p", intrinsic(llvm::Intrinsic::exp, {b_.CreateFNeg(intrinsic(llvm::Intrinsic::fabs, {x}))}));
+      return b_.CreateFAdd(b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x, zero), tail);
+    }
+    case OpKind::Softsign: return b_.CreateFDiv(x, b_.CreateFAdd(one, intrinsic(llvm::Intrinsic::fabs, {x})));
+    case OpKind::Sign:
+      return b_.CreateSelect(b_.CreateFCmpOGT(x, zero), one,
+                             b_.CreateSelect(b_.CreateFCmpOLT(x, zero), fconst(t, -1), x));
+    case OpKind::Floor: return intrinsic(llvm::Intrinsic::floor, {x});
+    case OpKind::Ceil: return intrinsic(llvm::Intrinsic::ceil, {x});
+    case OpKind::Round: return intrinsic(llvm::Intrinsic::nearbyint, {x});
+    case OpKind::Erf: return call("erf", x);
+    case OpKind::Sin: return intrinsic(llvm::Intrinsic::sin, {x});
+    case OpKind::Cos: return intrinsic(llvm::Intrinsic::cos, {x});
+    case OpKind::Clip: { // as std::min(std::max(x, lo), hi): NaN stays NaN
+      llvm::Value *lo = param(0), *hi = param(1);
+      llvm::Value *m = b_.CreateSelect(b_.CreateFCmpOLT(x, lo), lo, x);
+      return b_.CreateSelect(b_.CreateFCmpOLT(hi, m), hi, m);
+    }
+    default: return nullptr;
+    }
+  }
+
+  llvm::Value *convert(llvm::Value *x, DType from, DType to) {
+    llvm::Type *t = valueType(to);
+    bool fromFloat = ir::isFloat(from), toFloat = ir::isFloat(to);
+    if (to == DType::Bool)
+      return fromFloat ? b_.CreateFCmpUNE(x, fconst(x->getType(), 0)) : b_.CreateICmpNE(x, llvm::ConstantInt::get(x->getType(), 0));
+    if (from == DType::Bool)
+      return toFloat ? b_.CreateUIToFP(x, t) : b_.CreateZExt(x, t);
+    if (fromFloat && toFloat)
+      return b_.CreateFPCast(x, t);
+    if (fromFloat)
+      return b_.CreateFPToSI(x, t);
+    return toFloat ? b_.CreateSIToFP(x, t) : b_.CreateSExtOrTrunc(x, t);
+  }
+
+  Expected<llvm::Value *> expr(const ExprRef &e) {
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it)
+      if (auto found = it->find(e.get()); found != it->end())
+        return found->second;
+    KILN_ASSIGN(llvm::Value * v, compute(*e));
+    if (!v)
+      return makeError("kernel {}: cannot emit op '{}'", k_.name, ir::opInfo(e->op).name);
+    scopes_.back().emplace(e.get(), v);
+    return v;
+  }
+
+  Expected<llvm::Value *> compute(const Expr &e) {
+    std::vector<llvm::Value *> args;
+    for (const ExprRef &a : e.args) {
+      KILN_ASSIGN(llvm::Value * v, expr(a));
+      args.push_back(v);
+    }
+    switch (e.kind) {
+    case Expr::Imm:
+      if (ir::isFloat(e.type))
+        return fconst(valueType(e.type), e.imm);
+      return static_cast<llvm::Value *>(llvm::ConstantInt::get(valueType(e.type), static_cast<uint64_t>(static_cast<int64_t>(e.imm))));
+    case Expr::Var: return static_cast<llvm::Value *>(vars_[static_cast<size_t>(e.var)]);
+    case Expr::Acc: return static_cast<llvm::Value *>(b_.CreateLoad(valueType(e.type), accs_[static_cast<size_t>(e.var)]));
+    case Expr::Load: {
+      llvm::Value *p = b_.CreateInBoundsGEP(memoryType(e.type), buffers_[static_cast<size_t>(e.var)], args[0]);
+      llvm::Value *v = b_.CreateLoad(memoryType(e.type), p);
+      return e.type == DType::Bool ? b_.CreateTrunc(v, b_.getInt1Ty()) : v;
+    }
+    case Expr::Cast: return convert(args[0], e.args[0]->type, e.type);
+    case Expr::Op: break;
+    }
+    if (e.op == OpKind::Select)
+      return b_.CreateSelect(args[0], args[1], args[2]);
+    if (args.size() == 2)
+      return binary(e.op, args[0], args[1]);
+    return unary(e, args[0]);
+  }
+
+  llvm::Module &m_;
+  llvm::LLVMContext &ctx_;
+  llvm::IRBuilder<> b_;
+  const Kernel &k_;
+  llvm::Function *fn_ = nullptr;
+  std::vector<llvm::Value *> buffers_, accs_, vars_;
+  std::vector<std::map<const Expr *, llvm::Value *>> scopes_;
+};
+
+void optimize(llvm::Module &m, llvm::TargetMachine &tm) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb(&tm);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
+}
+
+} // namespace
+
+Expected<std::unique_ptr<Jit>> Jit::compile(const std::vector<Kernel> &kernels) {
+  initializeLLVM();
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb)
+    return makeError("LLVM cannot target this CPU: {}", message(jtmb.takeError()));
+  jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto tm = jtmb->createTargetMachine();
+  if (!tm)
+    return makeError("LLVM cannot target this CPU: {}", message(tm.takeError()));
+  auto lljit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
+  if (!lljit)
+    return makeError("LLVM's JIT does not start: {}", message(lljit.takeError()));
+  auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+      (*lljit)->getDataLayout().getGlobalPrefix());
+  if (!process)
+    return makeError("LLVM's JIT cannot see this process: {}", message(process.takeError()));
+  (*lljit)->getMainJITDylib().addGenerator(std::move(*process));
+
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  // A vector hint LLVM cannot follow (a loop of libm calls) is not worth a
+  // warning on stderr: the loop stays scalar.
+  ctx->setDiagnosticHandlerCallBack([](const llvm::DiagnosticInfo *, void *) {});
+  auto module = std::make_unique<llvm::Module>("kiln", *ctx);
+  module->setDataLayout((*lljit)->getDataLayout());
+  module->setTargetTriple((*tm)->getTargetTriple().str());
+  for (const Kernel &k : kernels)
+    KILN_TRY(Emitter(*module, k).run());
+  optimize(*module, **tm);
+
+  std::unique_ptr<Jit> jit(new Jit);
+  llvm::raw_string_ostream os(jit->ir_);
+  module->print(os, nullptr);
+  if (auto err = (*lljit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(ctx))))
+    return makeError("LLVM's JIT rejects the module: {}", message(std::move(err)));
+  for (const Kernel &k : kernels) {
+    auto sym = (*lljit)->lookup(k.name);
+    if (!sym)
+      return makeError("kernel {}: {}", k.name, message(sym.takeError()));
+    jit->functions_.push_back(sym->toPtr<KernelFn>());
+  }
+  jit->state_ = std::make_unique<State>();
+  jit->state_->jit = std::move(*lljit);
+  return jit;
+}
+
+} // namespace kiln::codegen

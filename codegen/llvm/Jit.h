@@ -1,0 +1,46 @@
+//===- codegen/llvm/Jit.h - Kernel IR to native code ------------*- C++ -*-===//
+//
+// Compiles the kernels of one executable into one LLVM module: each kernel a
+// function `void name(void **buffers)` whose loops, loads, stores and element
+// ops come from the kernel IR; vector loops carry LLVM's vectorize hint. The
+// module is optimized by the new pass manager at O3 for the host CPU (its
+// name and features, AVX2 and FMA here) and compiled by ORC LLJIT.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/Error.h"
+#include "ir/kernel/Kernel.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kiln::codegen {
+
+using KernelFn = void (*)(void **buffers);
+
+class Jit {
+public:
+  /// Compiles the kernels; an error names the kernel LLVM rejected.
+  static Expected<std::unique_ptr<Jit>> compile(const std::vector<kernel::Kernel> &kernels);
+  ~Jit();
+
+  /// The entry of kernel i.
+  KernelFn function(size_t i) const { return functions_[i]; }
+  /// The optimized module as LLVM IR text (`kiln dump --stage llvm`).
+  const std::string &llvmIR() const { return ir_; }
+
+  struct State;
+
+private:
+  Jit() = default;
+  std::unique_ptr<State> state_;
+  std::vector<KernelFn> functions_;
+  std::string ir_;
+};
+
+/// The host CPU's name as LLVM knows it (`znver3`, `haswell`, ...).
+std::string hostCpuName();
+
+} // namespace kiln::codegen

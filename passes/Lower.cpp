@@ -1,0 +1,314 @@
+//===- passes/Lower.cpp - Graph nodes to kernels --------------------------===//
+#include "passes/Lower.h"
+#include "passes/Rebuild.h"
+
+#include "ir/TypeRules.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace kiln::passes {
+
+using namespace ir;
+using namespace kernel;
+
+namespace {
+
+using Coords = std::vector<ExprRef>;
+
+bool isReduce(OpKind op) {
+  return op == OpKind::ReduceSum || op == OpKind::ReduceMean || op == OpKind::ReduceMax ||
+         op == OpKind::ReduceMin || op == OpKind::ReduceProd;
+}
+
+/// A plain node as a one-node region, so both lower the same way.
+std::shared_ptr<const Graph> asRegion(const Graph &g, const Node &n) {
+  auto body = std::make_shared<Graph>("kernel");
+  std::vector<ValueId> args;
+  for (size_t i = 0; i < n.operands.size(); ++i) {
+    auto v = body->addInput(fmt::format("in{}", i), g.type(n.operands[i]));
+    if (!v)
+      return nullptr;
+    args.push_back(*v);
+  }
+  std::vector<std::string> names;
+  for (ValueId r : n.results)
+    names.push_back(g.nameOf(r));
+  auto results = copyNode(*body, n, args, names);
+  if (!results)
+    return nullptr;
+  for (ValueId r : *results)
+    (void)body->addOutput(r);
+  return body;
+}
+
+class Lowerer {
+public:
+  Lowerer(const Graph &region, const std::map<std::string, int64_t> &dims) : r_(region), dims_(dims) {}
+
+  std::optional<Kernel> run(const std::string &name, const std::vector<std::string> &argNames,
+                            const std::vector<std::string> &resultNames) {
+    if (!check())
+      return std::nullopt;
+    k_.name = name;
+    for (size_t i = 0; i < r_.inputs().size(); ++i) {
+      ValueId v = r_.inputs()[i];
+      bufferOf_[v] = static_cast<int>(i);
+      k_.buffers.push_back(Buffer{argNames[i], r_.type(v).dtype, product(sizes_[v]), false});
+    }
+    for (size_t i = 0; i < r_.outputs().size(); ++i) {
+      ValueId v = r_.outputs()[i];
+      k_.buffers.push_back(Buffer{resultNames[i], r_.type(v).dtype, product(sizes_[v]), true});
+    }
+    bool ok = anchor_ < 0 ? lowerElementwise()
+              : r_.nodes()[static_cast<size_t>(anchor_)].op == OpKind::MatMul ? lowerMatMul()
+                                                                               : lowerReduce();
+    if (!ok)
+      return std::nullopt;
+    return std::move(k_);
+  }
+
+private:
+  /// Every value f32, f64 or bool of concrete sizes and strided layout; every node
+  /// elementwise but one reduction or 2-D matmul at most.
+  bool check() {
+    sizes_.resize(r_.numValues());
+    for (ValueId v = 0; v < static_cast<ValueId>(r_.numValues()); ++v) {
+      const Type &t = r_.type(v);
+      if (t.dtype != DType::F32 && t.dtype != DType::F64 && t.dtype != DType::Bool)
+        return false;
+      for (const Dim &d : t.shape) {
+        if (d.isConst())
+          sizes_[v].push_back(d.value);
+        else if (d.isSymbol() && dims_.count(d.sym))
+          sizes_[v].push_back(dims_.at(d.sym));
+        else
+          return false;
+      }
+      if (!physicalStrides(sizes_[v], t.layout))
+        return false;
+    }
+    for (size_t i = 0; i < r_.nodes().size(); ++i) {
+      const Node &n = r_.nodes()[i];
+      for (ValueId res : n.results)
+        nodeOf_[res] = static_cast<int>(i);
+      if (n.info().category == OpCategory::Elementwise)
+        continue;
+      bool matmul2d = n.op == OpKind::MatMul && r_.type(n.operands[0]).rank() == 2 && r_.type(n.operands[1]).rank() == 2;
+      if ((!isReduce(n.op) && !matmul2d) || anchor_ >= 0)
+        return false;
+      anchor_ = static_cast<int>(i);
+    }
+    return !r_.consts().size(); // constants in regions are not lowered yet
+  }
+
+  int newVar() { return k_.numVars++; }
+
+  /// The physical offset of logical `c` in value v's storage.
+  ExprRef offset(ValueId v, const Coords &c) {
+    auto strides = physicalStrides(sizes_[v], r_.type(v).layout);
+    ExprRef idx = imm(0, DType::I64);
+    for (size_t d = 0; d < c.size(); ++d)
+      if (sizes_[v][d] != 1)
+        idx = addIdx(idx, mulIdx(c[d], (*strides)[d]));
+    return idx;
+  }
+
+  /// `c` (coordinates of a result) as seen by an operand of `sizes`, which
+  /// broadcasts against it from the right.
+  static Coords broadcastCoords(const Coords &c, const Sizes &sizes) {
+    Coords out;
+    size_t skip = c.size() - sizes.size();
+    for (size_t d = 0; d < sizes.size(); ++d)
+      out.push_back(sizes[d] == 1 ? imm(0, DType::I64) : c[d + skip]);
+    return out;
+  }
+
+  /// Value v at logical coordinates c, built once per (value, coordinates).
+  ExprRef at(ValueId v, const Coords &c) {
+    std::string key = std::to_string(v);
+    for (const ExprRef &e : c)
+      key += fmt::format(",{}", static_cast<const void *>(e.get()));
+    if (auto it = memo_.find(key); it != memo_.end())
+      return it->second;
+    ExprRef e;
+    if (auto b = bufferOf_.find(v); b != bufferOf_.end()) {
+      e = load(b->second, r_.type(v).dtype, offset(v, c));
+    } else if (nodeOf_.at(v) == anchor_) {
+      e = anchorValue_;
+    } else {
+      const Node &n = r_.nodes()[static_cast<size_t>(nodeOf_.at(v))];
+      std::vector<ExprRef> args;
+      for (ValueId o : n.operands)
+        args.push_back(at(o, broadcastCoords(c, sizes_[o])));
+      e = elementwise(n, r_.type(v).dtype, std::move(args));
+    }
+    memo_.emplace(std::move(key), e);
+    return e;
+  }
+
+  static ExprRef elementwise(const Node &n, DType t, std::vector<ExprRef> args) {
+    AttrView a = n.attrView();
+    switch (n.op) {
+    case OpKind::Cast: return cast(args[0], t);
+    case OpKind::LeakyRelu:
+    case OpKind::Elu: return op(n.op, t, std::move(args), {a.getFloat("alpha")});
+    case OpKind::Selu: return op(n.op, t, std::move(args), {a.getFloat("alpha"), a.getFloat("gamma")});
+    case OpKind::Clip: return op(n.op, t, std::move(args), {a.getFloat("min"), a.getFloat("max")});
+    default: return op(n.op, t, std::move(args));
+    }
+  }
+
+  /// Loops over `vars` (outermost first) around `inner`: the outermost
+  /// parallel, the innermost vector.
+  static Block nest(const std::vector<std::pair<int, int64_t>> &vars, Block inner) {
+    for (size_t i = vars.size(); i-- > 0;) {
+      LoopKind kind = i + 1 == vars.size() ? LoopKind::Vector : i == 0 ? LoopKind::Parallel : LoopKind::Serial;
+      inner = Block{loop(vars[i].first, vars[i].second, kind, std::move(inner))};
+    }
+    return inner;
+  }
+
+  Stmt storeYield(size_t i, const Coords &c) {
+    ValueId y = r_.outputs()[i];
+    return store(static_cast<int>(r_.inputs().size() + i), offset(y, c), at(y, c));
+  }
+
+  bool lowerElementwise() {
+    ValueId first = r_.outputs()[0];
+    const Sizes &domain = sizes_[first];
+    for (ValueId y : r_.outputs())
+      if (sizes_[y] != domain || !(r_.type(y).layout == r_.type(first).layout))
+        return false;
+    Coords c(domain.size());
+    std::vector<std::pair<int, int64_t>> vars;
+    for (int d : storageOrder(r_.type(first).layout, static_cast<int>(domain.size()))) {
+      int var = newVar();
+      c[static_cast<size_t>(d)] = index(var);
+      vars.emplace_back(var, domain[static_cast<size_t>(d)]);
+    }
+    Block body;
+    for (size_t i = 0; i < r_.outputs().size(); ++i)
+      body.push_back(storeYield(i, c));
+    k_.body = nest(vars, std::move(body));
+    return true;
+  }
+
+  /// Splits the yields into those made before the anchor (stored inside its
+  /// inner loops, at `pre`) and after it (stored after them, at `post`).
+  void storeYields(Block &inner, Block &after, const Coords &pre, const Coords &post) {
+    for (size_t i = 0; i < r_.outputs().size(); ++i) {
+      ValueId y = r_.outputs()[i];
+      bool before = bufferOf_.count(y) || nodeOf_.at(y) < anchor_;
+      (before ? inner : after).push_back(storeYield(i, before ? pre : post));
+    }
+  }
+
+  bool lowerReduce() {
+    const Node &n = r_.nodes()[static_cast<size_t>(anchor_)];
+    ValueId x = n.operands[0];
+    const Sizes &in = sizes_[x];
+    auto rank = static_cast<int>(in.size());
+    auto axes = normalizeAxes(n.attrView().getInts("axes"), rank);
+    if (!axes)
+      return false;
+    std::vector<int> reduced = *axes;
+    if (reduced.empty())
+      for (int d = 0; d < rank; ++d)
+        reduced.push_back(d);
+    bool keep = n.attrView().getBool("keepdims");
+    Coords cin(in.size()), cout;
+    std::vector<std::pair<int, int64_t>> outer, inner;
+    int64_t count = 1;
+    for (int d = 0; d < rank; ++d) {
+      int var = newVar();
+      cin[static_cast<size_t>(d)] = index(var);
+      bool isReduced = std::find(reduced.begin(), reduced.end(), d) != reduced.end();
+      (isReduced ? inner : outer).emplace_back(var, in[static_cast<size_t>(d)]);
+      if (isReduced) {
+        count *= in[static_cast<size_t>(d)];
+        if (keep)
+          cout.push_back(imm(0, DType::I64));
+      } else {
+        cout.push_back(cin[static_cast<size_t>(d)]);
+      }
+    }
+    const double inf = std::numeric_limits<double>::infinity();
+    OpKind combine = OpKind::Add;
+    double init = 0;
+    switch (n.op) {
+    case OpKind::ReduceMax: combine = OpKind::Max, init = -inf; break;
+    case OpKind::ReduceMin: combine = OpKind::Min, init = inf; break;
+    case OpKind::ReduceProd: combine = OpKind::Mul, init = 1; break;
+    default: break;
+    }
+    int accId = newVar();
+    DType t = r_.type(n.results[0]).dtype;
+    anchorValue_ = acc(accId, t);
+    if (n.op == OpKind::ReduceMean)
+      anchorValue_ = op(OpKind::Div, t, {anchorValue_, imm(static_cast<double>(count), t)});
+    Block innerBody{accUpdate(accId, combine, at(x, cin))}, after;
+    storeYields(innerBody, after, cin, cout);
+    Block outerBody{accInit(accId, imm(init, t))};
+    for (Stmt &s : nest(inner, std::move(innerBody)))
+      outerBody.push_back(std::move(s));
+    for (Stmt &s : after)
+      outerBody.push_back(std::move(s));
+    k_.body = nest(outer, std::move(outerBody));
+    return true;
+  }
+
+  bool lowerMatMul() {
+    const Node &n = r_.nodes()[static_cast<size_t>(anchor_)];
+    ValueId a = n.operands[0], b = n.operands[1];
+    bool ta = n.attrView().getBool("transpose_a"), tb = n.attrView().getBool("transpose_b");
+    const Sizes &out = sizes_[n.results[0]];
+    int64_t kExtent = ta ? sizes_[a][0] : sizes_[a][1];
+    int i = newVar(), j = newVar(), kk = newVar(), accId = newVar();
+    Coords ci = {index(i), index(kk)}, ck = {index(kk), index(j)};
+    if (ta)
+      std::swap(ci[0], ci[1]);
+    if (tb)
+      std::swap(ck[0], ck[1]);
+    DType t = r_.type(n.results[0]).dtype;
+    anchorValue_ = acc(accId, t);
+    Block innerBody{accUpdate(accId, OpKind::Add, op(OpKind::Mul, t, {at(a, ci), at(b, ck)}))}, after;
+    Coords cij = {index(i), index(j)};
+    storeYields(innerBody, after, cij, cij);
+    if (innerBody.size() != 1)
+      return false; // a yield made before the matmul would be in another domain
+    Block body{accInit(accId, imm(0, t)), loop(kk, kExtent, LoopKind::Serial, std::move(innerBody))};
+    for (Stmt &s : after)
+      body.push_back(std::move(s));
+    k_.body = nest({{i, out[0]}, {j, out[1]}}, std::move(body));
+    k_.body[0].body[0].loop = LoopKind::Serial; // j: each holds its own accumulator
+    return true;
+  }
+
+  const Graph &r_;
+  const std::map<std::string, int64_t> &dims_;
+  Kernel k_;
+  std::vector<Sizes> sizes_;
+  std::map<ValueId, int> nodeOf_, bufferOf_;
+  std::map<std::string, ExprRef> memo_;
+  int anchor_ = -1;
+  ExprRef anchorValue_;
+};
+
+} // namespace
+
+std::optional<Kernel> lower(const Graph &g, const Node &n, const std::map<std::string, int64_t> &dims,
+                            const std::string &name) {
+  std::shared_ptr<const Graph> region = n.body ? n.body : asRegion(g, n);
+  if (!region)
+    return std::nullopt;
+  std::vector<std::string> args, results;
+  for (ValueId o : n.operands)
+    args.push_back(g.nameOf(o));
+  for (ValueId r : n.results)
+    results.push_back(g.nameOf(r));
+  return Lowerer(*region, dims).run(name, args, results);
+}
+
+} // namespace kiln::passes

@@ -1,0 +1,67 @@
+//===- runtime/Executable.h - A graph compiled to native kernels -*- C++ -*-===//
+//
+// An Executable is a graph compiled for concrete input sizes: every node that
+// passes/lower can lower becomes a kernel, all of them compiled together by
+// the LLVM backend (codegen/llvm); the others run on the reference
+// interpreter, for now. Tensors live in their physical layouts (the layout
+// pass's choice); inputs and outputs cross in row-major, and parameters stay
+// resident, in their layouts, between runs.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "ir/Graph.h"
+#include "runtime/reference/Reference.h"
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace kiln {
+
+namespace codegen {
+class Jit;
+}
+
+class Executable {
+public:
+  /// Compiles `g` for inputs of the given sizes (every input named).
+  static Expected<std::unique_ptr<Executable>> compile(const ir::Graph &g, const std::map<std::string, ir::Sizes> &inputs);
+  ~Executable();
+
+  /// Runs once: outputs, and the new values of updated parameters (which the
+  /// executable also keeps for the next run). Inputs must have the compiled sizes.
+  Expected<ref::RunResult> run(const ref::TensorMap &inputs);
+
+  /// The number of nodes run as native kernels, and on the reference interpreter.
+  size_t nativeNodes() const { return native_; }
+  size_t referenceNodes() const { return steps_.size() - native_; }
+  /// Every kernel as kernel IR text, and the optimized LLVM module.
+  const std::string &kernelsText() const { return kernelsText_; }
+  const std::string &llvmIR() const;
+  /// A parameter's current value (logical, row-major), or nullptr.
+  const ir::HostTensor *param(const std::string &name);
+
+private:
+  struct Step {
+    const ir::Node *node;
+    int kernel; ///< index into the JIT's functions, or -1: the reference interpreter
+  };
+  Executable() = default;
+
+  ir::Graph graph_;
+  std::map<std::string, int64_t> dims_;
+  std::map<std::string, ir::Sizes> inputSizes_;
+  std::vector<ir::HostTensor> values_; ///< by value id, in physical layout
+  std::vector<Step> steps_;
+  std::unique_ptr<codegen::Jit> jit_;
+  size_t native_ = 0;
+  std::string kernelsText_;
+  std::map<std::string, ir::HostTensor> logicalParams_;
+};
+
+/// `t` (logical, row-major) stored in layout `l`, and back.
+ir::HostTensor toPhysical(const ir::HostTensor &t, ir::Layout l);
+ir::HostTensor toLogical(const ir::HostTensor &t, ir::Layout l);
+
+} // namespace kiln
