@@ -109,12 +109,12 @@ private:
     // The layout the layout-aware operands follow: the first image or flat
     // operand's that is not row-major.
     Layout follow;
-    const Shape *followShape = nullptr;
+    std::optional<Shape> followShape; // a copy: converting operands adds values to out_
     for (size_t i = 0; i < n.operands.size(); ++i) {
       const Type &t = out_.type(map_[n.operands[i]]);
       if (w[i] == Want::Follow && (t.rank() >= 3 || t.layout.isFlat()) && t.layout.kind != Layout::RowMajor) {
         follow = t.layout;
-        followShape = &t.shape;
+        followShape = t.shape;
         break;
       }
     }
@@ -131,7 +131,7 @@ private:
     std::vector<ValueId> operands;
     for (size_t i = 0; i < n.operands.size(); ++i) {
       ValueId v = map_[n.operands[i]];
-      const Type &t = out_.type(v);
+      const Type t = out_.type(v); // a copy: converting adds values to out_
       switch (w[i]) {
       case Want::Image: {
         KILN_ASSIGN(v, convert(v, imageLayout(t), true));

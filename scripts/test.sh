@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # kiln's whole test suite: set up and build (warnings are errors), run every
 # test through ctest; then build again with clang under AddressSanitizer and
-# UndefinedBehaviorSanitizer, run every test there (but the slow training run),
-# and fuzz the .kir parser and the ONNX importer briefly on seed corpora.
+# UndefinedBehaviorSanitizer, run every test there but the whole-model ones
+# (training runs, whole-model gradient checks, the VGG step's kernels: minutes
+# each under the sanitizers, and the normal build runs them), and fuzz the
+# .kir parser and the ONNX importer briefly on seed corpora.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -13,7 +15,8 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 CC=clang-19 CXX=clang++-19 scripts/setup.sh build-san -DKILN_SANITIZE=ON -DKILN_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-san --output-on-failure -j "$jobs" -E "short training run"
+  ctest --test-dir build-san --output-on-failure -j "$jobs" \
+  -E "short training run|cli/kiln-train|whole models|VGG-style training step"
 
 # Fuzz both parsers of untrusted input on seed corpora: the repository's .kir
 # files and a sample of ONNX's test models.
