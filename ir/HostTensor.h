@@ -48,6 +48,13 @@ public:
   /// other dtypes convert it as set() does.
   void setInt(int64_t i, int64_t v);
 
+  /// The same bytes (shared) under other sizes of the same element count.
+  HostTensor reshaped(Sizes sizes) const {
+    HostTensor t = *this;
+    t.sizes_ = std::move(sizes);
+    return t;
+  }
+
   /// The static type of this tensor (all dims constant, row-major).
   Type type() const;
   /// Same dtype, sizes and bytes.

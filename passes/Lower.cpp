@@ -17,6 +17,11 @@ namespace {
 
 using Coords = std::vector<ExprRef>;
 
+/// Ops lowered as a sum (or max) over a window of taps.
+bool isWindow(OpKind op) {
+  return op == OpKind::Conv || op == OpKind::ConvGradWeight || op == OpKind::ConvGradInput || op == OpKind::MaxPool;
+}
+
 bool isReduce(OpKind op) {
   return op == OpKind::ReduceSum || op == OpKind::ReduceMean || op == OpKind::ReduceMax ||
          op == OpKind::ReduceMin || op == OpKind::ReduceProd;
@@ -61,9 +66,11 @@ public:
       ValueId v = r_.outputs()[i];
       k_.buffers.push_back(Buffer{resultNames[i], r_.type(v).dtype, product(sizes_[v]), true});
     }
-    bool ok = anchor_ < 0 ? lowerElementwise()
-              : r_.nodes()[static_cast<size_t>(anchor_)].op == OpKind::MatMul ? lowerMatMul()
-                                                                               : lowerReduce();
+    OpKind anchorOp = anchor_ < 0 ? OpKind::Identity : r_.nodes()[static_cast<size_t>(anchor_)].op;
+    bool ok = anchor_ < 0                    ? lowerElementwise()
+              : anchorOp == OpKind::MatMul   ? lowerMatMul()
+              : isWindow(anchorOp)           ? lowerWindow()
+                                             : lowerReduce();
     if (!ok)
       return std::nullopt;
     return std::move(k_);
@@ -86,28 +93,59 @@ private:
         else
           return false;
       }
-      if (!physicalStrides(sizes_[v], t.layout))
+      if (!strides(v))
         return false;
     }
     for (size_t i = 0; i < r_.nodes().size(); ++i) {
       const Node &n = r_.nodes()[i];
       for (ValueId res : n.results)
         nodeOf_[res] = static_cast<int>(i);
-      if (n.info().category == OpCategory::Elementwise)
+      if (n.op == OpKind::LayoutConvert || n.op == OpKind::Identity)
         continue;
+      if (n.info().category == OpCategory::Elementwise) {
+        if (!flatAgrees(n))
+          return false;
+        continue;
+      }
       bool matmul2d = n.op == OpKind::MatMul && r_.type(n.operands[0]).rank() == 2 && r_.type(n.operands[1]).rank() == 2;
-      if ((!isReduce(n.op) && !matmul2d) || anchor_ >= 0)
+      if ((!isReduce(n.op) && !matmul2d && !isWindow(n.op)) || anchor_ >= 0)
         return false;
       anchor_ = static_cast<int>(i);
     }
     return !r_.consts().size(); // constants in regions are not lowered yet
   }
 
+  /// An elementwise result in a flat layout reads every operand that spans
+  /// its flat dim in the same layout (a vector broadcast along it would be
+  /// read in logical order).
+  bool flatAgrees(const Node &n) const {
+    Layout l = r_.type(n.results[0]).layout;
+    if (!l.isFlat())
+      return true;
+    size_t flat = l.kind == Layout::FlatRows ? 0 : 1;
+    for (ValueId o : n.operands) {
+      const Sizes &s = sizes_[o];
+      size_t skip = 2 - std::min<size_t>(2, s.size());
+      bool spans = flat >= skip && s[flat - skip] != 1;
+      if (spans && !(r_.type(o).layout == l))
+        return false;
+    }
+    return true;
+  }
+
   int newVar() { return k_.numVars++; }
+
+  /// Value v's strides. A flat layout (nhwc_colsC, nhwc_rowsC) only permutes
+  /// its flat dim, which every value it meets in the kernel permutes alike
+  /// (check() makes sure), so the kernel indexes it in stored order.
+  std::optional<std::vector<int64_t>> strides(ValueId v) const {
+    Layout l = r_.type(v).layout;
+    return physicalStrides(sizes_[v], l.isFlat() ? Layout{} : l);
+  }
 
   /// The physical offset of logical `c` in value v's storage.
   ExprRef offset(ValueId v, const Coords &c) {
-    auto strides = physicalStrides(sizes_[v], r_.type(v).layout);
+    auto strides = this->strides(v);
     ExprRef idx = imm(0, DType::I64);
     for (size_t d = 0; d < c.size(); ++d)
       if (sizes_[v][d] != 1)
@@ -137,6 +175,9 @@ private:
       e = load(b->second, r_.type(v).dtype, offset(v, c));
     } else if (nodeOf_.at(v) == anchor_) {
       e = anchorValue_;
+    } else if (const Node &m = r_.nodes()[static_cast<size_t>(nodeOf_.at(v))];
+               m.op == OpKind::LayoutConvert || m.op == OpKind::Identity) {
+      e = at(m.operands[0], c); // the same element, read in its own layout
     } else {
       const Node &n = r_.nodes()[static_cast<size_t>(nodeOf_.at(v))];
       std::vector<ExprRef> args;
@@ -160,11 +201,13 @@ private:
     }
   }
 
-  /// Loops over `vars` (outermost first) around `inner`: the outermost
-  /// parallel, the innermost vector.
-  static Block nest(const std::vector<std::pair<int, int64_t>> &vars, Block inner) {
+  /// Loops over `vars` (outermost first) around `inner`: the innermost
+  /// vector, the outermost parallel unless they reduce (`reduction`).
+  static Block nest(const std::vector<std::pair<int, int64_t>> &vars, Block inner, bool reduction = false) {
     for (size_t i = vars.size(); i-- > 0;) {
-      LoopKind kind = i + 1 == vars.size() ? LoopKind::Vector : i == 0 ? LoopKind::Parallel : LoopKind::Serial;
+      LoopKind kind = i + 1 == vars.size()    ? LoopKind::Vector
+                      : i == 0 && !reduction ? LoopKind::Parallel
+                                             : LoopKind::Serial;
       inner = Block{loop(vars[i].first, vars[i].second, kind, std::move(inner))};
     }
     return inner;
@@ -251,7 +294,7 @@ private:
     Block innerBody{accUpdate(accId, combine, at(x, cin))}, after;
     storeYields(innerBody, after, cin, cout);
     Block outerBody{accInit(accId, imm(init, t))};
-    for (Stmt &s : nest(inner, std::move(innerBody)))
+    for (Stmt &s : nest(inner, std::move(innerBody), true))
       outerBody.push_back(std::move(s));
     for (Stmt &s : after)
       outerBody.push_back(std::move(s));
@@ -283,6 +326,136 @@ private:
       body.push_back(std::move(s));
     k_.body = nest({{i, out[0]}, {j, out[1]}}, std::move(body));
     k_.body[0].body[0].loop = LoopKind::Serial; // j: each holds its own accumulator
+    return true;
+  }
+
+  /// A buffer argument at coordinates that may fall in the padding: `fill`
+  /// there (the index is clamped so the load stays inside the buffer).
+  ExprRef guardedLoad(ValueId v, const Coords &c, const std::vector<size_t> &guarded, ExprRef fill) {
+    ExprRef inside;
+    for (size_t d : guarded) {
+      ExprRef ok = op(OpKind::And, DType::Bool,
+                      {op(OpKind::Greater, DType::Bool, {c[d], imm(-1, DType::I64)}),
+                       op(OpKind::Less, DType::Bool, {c[d], imm(static_cast<double>(sizes_[v][d]), DType::I64)})});
+      inside = inside ? op(OpKind::And, DType::Bool, {inside, ok}) : ok;
+    }
+    DType t = r_.type(v).dtype;
+    if (!inside)
+      return load(bufferOf_.at(v), t, offset(v, c));
+    ExprRef idx = op(OpKind::Select, DType::I64, {inside, offset(v, c), imm(0, DType::I64)});
+    return op(OpKind::Select, t, {inside, load(bufferOf_.at(v), t, idx), std::move(fill)});
+  }
+
+  /// Conv, its two gradients and max pooling: an accumulation over taps.
+  /// The anchor's operands must be the kernel's arguments (no prologue).
+  bool lowerWindow() {
+    const Node &n = r_.nodes()[static_cast<size_t>(anchor_)];
+    for (ValueId o : n.operands)
+      if (!bufferOf_.count(o))
+        return false;
+    AttrView a = n.attrView();
+    if (a.declares("groups") && a.getInt("groups") != 1)
+      return false;
+    ValueId res = n.results[0];
+    const Sizes &out = sizes_[res];
+    std::vector<int64_t> kernel;
+    switch (n.op) {
+    case OpKind::Conv:
+    case OpKind::ConvGradInput: kernel.assign(sizes_[n.operands[1]].begin() + 2, sizes_[n.operands[1]].end()); break;
+    case OpKind::ConvGradWeight: kernel = a.getInts("kernel_size"); break;
+    default: kernel = a.getInts("kernel"); break;
+    }
+    auto win = readWindow(a, kernel);
+    if (!win)
+      return false;
+    size_t spatial = kernel.size();
+    // The result's coordinates (outer loops) and the taps' (inner loops).
+    Coords cout(out.size());
+    std::vector<std::pair<int, int64_t>> outer, inner;
+    for (int d : storageOrder(r_.type(res).layout, static_cast<int>(out.size()))) {
+      int var = newVar();
+      cout[static_cast<size_t>(d)] = index(var);
+      outer.emplace_back(var, out[static_cast<size_t>(d)]);
+    }
+    auto innerVar = [&](int64_t extent) {
+      int var = newVar();
+      inner.emplace_back(var, extent);
+      return index(var);
+    };
+    auto tap = [&](const ExprRef &pos, const ExprRef &k, size_t d) { // pos * stride - pad + k * dilation
+      return addIdx(mulIdx(pos, win->stride[d]), addIdx(mulIdx(k, win->dilation[d]), imm(static_cast<double>(-win->padBegin[d]), DType::I64)));
+    };
+    // Taps leave the input only through padding (or always, for the input
+    // gradient's reversed window).
+    std::vector<size_t> guarded;
+    for (size_t d = 0; d < spatial; ++d)
+      if (n.op == OpKind::ConvGradInput || win->padBegin[d] > 0 || win->padEnd[d] > 0 || win->ceilMode)
+        guarded.push_back(d + 2);
+    DType t = r_.type(res).dtype;
+    ExprRef term;
+    OpKind combine = OpKind::Add;
+    double init = 0;
+    ValueId x = n.operands[0];
+    if (n.op == OpKind::Conv || n.op == OpKind::MaxPool) { // out[n, o, p] from x[n, c, p * s - pad + k * dil]
+      bool conv = n.op == OpKind::Conv;
+      ExprRef c = conv ? innerVar(sizes_[x][1]) : cout[1];
+      Coords cx = {cout[0], c}, ck;
+      for (size_t d = 0; d < spatial; ++d) {
+        ExprRef k = innerVar(kernel[d]);
+        cx.push_back(tap(cout[d + 2], k, d));
+        ck.push_back(k);
+      }
+      double fill = conv ? 0 : -std::numeric_limits<double>::infinity();
+      term = guardedLoad(x, cx, guarded, imm(fill, t));
+      if (conv) {
+        Coords cw = {cout[1], c};
+        cw.insert(cw.end(), ck.begin(), ck.end());
+        term = op(OpKind::Mul, t, {term, load(bufferOf_.at(n.operands[1]), t, offset(n.operands[1], cw))});
+      } else {
+        combine = OpKind::Max, init = -std::numeric_limits<double>::infinity();
+      }
+    } else if (n.op == OpKind::ConvGradWeight) { // dw[o, c, k] = sum over n, p of x[n, c, tap] dy[n, o, p]
+      ValueId dy = n.operands[1];
+      ExprRef b = innerVar(sizes_[x][0]);
+      Coords cx = {b, cout[1]}, cdy = {b, cout[0]};
+      for (size_t d = 0; d < spatial; ++d) {
+        ExprRef p = innerVar(sizes_[dy][d + 2]);
+        cx.push_back(tap(p, cout[d + 2], d));
+        cdy.push_back(p);
+      }
+      term = op(OpKind::Mul, t, {guardedLoad(x, cx, guarded, imm(0, t)), load(bufferOf_.at(dy), t, offset(dy, cdy))});
+    } else { // conv_grad_input, stride 1: dx[n, c, i] = sum over o, k of dy[n, o, i + pad - k * dil] w[o, c, k]
+      for (int64_t s : win->stride)
+        if (s != 1)
+          return false;
+      ValueId dy = x, w = n.operands[1];
+      ExprRef o = innerVar(sizes_[w][0]);
+      Coords cdy = {cout[0], o}, cw = {o, cout[1]};
+      for (size_t d = 0; d < spatial; ++d) {
+        ExprRef k = innerVar(kernel[d]);
+        cdy.push_back(addIdx(cout[d + 2], addIdx(mulIdx(k, -win->dilation[d]), imm(static_cast<double>(win->padBegin[d]), DType::I64))));
+        cw.push_back(k);
+      }
+      term = op(OpKind::Mul, t, {guardedLoad(dy, cdy, guarded, imm(0, t)), load(bufferOf_.at(w), t, offset(w, cw))});
+    }
+    int accId = newVar();
+    anchorValue_ = acc(accId, t);
+    Block innerBody{accUpdate(accId, combine, term)}, after;
+    storeYields(innerBody, after, cout, cout);
+    if (innerBody.size() != 1)
+      return false;
+    Block body{accInit(accId, imm(init, t))};
+    for (Stmt &st : nest(inner, std::move(innerBody), true))
+      body.push_back(std::move(st));
+    for (Stmt &st : after)
+      body.push_back(std::move(st));
+    k_.body = nest(outer, std::move(body));
+    // Each result element holds its own accumulator: the innermost result
+    // loop is not a vector loop.
+    Stmt *l = &k_.body[0];
+    for (size_t i = 1; i < outer.size(); ++i)
+      l = &l->body[0];
+    l->loop = outer.size() > 1 ? LoopKind::Serial : LoopKind::Parallel;
     return true;
   }
 

@@ -78,12 +78,22 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
     if (it == inputs.end())
       return makeError("input '{}' ({}) has no size to compile for", graph.nameOf(v), toString(graph.type(v)));
     const Shape &shape = graph.type(v).shape;
-    if (shape.size() != it->second.size())
-      return makeError("input '{}' is {} but sizes {} were given", graph.nameOf(v), toString(graph.type(v)),
-                       toString(it->second));
+    const Sizes &given = it->second;
+    // The reference interpreter's messages, word for word.
+    if (shape.size() != given.size())
+      return makeError("input '{}' has shape {} but rank {} was expected ({})", graph.nameOf(v), toString(given),
+                       shape.size(), toString(shape));
     for (size_t d = 0; d < shape.size(); ++d)
-      if (shape[d].isSymbol())
-        e->dims_.emplace(shape[d].sym, it->second[d]);
+      if (shape[d].isConst() && shape[d].value != given[d])
+        return makeError("input '{}' has shape {} but {} was expected (dim {})", graph.nameOf(v), toString(given),
+                         toString(shape), d);
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (shape[d].isSymbol()) {
+        auto [bound, inserted] = e->dims_.emplace(shape[d].sym, given[d]);
+        if (!inserted && bound->second != given[d])
+          return makeError("input '{}' has shape {}: dim {} is {} but {} is already bound to {}", graph.nameOf(v),
+                           toString(given), d, given[d], shape[d].sym, bound->second);
+      }
   }
   e->values_.resize(graph.numValues());
   for (const Param &p : graph.params())
@@ -93,8 +103,9 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
   std::vector<kernel::Kernel> kernels;
   for (const Node &n : graph.nodes()) {
     auto k = passes::lower(graph, n, e->dims_, fmt::format("kernel{}", kernels.size()));
-    if (!k) {
-      e->steps_.push_back(Step{&n, -1});
+    bool view = n.op == OpKind::Reshape && sizesOf(graph.type(n.results[0]).shape, e->dims_);
+    if (!k || view) {
+      e->steps_.push_back(Step{&n, view ? kView : kReference});
       continue;
     }
     e->kernelsText_ += kernel::print(*k);
@@ -122,14 +133,21 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs) {
     auto it = inputs.find(g.nameOf(v));
     if (it == inputs.end())
       return makeError("input '{}' ({}) is not given", g.nameOf(v), toString(g.type(v)));
-    if (it->second.dtype() != g.type(v).dtype || it->second.sizes() != inputSizes_.at(g.nameOf(v)))
-      return makeError("input '{}' is {}[{}] but the executable was compiled for {}", g.nameOf(v),
-                       dtypeName(it->second.dtype()), toString(it->second.sizes()), toString(g.type(v)));
+    if (it->second.dtype() != g.type(v).dtype)
+      return makeError("input '{}' has dtype {} but the graph expects {}", g.nameOf(v), dtypeName(it->second.dtype()),
+                       toString(g.type(v)));
+    if (it->second.sizes() != inputSizes_.at(g.nameOf(v)))
+      return makeError("input '{}' has shape {} but the executable was compiled for {}", g.nameOf(v),
+                       toString(it->second.sizes()), toString(inputSizes_.at(g.nameOf(v))));
     values_[v] = toPhysical(it->second, g.type(v).layout);
   }
   for (const Step &s : steps_) {
     const Node &n = *s.node;
-    if (s.kernel < 0) {
+    if (s.kernel == kView) { // the layout pass kept the bytes' order
+      values_[n.results[0]] = values_[n.operands[0]].reshaped(*sizesOf(g.type(n.results[0]).shape, dims_));
+      continue;
+    }
+    if (s.kernel == kReference) {
       std::vector<HostTensor> operands;
       for (ValueId o : n.operands)
         operands.push_back(toLogical(values_[o], g.type(o).layout));
@@ -162,6 +180,25 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs) {
     logicalParams_.erase(g.nameOf(p));
   }
   return out;
+}
+
+std::string Executable::describeSteps() const {
+  std::string out;
+  for (const Step &s : steps_)
+    out += fmt::format("// {:<10} {}\n",
+                       s.kernel == kView        ? "view"
+                       : s.kernel == kReference ? "reference"
+                                                : fmt::format("kernel{}", s.kernel),
+                       graph_.describe(*s.node));
+  return out;
+}
+
+void Executable::setParam(const std::string &name, const HostTensor &value) {
+  ValueId v = graph_.lookup(name);
+  if (v == kNoValue || graph_.value(v).kind != ValueKind::Param)
+    return;
+  values_[v] = toPhysical(value, graph_.type(v).layout);
+  logicalParams_.erase(name);
 }
 
 const HostTensor *Executable::param(const std::string &name) {

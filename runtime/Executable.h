@@ -35,17 +35,28 @@ public:
 
   /// The number of nodes run as native kernels, and on the reference interpreter.
   size_t nativeNodes() const { return native_; }
-  size_t referenceNodes() const { return steps_.size() - native_; }
+  size_t referenceNodes() const {
+    size_t n = 0;
+    for (const Step &s : steps_)
+      n += s.kernel == kReference;
+    return n;
+  }
+  /// The launch list: each node and where it runs (a kernel or the reference).
+  std::string describeSteps() const;
   /// Every kernel as kernel IR text, and the optimized LLVM module.
   const std::string &kernelsText() const { return kernelsText_; }
   const std::string &llvmIR() const;
   /// A parameter's current value (logical, row-major), or nullptr.
   const ir::HostTensor *param(const std::string &name);
+  /// Replaces a parameter's value (logical); a name the graph lacks (a
+  /// parameter the passes removed) is ignored.
+  void setParam(const std::string &name, const ir::HostTensor &value);
 
 private:
+  static constexpr int kReference = -1, kView = -2;
   struct Step {
     const ir::Node *node;
-    int kernel; ///< index into the JIT's functions, or -1: the reference interpreter
+    int kernel; ///< index into the JIT's functions, kReference or kView (a reshape)
   };
   Executable() = default;
 

@@ -2,6 +2,7 @@
 #include "runtime/Function.h"
 
 #include "ir/Verifier.h"
+#include "passes/PassManager.h"
 #include "runtime/reference/Reference.h"
 
 #include <algorithm>
@@ -9,6 +10,14 @@
 namespace kiln {
 
 using namespace ir;
+
+std::optional<Backend> parseBackend(std::string_view name) {
+  if (name == "llvm")
+    return Backend::Llvm;
+  if (name == "reference")
+    return Backend::Reference;
+  return std::nullopt;
+}
 
 Expected<Function> Function::compile(const Graph &g, const std::vector<ValueId> &inputs,
                                      const std::vector<ValueId> &outputs, const std::vector<Update> &updates) {
@@ -37,6 +46,29 @@ Expected<Function> Function::compile(const Graph &g, const std::vector<ValueId> 
 Expected<std::vector<HostTensor>> Function::operator()(const std::vector<HostTensor> &args) {
   if (args.size() != inputNames_.size())
     return makeError("function @{}: {} arguments given, it takes {}", graph_.name(), args.size(), inputNames_.size());
+  return backend_ == Backend::Reference ? runReference(args) : runLlvm(args);
+}
+
+void Function::setBackend(Backend b) {
+  syncParams();
+  current_ = nullptr;
+  backend_ = b;
+}
+
+void Function::syncParams() const {
+  if (!current_ || !paramsStale_)
+    return;
+  for (Param &p : graph_.params())
+    if (const HostTensor *t = current_->param(graph_.nameOf(p.value))) {
+      p.data = *t;
+      p.init.reset();
+    }
+  paramsStale_ = false;
+}
+
+Expected<std::vector<HostTensor>> Function::runReference(const std::vector<HostTensor> &args) {
+  syncParams();
+  current_ = nullptr; // graph_ holds the newest parameters from now on
   ref::TensorMap feeds;
   for (size_t i = 0; i < args.size(); ++i)
     feeds.emplace(inputNames_[i], args[i]);
@@ -52,7 +84,46 @@ Expected<std::vector<HostTensor>> Function::operator()(const std::vector<HostTen
   return std::move(run->outputs);
 }
 
+Expected<std::vector<HostTensor>> Function::runLlvm(const std::vector<HostTensor> &args) {
+  if (!optimized_) {
+    syncParams();
+    auto r = passes::runPipeline(graph_, passes::pipelineFor(2));
+    if (!r)
+      return r.error();
+    optimized_ = std::move(r->graph);
+  }
+  std::vector<Sizes> key;
+  std::map<std::string, Sizes> sizes;
+  ref::TensorMap feeds;
+  for (size_t i = 0; i < args.size(); ++i) {
+    key.push_back(args[i].sizes());
+    sizes[inputNames_[i]] = args[i].sizes();
+    feeds.emplace(inputNames_[i], args[i]);
+  }
+  auto &exe = executables_[key];
+  if (!exe) {
+    auto compiled = Executable::compile(*optimized_, sizes);
+    if (!compiled) {
+      executables_.erase(key);
+      return compiled.error();
+    }
+    exe = std::move(*compiled);
+  }
+  if (exe.get() != current_) { // the newest parameters move into this executable
+    syncParams();
+    for (const Param &p : graph_.params())
+      exe->setParam(graph_.nameOf(p.value), p.data);
+    current_ = exe.get();
+  }
+  auto run = exe->run(feeds);
+  if (!run)
+    return run.error();
+  paramsStale_ = paramsStale_ || !graph_.updates().empty();
+  return std::move(run->outputs);
+}
+
 const HostTensor *Function::param(const std::string &name) const {
+  syncParams();
   ValueId v = graph_.lookup(name);
   if (v == kNoValue || graph_.value(v).kind != ValueKind::Param)
     return nullptr;
@@ -66,12 +137,15 @@ Status Function::setParam(const std::string &name, const HostTensor &value) {
   Param &p = graph_.params()[static_cast<size_t>(graph_.value(v).owner)];
   if (!(value.type() == p.data.type()))
     return makeError("parameter %{} is {}, the value given is {}", name, toString(p.data.type()), toString(value.type()));
+  syncParams();
+  current_ = nullptr; // the executables get it before their next run
   p.data = value;
   p.init.reset();
   return {};
 }
 
 std::map<std::string, const HostTensor *> Function::params() const {
+  syncParams();
   std::map<std::string, const HostTensor *> out;
   for (const Param &p : graph_.params())
     out[graph_.nameOf(p.value)] = &p.data;

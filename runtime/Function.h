@@ -3,19 +3,29 @@
 // A Function is a compiled callable over a Graph: it takes the listed inputs,
 // returns the listed outputs and applies the updates (`param <- value`, all
 // computed from the old values, applied together after the call). Its
-// parameters live in the Function and persist between calls. It runs on the
-// reference interpreter until a faster backend lands; the interface stays.
+// parameters live in the Function and persist between calls. On the LLVM
+// backend (the default) the graph is optimized (-O2 for the CPU) and compiled
+// once per distinct input shape; the parameters stay resident in the
+// executable that ran last and move to another only when the input shape
+// changes. The reference backend evaluates the graph as it is (the oracle).
 //
 //===----------------------------------------------------------------------===//
 #pragma once
 
 #include "ir/Graph.h"
+#include "runtime/Executable.h"
 
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace kiln {
+
+enum class Backend { Llvm, Reference };
+/// `llvm` or `reference`.
+std::optional<Backend> parseBackend(std::string_view name);
 
 class Function {
 public:
@@ -36,10 +46,25 @@ public:
   /// Every parameter, by name.
   std::map<std::string, const ir::HostTensor *> params() const;
   const ir::Graph &graph() const { return graph_; }
+  /// Runs on `b` from the next call on (parameters carry over).
+  void setBackend(Backend b);
+  Backend backend() const { return backend_; }
+  /// The executable of the last call on the LLVM backend, if any (for dumps).
+  const Executable *lastExecutable() const { return current_; }
 
 private:
-  ir::Graph graph_;
+  Expected<std::vector<ir::HostTensor>> runReference(const std::vector<ir::HostTensor> &args);
+  Expected<std::vector<ir::HostTensor>> runLlvm(const std::vector<ir::HostTensor> &args);
+  /// Brings the parameters the current executable holds back into graph_.
+  void syncParams() const;
+
+  mutable ir::Graph graph_; ///< parameters up to date unless current_ holds newer ones
   std::vector<std::string> inputNames_;
+  Backend backend_ = Backend::Llvm;
+  std::optional<ir::Graph> optimized_;
+  std::map<std::vector<ir::Sizes>, std::shared_ptr<Executable>> executables_;
+  Executable *current_ = nullptr;     ///< holds the newest parameters when set
+  mutable bool paramsStale_ = false;  ///< graph_'s parameters are older than current_'s
 };
 
 } // namespace kiln

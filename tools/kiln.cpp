@@ -1,7 +1,7 @@
 //===- tools/kiln.cpp - The kiln command line -----------------------------===//
 //
 //   kiln run MODEL --input NAME=FILE.npy ... --output-dir DIR
-//   kiln dump MODEL [--format text|dot]
+//   kiln dump MODEL [--stage graph|optimized|kernels|llvm] [--format text|dot]
 //   kiln ops
 //   kiln train [MODEL] [--model mlp|lenet|vgg] [--epochs E] [--batch-size B] ...
 //
@@ -13,6 +13,7 @@
 #include "ir/Dot.h"
 #include "ir/Printer.h"
 #include "kiln/train.h"
+#include "runtime/Executable.h"
 #include "runtime/Npy.h"
 #include "runtime/Trainer.h"
 #include "runtime/reference/Reference.h"
@@ -74,25 +75,58 @@ int runCommand(const std::string &model, const std::vector<std::string> &inputs,
   return 0;
 }
 
+/// The kernels of a model compiled for inputs whose symbolic dims take the
+/// sizes in `dims` (NAME=SIZE; 1 when not given), or its LLVM module.
+int dumpKernels(const std::string &model, const kiln::ir::Graph &g, const std::string &stage,
+                const std::vector<std::string> &dims) {
+  std::map<std::string, int64_t> bound;
+  for (const std::string &d : dims) {
+    size_t eq = d.find('=');
+    if (eq == std::string::npos)
+      return fail(kiln::makeError("error: --dims {} must be NAME=SIZE", d));
+    bound[d.substr(0, eq)] = std::atoll(d.c_str() + eq + 1);
+  }
+  std::map<std::string, kiln::ir::Sizes> sizes;
+  for (kiln::ir::ValueId v : g.inputs()) {
+    kiln::ir::Sizes s;
+    for (const kiln::ir::Dim &d : g.type(v).shape) {
+      if (d.isUnknown())
+        return fail(kiln::makeError("{}: error: input %{} has a dim only known at run time", model, g.nameOf(v)));
+      s.push_back(d.isConst() ? d.value : (bound.count(d.sym) ? bound.at(d.sym) : 1));
+    }
+    sizes[g.nameOf(v)] = s;
+  }
+  auto exe = kiln::Executable::compile(g, sizes);
+  if (!exe)
+    return fail(kiln::makeError("{}: error: {}", model, exe.error().message));
+  if (stage == "llvm")
+    std::cout << (*exe)->llvmIR();
+  else
+    std::cout << (*exe)->describeSteps() << (*exe)->kernelsText();
+  return 0;
+}
+
 int dumpCommand(const std::string &model, const std::string &format, const std::string &stage,
-                const kiln::tools::PipelineFlags &flags) {
+                const kiln::tools::PipelineFlags &flags, const std::vector<std::string> &dims) {
   auto g = kiln::loadModel(model);
   if (!g)
     return fail(g.error());
   kiln::ir::Graph shown = g.take();
-  if (stage == "optimized") {
+  if (stage != "graph") {
     auto opt = flags.run(shown, 2);
     if (!opt)
       return fail(kiln::makeError("{}: error: {}", model, opt.error().message));
     shown = opt.take();
   }
+  if (stage == "kernels" || stage == "llvm")
+    return dumpKernels(model, shown, stage, dims);
   std::cout << (format == "dot" ? kiln::ir::toDot(shown) : kiln::ir::print(shown));
   return 0;
 }
 
 struct TrainArgs {
   std::string modelFile, zooName = "vgg", dataset = "fashion-mnist", dataDir = kiln::data::kFashionMnistDir;
-  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out";
+  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend = "llvm";
   int epochs = 1;
   int64_t batchSize = 64, limit = 0, testLimit = 0;
   double lr = 0.01, momentum = 0.9, weightDecay = 0;
@@ -133,6 +167,8 @@ int trainCommand(const TrainArgs &a) {
   }
   if (!fns)
     return fail(kiln::makeError("error: {}", fns.error().message));
+  fns->train.setBackend(*kiln::parseBackend(a.backend));
+  fns->eval.setBackend(*kiln::parseBackend(a.backend));
   std::error_code ec;
   std::filesystem::create_directories(a.outputDir, ec);
   kiln::TrainConfig cfg;
@@ -183,8 +219,13 @@ int main(int argc, char **argv) {
   auto *dump = app.add_subcommand("dump", "Print a model, as imported or optimized, as .kir text or Graphviz dot");
   dump->add_option("model", model, "Model file (.kir or .onnx)")->required();
   dump->add_option("--format", format, "text or dot")->check(CLI::IsMember({"text", "dot"}));
-  dump->add_option("--stage", stage, "graph (as loaded) or optimized (after the passes, -O2 by default)")
-      ->check(CLI::IsMember({"graph", "optimized"}));
+  std::vector<std::string> dims;
+  dump->add_option("--stage", stage,
+                   "graph (as loaded), optimized (after the passes, -O2 by default), kernels (the kernel IR and "
+                   "launch list) or llvm (the optimized LLVM module)")
+      ->check(CLI::IsMember({"graph", "optimized", "kernels", "llvm"}));
+  dump->add_option("--dims", dims, "Sizes of symbolic dims for --stage kernels|llvm, as N=64 (default 1)")
+      ->delimiter(',');
   flags.addTo(*dump);
 
   auto *ops = app.add_subcommand("ops", "List every op of kiln's op table");
@@ -207,6 +248,8 @@ int main(int argc, char **argv) {
   train->add_option("--limit", ta.limit, "Train on the first N images only");
   train->add_option("--test-limit", ta.testLimit, "Test on the first N test images only");
   train->add_option("--output-dir", ta.outputDir, "Where the training curve (curve.csv, curve.svg) goes");
+  train->add_option("--backend", ta.backend, "llvm (native kernels, the default) or reference (the interpreter)")
+      ->check(CLI::IsMember({"llvm", "reference"}));
 
   try {
     app.parse(argc, argv);
@@ -217,7 +260,7 @@ int main(int argc, char **argv) {
   if (*run)
     return runCommand(model, inputs, outDir);
   if (*dump)
-    return dumpCommand(model, format, stage, flags);
+    return dumpCommand(model, format, stage, flags, dims);
   if (*ops)
     return opsCommand();
   if (*train)

@@ -123,9 +123,15 @@ std::string printExpr(const Kernel &k, const ExprRef &e) {
   case Expr::Cast: return fmt::format("{}({})", ir::dtypeName(e->type), printExpr(k, e->args[0]));
   case Expr::Op: break;
   }
-  if (e->type == DType::I64 && e->args.size() == 2 && (e->op == ir::OpKind::Add || e->op == ir::OpKind::Mul))
-    return fmt::format("{} {} {}", printExpr(k, e->args[0]), e->op == ir::OpKind::Add ? "+" : "*",
-                       printExpr(k, e->args[1]));
+  if (e->type == DType::I64 && e->args.size() == 2 && (e->op == ir::OpKind::Add || e->op == ir::OpKind::Mul)) {
+    bool mul = e->op == ir::OpKind::Mul;
+    auto side = [&](const ExprRef &a) { // a sum under a product needs parentheses
+      std::string t = printExpr(k, a);
+      bool sum = a->kind == Expr::Op && a->op == ir::OpKind::Add && a->type == DType::I64;
+      return mul && sum ? "(" + t + ")" : t;
+    };
+    return fmt::format("{} {} {}", side(e->args[0]), mul ? "*" : "+", side(e->args[1]));
+  }
   std::string out = fmt::format("{}(", ir::opInfo(e->op).name);
   for (size_t i = 0; i < e->args.size(); ++i)
     out += (i ? ", " : "") + printExpr(k, e->args[i]);

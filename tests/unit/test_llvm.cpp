@@ -138,3 +138,46 @@ TEST_CASE("a LeNet-5 training step on the LLVM backend matches the reference", "
       index = i;
   checkClose(*w, want->updates[index].sizes(), want->updates[index].toDoubles(), 1e-4, 1e-5);
 }
+
+TEST_CASE("convolutions and max pooling on the LLVM backend match the reference", "[llvm][ops]") {
+  struct WindowCase {
+    ir::OpKind op;
+    std::vector<ir::Sizes> operands;
+    ir::AttrList attrs;
+  };
+  using V = std::vector<int64_t>;
+  const std::vector<WindowCase> cases = {
+      {ir::OpKind::Conv, {{2, 3, 7, 6}, {4, 3, 3, 3}}, {}},
+      {ir::OpKind::Conv, {{2, 3, 7, 6}, {4, 3, 3, 2}}, {{"pad", V{1, 0, 2, 1}}, {"stride", V{2, 1}}}},
+      {ir::OpKind::Conv, {{1, 2, 9, 9}, {3, 2, 3, 3}}, {{"dilation", V{2, 2}}, {"pad", V{2, 2, 2, 2}}}},
+      {ir::OpKind::Conv, {{2, 2, 10}, {3, 2, 4}}, {{"pad", V{1, 2}}}}, // 1-D
+      {ir::OpKind::ConvGradWeight, {{2, 3, 7, 6}, {2, 4, 4, 6}}, {{"kernel_size", V{3, 3}}, {"pad", V{1, 1, 1, 1}}, {"stride", V{2, 1}}}},
+      {ir::OpKind::ConvGradInput, {{2, 4, 7, 6}, {4, 3, 3, 3}}, {{"input_size", V{7, 6}}, {"pad", V{1, 1, 1, 1}}}},
+      {ir::OpKind::ConvGradInput, {{2, 4, 5, 4}, {4, 3, 3, 3}}, {{"input_size", V{7, 6}}}},
+      {ir::OpKind::MaxPool, {{2, 3, 8, 8}}, {{"kernel", V{2, 2}}, {"stride", V{2, 2}}}},
+      {ir::OpKind::MaxPool, {{2, 3, 7, 7}}, {{"kernel", V{3, 3}}, {"stride", V{2, 2}}, {"pad", V{1, 1, 1, 1}}, {"ceil_mode", true}}},
+  };
+  for (const WindowCase &c : cases) {
+    ir::Graph g("window");
+    std::vector<ir::ValueId> args;
+    ref::TensorMap feeds;
+    for (size_t i = 0; i < c.operands.size(); ++i) {
+      std::string name = "a" + std::to_string(i);
+      ir::Shape shape(c.operands[i].begin(), c.operands[i].end());
+      args.push_back(*g.addInput(name, ir::Type{ir::DType::F32, shape, {}}));
+      feeds[name] = randomTensor(c.operands[i], 11 + i, ir::DType::F32);
+    }
+    auto r = g.addNode(c.op, args, c.attrs);
+    INFO(ir::opInfo(c.op).name << (r ? "" : r.error().message));
+    REQUIRE(r);
+    REQUIRE(g.addOutput((*r)[0]));
+    auto want = ref::evaluate(g, feeds);
+    REQUIRE(want);
+    auto exe = Executable::compile(g, sizesOf(feeds));
+    REQUIRE(exe);
+    CHECK((*exe)->nativeNodes() == 1);
+    auto got = (*exe)->run(feeds);
+    REQUIRE(got);
+    checkRuns(*want, *got, 1e-5, 1e-6);
+  }
+}
