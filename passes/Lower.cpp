@@ -19,7 +19,8 @@ using Coords = std::vector<ExprRef>;
 
 /// Ops lowered as a sum (or max) over a window of taps.
 bool isWindow(OpKind op) {
-  return op == OpKind::Conv || op == OpKind::ConvGradWeight || op == OpKind::ConvGradInput || op == OpKind::MaxPool;
+  return op == OpKind::Conv || op == OpKind::ConvGradWeight || op == OpKind::ConvGradInput || op == OpKind::MaxPool ||
+         op == OpKind::MaxPoolGrad;
 }
 
 bool isReduce(OpKind op) {
@@ -356,6 +357,8 @@ private:
     AttrView a = n.attrView();
     if (a.declares("groups") && a.getInt("groups") != 1)
       return false;
+    if (n.op == OpKind::MaxPoolGrad)
+      return lowerMaxPoolGrad(n);
     ValueId res = n.results[0];
     const Sizes &out = sizes_[res];
     std::vector<int64_t> kernel;
@@ -456,6 +459,69 @@ private:
     for (size_t i = 1; i < outer.size(); ++i)
       l = &l->body[0];
     l->loop = outer.size() > 1 ? LoopKind::Serial : LoopKind::Parallel;
+    return true;
+  }
+
+  /// max_pool_grad over windows that tile the input exactly (stride = kernel,
+  /// no padding or dilation): each tap of each window is one input element,
+  /// which gets dy if it is the window's first maximum (the reference's
+  /// choice; NaNs are not ordered as the reference orders them) and 0 otherwise.
+  bool lowerMaxPoolGrad(const Node &n) {
+    AttrView a = n.attrView();
+    auto win = readWindow(a, a.getInts("kernel"));
+    if (!win || win->ceilMode || product(win->kernel) > 9)
+      return false;
+    size_t spatial = win->kernel.size();
+    for (size_t d = 0; d < spatial; ++d)
+      if (win->stride[d] != win->kernel[d] || win->padBegin[d] || win->padEnd[d] || win->dilation[d] != 1)
+        return false;
+    ValueId dy = n.operands[0], x = n.operands[1], res = n.results[0];
+    for (size_t d = 0; d < spatial; ++d) // every input element in one window (an epilogue sees them all)
+      if (sizes_[x][d + 2] != sizes_[dy][d + 2] * win->stride[d])
+        return false;
+    Coords cw(sizes_[dy].size());
+    std::vector<std::pair<int, int64_t>> outer;
+    for (int d : storageOrder(r_.type(dy).layout, static_cast<int>(cw.size()))) {
+      int var = newVar();
+      cw[static_cast<size_t>(d)] = index(var);
+      outer.emplace_back(var, sizes_[dy][static_cast<size_t>(d)]);
+    }
+    // The input coordinates of every tap of the window at cw.
+    std::vector<Coords> taps;
+    Sizes k(spatial);
+    for (int64_t t = 0; t < product(win->kernel); ++t) {
+      for (size_t d = spatial, rest = static_cast<size_t>(t); d-- > 0;) {
+        k[d] = static_cast<int64_t>(rest) % win->kernel[d];
+        rest /= static_cast<size_t>(win->kernel[d]);
+      }
+      Coords c = {cw[0], cw[1]};
+      for (size_t d = 0; d < spatial; ++d)
+        c.push_back(addIdx(mulIdx(cw[d + 2], win->stride[d]), imm(static_cast<double>(k[d]), DType::I64)));
+      taps.push_back(std::move(c));
+    }
+    DType t = r_.type(res).dtype;
+    Block body;
+    for (size_t i = 0; i < taps.size(); ++i) {
+      ExprRef v = at(x, taps[i]), first;
+      for (size_t j = 0; j < taps.size(); ++j) {
+        if (j == i)
+          continue;
+        ExprRef u = at(x, taps[j]); // earlier taps must be smaller, later ones not larger
+        ExprRef ok = j < i ? op(OpKind::Less, DType::Bool, {u, v}) : op(OpKind::Greater, DType::Bool, {v, u});
+        if (j > i)
+          ok = op(OpKind::Or, DType::Bool, {ok, op(OpKind::Equal, DType::Bool, {u, v})});
+        first = first ? op(OpKind::And, DType::Bool, {first, ok}) : ok;
+      }
+      ExprRef g = load(bufferOf_.at(dy), t, offset(dy, cw));
+      anchorValue_ = first ? op(OpKind::Select, t, {first, g, imm(0, t)}) : g;
+      for (size_t y = 0; y < r_.outputs().size(); ++y) {
+        ValueId out = r_.outputs()[y];
+        if (bufferOf_.count(out) || nodeOf_.at(out) < anchor_)
+          return false; // a value made before the anchor, in another domain
+        body.push_back(storeYield(y, taps[i]));
+      }
+    }
+    k_.body = nest(outer, std::move(body));
     return true;
   }
 

@@ -166,7 +166,7 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs) {
       values_[r] = HostTensor(g.type(r).dtype, *sizes);
       buffers.push_back(values_[r].data());
     }
-    jit_->function(static_cast<size_t>(s.kernel))(buffers.data());
+    jit_->call(static_cast<size_t>(s.kernel), buffers.data());
   }
   ref::RunResult out;
   for (ValueId v : g.outputs())

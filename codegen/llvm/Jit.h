@@ -28,6 +28,8 @@ public:
 
   /// The entry of kernel i.
   KernelFn function(size_t i) const { return functions_[i]; }
+  /// Runs kernel i on its buffers (inputs, then outputs).
+  void call(size_t i, void **buffers) const;
   /// The optimized module as LLVM IR text (`kiln dump --stage llvm`).
   const std::string &llvmIR() const { return ir_; }
 

@@ -12,6 +12,14 @@
 
 namespace kiln::test {
 
+/// How many random graphs a sweep checks: fewer in the sanitized build (a
+/// Debug build under ASan runs the reference interpreter ~50 times slower).
+#ifdef KILN_SANITIZED
+constexpr int kSweepScale = 8;
+#else
+constexpr int kSweepScale = 1;
+#endif
+
 /// A tensor from its values.
 inline ir::HostTensor tensor(ir::DType dt, ir::Sizes sizes, std::vector<double> values) {
   REQUIRE(static_cast<int64_t>(values.size()) == ir::product(sizes));
