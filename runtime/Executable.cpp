@@ -3,6 +3,7 @@
 
 #include "codegen/llvm/Jit.h"
 #include "passes/Lower.h"
+#include "runtime/Parallel.h"
 
 #include <cstring>
 
@@ -110,6 +111,7 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
     }
     e->kernelsText_ += kernel::print(*k);
     e->steps_.push_back(Step{&n, static_cast<int>(kernels.size())});
+    e->parallelExtents_.push_back(k->parallelExtent());
     kernels.push_back(std::move(*k));
   }
   e->native_ = kernels.size();
@@ -166,7 +168,14 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs) {
       values_[r] = HostTensor(g.type(r).dtype, *sizes);
       buffers.push_back(values_[r].data());
     }
-    jit_->call(static_cast<size_t>(s.kernel), buffers.data());
+    int64_t extent = parallelExtents_[static_cast<size_t>(s.kernel)];
+    if (extent == 0) {
+      jit_->call(static_cast<size_t>(s.kernel), buffers.data(), 0, 1);
+      continue;
+    }
+    parallelFor(extent, [&](int64_t begin, int64_t end) {
+      jit_->call(static_cast<size_t>(s.kernel), buffers.data(), begin, end);
+    });
   }
   ref::RunResult out;
   for (ValueId v : g.outputs())

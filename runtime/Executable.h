@@ -65,6 +65,7 @@ private:
   std::map<std::string, ir::Sizes> inputSizes_;
   std::vector<ir::HostTensor> values_; ///< by value id, in physical layout
   std::vector<Step> steps_;
+  std::vector<int64_t> parallelExtents_; ///< per kernel; 0: no parallel loop
   std::unique_ptr<codegen::Jit> jit_;
   size_t native_ = 0;
   std::string kernelsText_;

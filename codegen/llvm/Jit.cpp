@@ -37,8 +37,8 @@ std::string hostCpuName() { return llvm::sys::getHostCPUName().str(); }
 #if defined(__clang__)
 __attribute__((no_sanitize("function")))
 #endif
-void Jit::call(size_t i, void **buffers) const {
-  functions_[i](buffers);
+void Jit::call(size_t i, void **buffers, int64_t begin, int64_t end) const {
+  functions_[i](buffers, begin, end);
 }
 
 namespace {
@@ -65,7 +65,8 @@ public:
 
   Status run() {
     auto *ptrTy = llvm::PointerType::getUnqual(ctx_);
-    auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy}, false);
+    auto *i64 = b_.getInt64Ty();
+    auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy, i64, i64}, false);
     fn_ = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, k_.name, m_);
     fn_->addFnAttr(llvm::Attribute::NoUnwind);
     auto *entry = llvm::BasicBlock::Create(ctx_, "entry", fn_);
@@ -75,6 +76,9 @@ public:
       llvm::Value *slot = b_.CreateConstInBoundsGEP1_64(ptrTy, arg, i);
       buffers_.push_back(b_.CreateLoad(ptrTy, slot, k_.buffers[i].name));
     }
+    // The outermost parallel loop runs the part [begin, end) it is given.
+    if (k_.parallelExtent() > 0)
+      parallel_ = &k_.body[0];
     accs_.assign(static_cast<size_t>(k_.numVars), nullptr);
     vars_.assign(static_cast<size_t>(k_.numVars), nullptr);
     scopes_.emplace_back();
@@ -155,8 +159,11 @@ private:
     b_.CreateBr(header);
     b_.SetInsertPoint(header);
     llvm::PHINode *i = b_.CreatePHI(b_.getInt64Ty(), 2, fmt::format("i{}", s.var));
-    i->addIncoming(b_.getInt64(0), pre);
-    b_.CreateCondBr(b_.CreateICmpSLT(i, b_.getInt64(s.extent)), body, exit);
+    bool part = &s == parallel_;
+    llvm::Value *begin = part ? static_cast<llvm::Value *>(fn_->getArg(1)) : b_.getInt64(0);
+    llvm::Value *end = part ? static_cast<llvm::Value *>(fn_->getArg(2)) : b_.getInt64(s.extent);
+    i->addIncoming(begin, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, end), body, exit);
     b_.SetInsertPoint(body);
     vars_[static_cast<size_t>(s.var)] = i;
     scopes_.emplace_back();
@@ -298,6 +305,7 @@ private:
   llvm::IRBuilder<> b_;
   const Kernel &k_;
   llvm::Function *fn_ = nullptr;
+  const Stmt *parallel_ = nullptr; ///< the loop split across threads
   std::vector<llvm::Value *> buffers_, accs_, vars_;
   std::vector<std::map<const Expr *, llvm::Value *>> scopes_;
 };

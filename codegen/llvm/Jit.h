@@ -1,8 +1,10 @@
 //===- codegen/llvm/Jit.h - Kernel IR to native code ------------*- C++ -*-===//
 //
 // Compiles the kernels of one executable into one LLVM module: each kernel a
-// function `void name(void **buffers)` whose loops, loads, stores and element
-// ops come from the kernel IR; vector loops carry LLVM's vectorize hint. The
+// function `void name(void **buffers, i64 begin, i64 end)` whose loops,
+// loads, stores and element ops come from the kernel IR; its outermost
+// parallel loop runs [begin, end) (the runtime splits it across threads);
+// vector loops carry LLVM's vectorize hint. The
 // module is optimized by the new pass manager at O3 for the host CPU (its
 // name and features, AVX2 and FMA here) and compiled by ORC LLJIT.
 //
@@ -18,7 +20,7 @@
 
 namespace kiln::codegen {
 
-using KernelFn = void (*)(void **buffers);
+using KernelFn = void (*)(void **buffers, int64_t begin, int64_t end);
 
 class Jit {
 public:
@@ -28,8 +30,9 @@ public:
 
   /// The entry of kernel i.
   KernelFn function(size_t i) const { return functions_[i]; }
-  /// Runs kernel i on its buffers (inputs, then outputs).
-  void call(size_t i, void **buffers) const;
+  /// Runs kernel i on its buffers (inputs, then outputs), its parallel loop
+  /// over [begin, end) (0 and 1 when it has none).
+  void call(size_t i, void **buffers, int64_t begin, int64_t end) const;
   /// The optimized module as LLVM IR text (`kiln dump --stage llvm`).
   const std::string &llvmIR() const { return ir_; }
 

@@ -94,6 +94,13 @@ struct Kernel {
   std::vector<Buffer> buffers;
   Block body;
   int numVars = 0; ///< loop and accumulator ids are below this
+
+  /// The extent of the parallel loop that is the whole body, which the
+  /// runtime splits across threads; 0 when there is none.
+  int64_t parallelExtent() const {
+    bool one = body.size() == 1 && body[0].kind == Stmt::Loop && body[0].loop == LoopKind::Parallel;
+    return one ? body[0].extent : 0;
+  }
 };
 
 /// The kernel as text (`kiln dump --stage kernels`).
