@@ -309,6 +309,12 @@ private:
     bool ta = n.attrView().getBool("transpose_a"), tb = n.attrView().getBool("transpose_b");
     const Sizes &out = sizes_[n.results[0]];
     int64_t kExtent = ta ? sizes_[a][0] : sizes_[a][1];
+    ValueId first = r_.outputs()[0];
+    bool rowInFirst = !bufferOf_.count(first) && nodeOf_.at(first) >= anchor_ && sizes_[first] == out &&
+                      r_.type(first).dtype == r_.type(n.results[0]).dtype &&
+                      r_.type(first).layout == r_.type(n.results[0]).layout;
+    if (rowInFirst)
+      return lowerMatMulRows(n, a, b, ta, tb, out, kExtent);
     int i = newVar(), j = newVar(), kk = newVar(), accId = newVar();
     Coords ci = {index(i), index(kk)}, ck = {index(kk), index(j)};
     if (ta)
@@ -327,6 +333,40 @@ private:
       body.push_back(std::move(s));
     k_.body = nest({{i, out[0]}, {j, out[1]}}, std::move(body));
     k_.body[0].body[0].loop = LoopKind::Serial; // j: each holds its own accumulator
+    return true;
+  }
+
+  /// A matmul whose first result has its shape: each row of the product is
+  /// accumulated in that result's buffer, k outside and j inside (contiguous,
+  /// so the j loops vectorize), then the epilogue reads it back and writes
+  /// every result.
+  bool lowerMatMulRows(const Node &n, ValueId a, ValueId b, bool ta, bool tb, const Sizes &out, int64_t kExtent) {
+    DType t = r_.type(n.results[0]).dtype;
+    ValueId first = r_.outputs()[0];
+    int rowBuffer = static_cast<int>(r_.inputs().size());
+    int i = newVar(), kk = newVar(), jZero = newVar(), jAcc = newVar(), jOut = newVar();
+    auto cell = [&](int j) { return offset(first, {index(i), index(j)}); };
+    Coords ca = {index(i), index(kk)}, cb = {index(kk), index(jAcc)};
+    if (ta)
+      std::swap(ca[0], ca[1]);
+    if (tb)
+      std::swap(cb[0], cb[1]);
+    ExprRef sum = op(OpKind::Add, t, {load(rowBuffer, t, cell(jAcc)), op(OpKind::Mul, t, {at(a, ca), at(b, cb)})});
+    anchorValue_ = load(rowBuffer, t, cell(jOut));
+    Block epilogue;
+    Coords cij = {index(i), index(jOut)};
+    for (size_t y = 0; y < r_.outputs().size(); ++y) {
+      ValueId v = r_.outputs()[y];
+      if (bufferOf_.count(v) || nodeOf_.at(v) < anchor_)
+        return false;
+      epilogue.push_back(storeYield(y, cij));
+    }
+    Block row;
+    row.push_back(loop(jZero, out[1], LoopKind::Vector, {store(rowBuffer, cell(jZero), imm(0, t))}));
+    row.push_back(loop(kk, kExtent, LoopKind::Serial,
+                       {loop(jAcc, out[1], LoopKind::Vector, {store(rowBuffer, cell(jAcc), sum)})}));
+    row.push_back(loop(jOut, out[1], LoopKind::Vector, std::move(epilogue)));
+    k_.body = {loop(i, out[0], LoopKind::Parallel, std::move(row))};
     return true;
   }
 
