@@ -136,6 +136,18 @@ private:
 
   int newVar() { return k_.numVars++; }
 
+  /// One loop per dim of value v, in its storage order (outermost first):
+  /// `c` gets v's coordinates, `vars` the loops.
+  void loopsOver(ValueId v, Coords &c, std::vector<std::pair<int, int64_t>> &vars) {
+    const Sizes &sizes = sizes_[v];
+    c.assign(sizes.size(), nullptr);
+    for (int d : storageOrder(r_.type(v).layout, static_cast<int>(sizes.size()))) {
+      int var = newVar();
+      c[static_cast<size_t>(d)] = index(var);
+      vars.emplace_back(var, sizes[static_cast<size_t>(d)]);
+    }
+  }
+
   /// Value v's strides. A flat layout (nhwc_colsC, nhwc_rowsC) only permutes
   /// its flat dim, which every value it meets in the kernel permutes alike
   /// (check() makes sure), so the kernel indexes it in stored order.
@@ -225,13 +237,9 @@ private:
     for (ValueId y : r_.outputs())
       if (sizes_[y] != domain || !(r_.type(y).layout == r_.type(first).layout))
         return false;
-    Coords c(domain.size());
+    Coords c;
     std::vector<std::pair<int, int64_t>> vars;
-    for (int d : storageOrder(r_.type(first).layout, static_cast<int>(domain.size()))) {
-      int var = newVar();
-      c[static_cast<size_t>(d)] = index(var);
-      vars.emplace_back(var, domain[static_cast<size_t>(d)]);
-    }
+    loopsOver(first, c, vars);
     Block body;
     for (size_t i = 0; i < r_.outputs().size(); ++i)
       body.push_back(storeYield(i, c));
@@ -400,7 +408,6 @@ private:
     if (n.op == OpKind::MaxPoolGrad)
       return lowerMaxPoolGrad(n);
     ValueId res = n.results[0];
-    const Sizes &out = sizes_[res];
     std::vector<int64_t> kernel;
     switch (n.op) {
     case OpKind::Conv:
@@ -413,13 +420,9 @@ private:
       return false;
     size_t spatial = kernel.size();
     // The result's coordinates (outer loops) and the taps' (inner loops).
-    Coords cout(out.size());
+    Coords cout;
     std::vector<std::pair<int, int64_t>> outer, inner;
-    for (int d : storageOrder(r_.type(res).layout, static_cast<int>(out.size()))) {
-      int var = newVar();
-      cout[static_cast<size_t>(d)] = index(var);
-      outer.emplace_back(var, out[static_cast<size_t>(d)]);
-    }
+    loopsOver(res, cout, outer);
     auto innerVar = [&](int64_t extent) {
       int var = newVar();
       inner.emplace_back(var, extent);
@@ -519,13 +522,9 @@ private:
     for (size_t d = 0; d < spatial; ++d) // every input element in one window (an epilogue sees them all)
       if (sizes_[x][d + 2] != sizes_[dy][d + 2] * win->stride[d])
         return false;
-    Coords cw(sizes_[dy].size());
+    Coords cw;
     std::vector<std::pair<int, int64_t>> outer;
-    for (int d : storageOrder(r_.type(dy).layout, static_cast<int>(cw.size()))) {
-      int var = newVar();
-      cw[static_cast<size_t>(d)] = index(var);
-      outer.emplace_back(var, sizes_[dy][static_cast<size_t>(d)]);
-    }
+    loopsOver(dy, cw, outer);
     // The input coordinates of every tap of the window at cw.
     std::vector<Coords> taps;
     Sizes k(spatial);
