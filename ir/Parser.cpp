@@ -282,7 +282,7 @@ private:
       consume();
       auto l = tok_.kind == Tok::Word ? parseLayout(tok_.text) : std::nullopt;
       if (!l)
-        return errorHere(fmt::format("expected a layout (row_major, nhwc, nchw8c), got {}", describe(tok_)));
+        return errorHere(fmt::format("expected a layout (row_major, nhwc, nchw8c, nhwc_rows64, nhwc_cols64), got {}", describe(tok_)));
       t.layout = *l;
       consume();
       KILN_TRY(expectPunct("}"));

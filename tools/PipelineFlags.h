@@ -11,10 +11,28 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <cstdlib>
+#include <map>
 #include <iostream>
 
 namespace kiln::tools {
+
+/// `--dims N=64,M=3` as a map; an entry that is not NAME=SIZE with a
+/// positive integer size is an error naming it.
+inline Expected<std::map<std::string, int64_t>> parseDims(const std::vector<std::string> &dims) {
+  std::map<std::string, int64_t> out;
+  for (const std::string &d : dims) {
+    size_t eq = d.find('=');
+    int64_t size = 0;
+    const char *begin = d.c_str() + (eq == std::string::npos ? d.size() : eq + 1), *end = d.c_str() + d.size();
+    auto [ptr, ec] = std::from_chars(begin, end, size);
+    if (eq == std::string::npos || eq == 0 || ec != std::errc() || ptr != end || size <= 0)
+      return makeError("--dims {} must be NAME=SIZE with a positive SIZE", d);
+    out[d.substr(0, eq)] = size;
+  }
+  return out;
+}
 
 struct PipelineFlags {
   int level = -1; ///< -1: not given

@@ -46,16 +46,12 @@ int main(int argc, char **argv) {
   }
   std::cout << (format == "dot" ? kiln::ir::toDot(*out) : kiln::ir::print(*out));
   if (plan) {
-    std::map<std::string, int64_t> sizes;
-    for (const std::string &d : dims) {
-      size_t eq = d.find('=');
-      if (eq == std::string::npos) {
-        std::cerr << "kiln-opt: error: --dims " << d << " must be NAME=SIZE\n";
-        return 1;
-      }
-      sizes[d.substr(0, eq)] = std::atoll(d.c_str() + eq + 1);
+    auto sizes = kiln::tools::parseDims(dims);
+    if (!sizes) {
+      std::cerr << "kiln-opt: error: " << sizes.error().message << "\n";
+      return 1;
     }
-    auto p = kiln::passes::planMemory(*out, sizes);
+    auto p = kiln::passes::planMemory(*out, *sizes);
     if (!p) {
       std::cerr << "kiln-opt: " << file << ": error: " << p.error().message << "\n";
       return 1;

@@ -79,13 +79,10 @@ int runCommand(const std::string &model, const std::vector<std::string> &inputs,
 /// sizes in `dims` (NAME=SIZE; 1 when not given), or its LLVM module.
 int dumpKernels(const std::string &model, const kiln::ir::Graph &g, const std::string &stage,
                 const std::vector<std::string> &dims) {
-  std::map<std::string, int64_t> bound;
-  for (const std::string &d : dims) {
-    size_t eq = d.find('=');
-    if (eq == std::string::npos)
-      return fail(kiln::makeError("error: --dims {} must be NAME=SIZE", d));
-    bound[d.substr(0, eq)] = std::atoll(d.c_str() + eq + 1);
-  }
+  auto parsed = kiln::tools::parseDims(dims);
+  if (!parsed)
+    return fail(kiln::makeError("error: {}", parsed.error().message));
+  const std::map<std::string, int64_t> &bound = *parsed;
   std::map<std::string, kiln::ir::Sizes> sizes;
   for (kiln::ir::ValueId v : g.inputs()) {
     kiln::ir::Sizes s;

@@ -26,8 +26,15 @@ for target in cpu cuda; do
 done
 "$kiln" dump "$m" --stage optimized --image-layout nchw8c --verify-each > /dev/null || { echo "FAIL: nchw8c"; fails=1; }
 
+# The kernels LLVM compiles: a launch list and kernel IR; the LLVM module.
+kernels=$("$kiln" dump "$m" --stage kernels --dims N=4) || fails=1
+grep -q '^// kernel[0-9]* *node %a1 = fused' <<< "$kernels" || { echo "FAIL: conv1's kernel is not native"; fails=1; }
+grep -q '^kernel @kernel' <<< "$kernels" || { echo "FAIL: no kernel IR"; fails=1; }
+"$kiln" dump "$m" --stage llvm --dims N=4 | grep -q 'define void @kernel0' || { echo "FAIL: no LLVM module"; fails=1; }
+
 source "$(dirname "$0")/expect.sh"
 expect "--target: tpu not in {cpu,cuda}" dump "$m" --target tpu
 expect "unknown pass 'fusion'" dump "$m" --stage optimized --passes=fusion
+expect "--dims N=abc must be NAME=SIZE with a positive SIZE" dump "$m" --stage kernels --dims N=abc
 [ "$fails" -eq 0 ] && echo "ok: kiln dump"
 exit "$fails"
