@@ -30,7 +30,8 @@ done
 kernels=$("$kiln" dump "$m" --stage kernels --dims N=4) || fails=1
 grep -q '^// kernel[0-9]* *node %a1 = fused' <<< "$kernels" || { echo "FAIL: conv1's kernel is not native"; fails=1; }
 grep -q '^kernel @kernel' <<< "$kernels" || { echo "FAIL: no kernel IR"; fails=1; }
-"$kiln" dump "$m" --stage llvm --dims N=4 | grep -q 'define void @kernel0' || { echo "FAIL: no LLVM module"; fails=1; }
+module=$("$kiln" dump "$m" --stage llvm --dims N=4) || fails=1
+grep -q 'define void @kernel0' <<< "$module" || { echo "FAIL: no LLVM module"; fails=1; }
 
 source "$(dirname "$0")/expect.sh"
 expect "--target: tpu not in {cpu,cuda}" dump "$m" --target tpu
