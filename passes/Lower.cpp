@@ -300,14 +300,35 @@ private:
     anchorValue_ = acc(accId, t);
     if (n.op == OpKind::ReduceMean)
       anchorValue_ = op(OpKind::Div, t, {anchorValue_, imm(static_cast<double>(count), t)});
-    Block innerBody{accUpdate(accId, combine, at(x, cin))}, after;
-    storeYields(innerBody, after, cin, cout);
-    Block outerBody{accInit(accId, imm(init, t))};
-    for (Stmt &s : nest(inner, std::move(innerBody), true))
-      outerBody.push_back(std::move(s));
-    for (Stmt &s : after)
-      outerBody.push_back(std::move(s));
-    k_.body = nest(outer, std::move(outerBody));
+    return accumulate(outer, inner, accId, combine, imm(init, t), at(x, cin), cin, cout, true);
+  }
+
+  /// The body of an accumulating kernel: in the result loops `outer`, the
+  /// accumulator starts at `init` and takes `term` at every point of the
+  /// inner loops (where the yields made before the anchor are stored, at
+  /// `pre`, if `preYields`; else there must be none), then the yields made
+  /// after it are stored at `post`.
+  bool accumulate(const std::vector<std::pair<int, int64_t>> &outer, const std::vector<std::pair<int, int64_t>> &inner,
+                  int accId, OpKind combine, ExprRef init, ExprRef term, const Coords &pre, const Coords &post,
+                  bool preYields) {
+    Block innerBody{accUpdate(accId, combine, std::move(term))}, after;
+    storeYields(innerBody, after, pre, post);
+    if (!preYields && innerBody.size() != 1)
+      return false; // a yield made before the anchor would be in another domain
+    Block body{accInit(accId, std::move(init))};
+    for (Stmt &st : nest(inner, std::move(innerBody), true))
+      body.push_back(std::move(st));
+    for (Stmt &st : after)
+      body.push_back(std::move(st));
+    k_.body = nest(outer, std::move(body));
+    // Each result element holds its own accumulator: the innermost result
+    // loop is not a vector loop.
+    if (!outer.empty()) {
+      Stmt *l = &k_.body[0];
+      for (size_t i = 1; i < outer.size(); ++i)
+        l = &l->body[0];
+      l->loop = outer.size() > 1 ? LoopKind::Serial : LoopKind::Parallel;
+    }
     return true;
   }
 
@@ -331,17 +352,9 @@ private:
       std::swap(ck[0], ck[1]);
     DType t = r_.type(n.results[0]).dtype;
     anchorValue_ = acc(accId, t);
-    Block innerBody{accUpdate(accId, OpKind::Add, op(OpKind::Mul, t, {at(a, ci), at(b, ck)}))}, after;
     Coords cij = {index(i), index(j)};
-    storeYields(innerBody, after, cij, cij);
-    if (innerBody.size() != 1)
-      return false; // a yield made before the matmul would be in another domain
-    Block body{accInit(accId, imm(0, t)), loop(kk, kExtent, LoopKind::Serial, std::move(innerBody))};
-    for (Stmt &s : after)
-      body.push_back(std::move(s));
-    k_.body = nest({{i, out[0]}, {j, out[1]}}, std::move(body));
-    k_.body[0].body[0].loop = LoopKind::Serial; // j: each holds its own accumulator
-    return true;
+    return accumulate({{i, out[0]}, {j, out[1]}}, {{kk, kExtent}}, accId, OpKind::Add, imm(0, t),
+                      op(OpKind::Mul, t, {at(a, ci), at(b, ck)}), cij, cij, false);
   }
 
   /// A matmul whose first result has its shape: each row of the product is
@@ -486,23 +499,7 @@ private:
     }
     int accId = newVar();
     anchorValue_ = acc(accId, t);
-    Block innerBody{accUpdate(accId, combine, term)}, after;
-    storeYields(innerBody, after, cout, cout);
-    if (innerBody.size() != 1)
-      return false;
-    Block body{accInit(accId, imm(init, t))};
-    for (Stmt &st : nest(inner, std::move(innerBody), true))
-      body.push_back(std::move(st));
-    for (Stmt &st : after)
-      body.push_back(std::move(st));
-    k_.body = nest(outer, std::move(body));
-    // Each result element holds its own accumulator: the innermost result
-    // loop is not a vector loop.
-    Stmt *l = &k_.body[0];
-    for (size_t i = 1; i < outer.size(); ++i)
-      l = &l->body[0];
-    l->loop = outer.size() > 1 ? LoopKind::Serial : LoopKind::Parallel;
-    return true;
+    return accumulate(outer, inner, accId, combine, imm(init, t), term, cout, cout, false);
   }
 
   /// max_pool_grad over windows that tile the input exactly (stride = kernel,
