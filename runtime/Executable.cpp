@@ -124,7 +124,7 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
   return e;
 }
 
-Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs) {
+Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool wantUpdates) {
   const Graph &g = graph_;
   for (const auto &[name, t] : inputs) {
     ValueId v = g.lookup(name);
@@ -180,12 +180,20 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs) {
   ref::RunResult out;
   for (ValueId v : g.outputs())
     out.outputs.push_back(toLogical(values_[v], g.type(v).layout));
-  for (const Update &u : g.updates())
-    out.updates.push_back(toLogical(values_[u.value], g.type(u.value).layout));
-  // The new values become the parameters of the next run, in their layouts.
+  if (wantUpdates)
+    for (const Update &u : g.updates())
+      out.updates.push_back(toLogical(values_[u.value], g.type(u.value).layout));
+  // The new values become the parameters of the next run, in their layouts:
+  // shared bytes when the layouts agree (the layout pass sees to that), so a
+  // training step moves no parameter data. All are read before any is set.
+  std::vector<HostTensor> next;
+  for (const Update &u : g.updates()) {
+    Layout from = g.type(u.value).layout, to = g.type(u.param).layout;
+    next.push_back(from == to ? values_[u.value] : toPhysical(toLogical(values_[u.value], from), to));
+  }
   for (size_t i = 0; i < g.updates().size(); ++i) {
     ValueId p = g.updates()[i].param;
-    values_[p] = toPhysical(out.updates[i], g.type(p).layout);
+    values_[p] = std::move(next[i]);
     logicalParams_.erase(g.nameOf(p));
   }
   return out;

@@ -29,9 +29,10 @@ public:
   static Expected<std::unique_ptr<Executable>> compile(const ir::Graph &g, const std::map<std::string, ir::Sizes> &inputs);
   ~Executable();
 
-  /// Runs once: outputs, and the new values of updated parameters (which the
-  /// executable also keeps for the next run). Inputs must have the compiled sizes.
-  Expected<ref::RunResult> run(const ref::TensorMap &inputs);
+  /// Runs once: outputs, and (if `wantUpdates`) the new values of updated
+  /// parameters, which the executable keeps for the next run either way.
+  /// Inputs must have the compiled sizes.
+  Expected<ref::RunResult> run(const ref::TensorMap &inputs, bool wantUpdates = true);
 
   /// The number of nodes run as native kernels, and on the reference interpreter.
   size_t nativeNodes() const { return native_; }

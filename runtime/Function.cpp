@@ -115,7 +115,7 @@ Expected<std::vector<HostTensor>> Function::runLlvm(const std::vector<HostTensor
       exe->setParam(graph_.nameOf(p.value), p.data);
     current_ = exe.get();
   }
-  auto run = exe->run(feeds);
+  auto run = exe->run(feeds, false); // the parameters stay in the executable
   if (!run)
     return run.error();
   paramsStale_ = paramsStale_ || !graph_.updates().empty();
