@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 namespace kiln::passes {
@@ -51,7 +52,8 @@ std::shared_ptr<const Graph> asRegion(const Graph &g, const Node &n) {
 
 class Lowerer {
 public:
-  Lowerer(const Graph &region, const std::map<std::string, int64_t> &dims) : r_(region), dims_(dims) {}
+  Lowerer(const Graph &region, const std::map<std::string, int64_t> &dims, int vectorBytes)
+      : r_(region), dims_(dims), vectorBytes_(vectorBytes) {}
 
   std::optional<Kernel> run(const std::string &name, const std::vector<std::string> &argNames,
                             const std::vector<std::string> &resultNames) {
@@ -61,11 +63,11 @@ public:
     for (size_t i = 0; i < r_.inputs().size(); ++i) {
       ValueId v = r_.inputs()[i];
       bufferOf_[v] = static_cast<int>(i);
-      k_.buffers.push_back(Buffer{argNames[i], r_.type(v).dtype, product(sizes_[v]), false});
+      k_.buffers.push_back(Buffer{argNames[i], r_.type(v).dtype, product(sizes_[v]), false, false});
     }
     for (size_t i = 0; i < r_.outputs().size(); ++i) {
       ValueId v = r_.outputs()[i];
-      k_.buffers.push_back(Buffer{resultNames[i], r_.type(v).dtype, product(sizes_[v]), true});
+      k_.buffers.push_back(Buffer{resultNames[i], r_.type(v).dtype, product(sizes_[v]), true, false});
     }
     OpKind anchorOp = anchor_ < 0 ? OpKind::Identity : r_.nodes()[static_cast<size_t>(anchor_)].op;
     bool ok = anchor_ < 0                    ? lowerElementwise()
@@ -332,74 +334,296 @@ private:
     return true;
   }
 
+  /// A contraction C[m, n] = sum over k < K of A(m, k) B(k, n), the anchor's
+  /// value at the result coordinates out(m, n). `aKInner` says A's elements
+  /// are contiguous along k (else along m), `bNInner` B's along n (else k):
+  /// the packing loops follow them.
+  struct Gemm {
+    int64_t m = 0, n = 0, k = 0;
+    std::function<ExprRef(const ExprRef &, const ExprRef &)> a, b;
+    std::function<Coords(const ExprRef &, const ExprRef &)> out;
+    bool aKInner = true, bNInner = true;
+    /// k runs over (units, kStep) with the second contiguous (a conv's
+    /// channels): slices hold whole units and packing loops over both, so
+    /// the taps' indexing and padding guards are computed once per unit.
+    int64_t kStep = 1;
+  };
+
+  int scratch(const char *name, DType t, int64_t elements) {
+    k_.buffers.push_back(Buffer{name, t, elements, false, true});
+    return static_cast<int>(k_.buffers.size() - 1);
+  }
+
+  /// The BLIS schedule. The parallel loop runs over blocks of mc rows by nc
+  /// columns of C; each accumulates its block in a scratch buffer over
+  /// slices of kc of the k dim: it packs the slice of A into panels of mr
+  /// rows and the slice of B into panels of nr columns (prologues and
+  /// padding guards are computed here, once per element), then runs the
+  /// register-blocked tile over every pair of panels; the epilogue reads the
+  /// finished block and stores every result. Edge blocks run shorter loops.
+  bool lowerGemm(const Gemm &g) {
+    DType t = r_.type(r_.nodes()[static_cast<size_t>(anchor_)].results[0]).dtype;
+    if (t != DType::F32 && t != DType::F64)
+      return false;
+    for (size_t y = 0; y < r_.outputs().size(); ++y)
+      if (bufferOf_.count(r_.outputs()[y]) || nodeOf_.at(r_.outputs()[y]) < anchor_)
+        return false; // a value made before the anchor, in another domain
+    const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
+    const int64_t mr = 6, nr = 2 * lanes;
+    auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    const int64_t units = g.k / g.kStep, perSlice = ceilDiv(units, ceilDiv(g.k, 256)), kc = perSlice * g.kStep;
+    const int64_t kBlocks = ceilDiv(units, perSlice);
+    const int64_t mc = std::min<int64_t>(ceilDiv(g.m, mr) * mr, 96), mBlocks = ceilDiv(g.m, mc);
+    // Split the columns too when there are few row blocks (a weight
+    // gradient has as many rows as weights per output channel).
+    int64_t nBlocks = std::min(ceilDiv(g.n, nr), ceilDiv(8, mBlocks));
+    const int64_t nc = ceilDiv(ceilDiv(g.n, nBlocks), nr) * nr;
+    nBlocks = ceilDiv(g.n, nc);
+    int ap = scratch("a_panels", t, mc * kc), bp = scratch("b_panels", t, kc * nc), cb = scratch("c_block", t, mc * nc);
+
+    auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+    int task = newVar();
+    ExprRef m0 = mulIdx(divIdx(index(task), nBlocks), mc), n0 = mulIdx(remIdx(index(task), nBlocks), nc);
+    ExprRef rows = minIdx(I(mc), addIdx(I(g.m), mulIdx(m0, -1)));
+    ExprRef cols = minIdx(I(nc), addIdx(I(g.n), mulIdx(n0, -1)));
+    ExprRef rowPanels = divIdx(addIdx(rows, I(mr - 1)), mr), colPanels = divIdx(addIdx(cols, I(nr - 1)), nr);
+    Block body;
+    { // the block starts at zero
+      int i = newVar(), j = newVar();
+      body.push_back(loop(i, mc, LoopKind::Serial,
+                          {loop(j, nc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), nc), index(j)), imm(0, t))})}));
+    }
+    int slice = newVar();
+    ExprRef k0 = mulIdx(index(slice), kc);
+    ExprRef depth = minIdx(I(kc), addIdx(I(g.k), mulIdx(k0, -1)));
+    Block sliceBody;
+    // pack: panel p holds element (row or column w < width of the panel, k)
+    // at p * width * kc + k * width + w
+    auto pack = [&](int buffer, ExprRef panels, ExprRef extent, int64_t width, bool kInner, bool isA) {
+      int p = newVar(), unit = newVar(), kr = newVar(), w = newVar();
+      ExprRef widthLeft = minIdx(I(width), addIdx(extent, mulIdx(index(p), -width)));
+      ExprRef along = addIdx(mulIdx(index(p), width), index(w, width)); // row or column in the block
+      ExprRef kk = addIdx(mulIdx(index(unit, perSlice), g.kStep), index(kr, g.kStep));
+      ExprRef kAt = addIdx(k0, kk);
+      ExprRef value = isA ? g.a(addIdx(m0, along), kAt) : g.b(kAt, addIdx(n0, along));
+      ExprRef at = addIdx(mulIdx(index(p), width * kc), addIdx(mulIdx(kk, width), index(w)));
+      Block inner{store(buffer, at, value)};
+      auto kLoops = [&](Block b) {
+        return loopUpTo(unit, perSlice, divIdx(depth, g.kStep), LoopKind::Serial, {loop(kr, g.kStep, LoopKind::Serial, std::move(b))});
+      };
+      Stmt nest = kInner ? loopUpTo(w, width, widthLeft, LoopKind::Serial, {kLoops(std::move(inner))})
+                         : kLoops({loopUpTo(w, width, widthLeft, LoopKind::Serial, std::move(inner))});
+      sliceBody.push_back(loopUpTo(p, ceilDiv(isA ? mc : nc, width), std::move(panels), LoopKind::Serial, {std::move(nest)}));
+    };
+    pack(ap, rowPanels, rows, mr, g.aKInner, true);
+    pack(bp, colPanels, cols, nr, !g.bNInner, false);
+    {
+      int jr = newVar(), ir = newVar();
+      Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes};
+      ExprRef at = addIdx(mulIdx(index(ir), mr * nc), mulIdx(index(jr), nr));
+      sliceBody.push_back(loopUpTo(jr, ceilDiv(nc, nr), colPanels, LoopKind::Serial,
+                                   {loopUpTo(ir, ceilDiv(mc, mr), rowPanels, LoopKind::Serial, {tileFma(cb, at, tile)})}));
+    }
+    body.push_back(loop(slice, kBlocks, LoopKind::Serial, std::move(sliceBody)));
+    { // epilogue
+      int i = newVar(), j = newVar();
+      anchorValue_ = load(cb, t, addIdx(mulIdx(index(i), nc), index(j)));
+      Coords c = g.out(addIdx(m0, index(i)), addIdx(n0, index(j)));
+      Block store;
+      for (size_t y = 0; y < r_.outputs().size(); ++y)
+        store.push_back(storeYield(y, c));
+      body.push_back(loopUpTo(i, mc, rows, LoopKind::Serial, {loopUpTo(j, nc, cols, LoopKind::Vector, std::move(store))}));
+    }
+    k_.body = {loop(task, mBlocks * nBlocks, LoopKind::Parallel, std::move(body))};
+    return true;
+  }
+
   bool lowerMatMul() {
     const Node &n = r_.nodes()[static_cast<size_t>(anchor_)];
     ValueId a = n.operands[0], b = n.operands[1];
     bool ta = n.attrView().getBool("transpose_a"), tb = n.attrView().getBool("transpose_b");
-    const Sizes &out = sizes_[n.results[0]];
-    int64_t kExtent = ta ? sizes_[a][0] : sizes_[a][1];
-    ValueId first = r_.outputs()[0];
-    bool rowInFirst = !bufferOf_.count(first) && nodeOf_.at(first) >= anchor_ && sizes_[first] == out &&
-                      r_.type(first).dtype == r_.type(n.results[0]).dtype &&
-                      r_.type(first).layout == r_.type(n.results[0]).layout;
-    if (rowInFirst)
-      return lowerMatMulRows(n, a, b, ta, tb, out, kExtent);
-    int i = newVar(), j = newVar(), kk = newVar(), accId = newVar();
-    Coords ci = {index(i), index(kk)}, ck = {index(kk), index(j)};
-    if (ta)
-      std::swap(ci[0], ci[1]);
-    if (tb)
-      std::swap(ck[0], ck[1]);
-    DType t = r_.type(n.results[0]).dtype;
-    anchorValue_ = acc(accId, t);
-    Coords cij = {index(i), index(j)};
-    return accumulate({{i, out[0]}, {j, out[1]}}, {{kk, kExtent}}, accId, OpKind::Add, imm(0, t),
-                      op(OpKind::Mul, t, {at(a, ci), at(b, ck)}), cij, cij, false);
+    Gemm g;
+    g.m = sizes_[n.results[0]][0];
+    g.n = sizes_[n.results[0]][1];
+    g.k = ta ? sizes_[a][0] : sizes_[a][1];
+    g.a = [&](const ExprRef &m, const ExprRef &k) { return at(a, ta ? Coords{k, m} : Coords{m, k}); };
+    g.b = [&](const ExprRef &k, const ExprRef &j) { return at(b, tb ? Coords{j, k} : Coords{k, j}); };
+    g.out = [](const ExprRef &m, const ExprRef &j) { return Coords{m, j}; };
+    g.aKInner = !ta;
+    g.bNInner = !tb;
+    return lowerGemm(g);
   }
 
-  /// A matmul whose first result has its shape: each row of the product is
-  /// accumulated in that result's buffer, k outside and j inside (contiguous,
-  /// so the j loops vectorize), then the epilogue reads it back and writes
-  /// every result.
-  bool lowerMatMulRows(const Node &n, ValueId a, ValueId b, bool ta, bool tb, const Sizes &out, int64_t kExtent) {
-    DType t = r_.type(n.results[0]).dtype;
-    ValueId first = r_.outputs()[0];
-    int rowBuffer = static_cast<int>(r_.inputs().size());
-    int i = newVar(), kk = newVar(), jZero = newVar(), jAcc = newVar(), jOut = newVar();
-    auto cell = [&](int j) { return offset(first, {index(i), index(j)}); };
-    Coords ca = {index(i), index(kk)}, cb = {index(kk), index(jAcc)};
-    if (ta)
-      std::swap(ca[0], ca[1]);
-    if (tb)
-      std::swap(cb[0], cb[1]);
-    ExprRef sum = op(OpKind::Add, t, {load(rowBuffer, t, cell(jAcc)), op(OpKind::Mul, t, {at(a, ca), at(b, cb)})});
-    anchorValue_ = load(rowBuffer, t, cell(jOut));
-    Block epilogue;
-    Coords cij = {index(i), index(jOut)};
-    for (size_t y = 0; y < r_.outputs().size(); ++y) {
-      ValueId v = r_.outputs()[y];
-      if (bufferOf_.count(v) || nodeOf_.at(v) < anchor_)
-        return false;
-      epilogue.push_back(storeYield(y, cij));
+  /// `flat` (row-major over `extents`) as one coordinate per extent.
+  static Coords decompose(const ExprRef &flat, const Sizes &extents) {
+    Coords out(extents.size());
+    int64_t stride = 1;
+    for (size_t d = extents.size(); d-- > 0;) {
+      ExprRef q = divIdx(flat, stride);
+      out[d] = extents[d] == 1 ? imm(0, DType::I64) : d == 0 ? q : remIdx(q, extents[d]);
+      stride *= extents[d];
     }
-    Block row;
-    row.push_back(loop(jZero, out[1], LoopKind::Vector, {store(rowBuffer, cell(jZero), imm(0, t))}));
-    row.push_back(loop(kk, kExtent, LoopKind::Serial,
-                       {loop(jAcc, out[1], LoopKind::Vector, {store(rowBuffer, cell(jAcc), sum)})}));
-    row.push_back(loop(jOut, out[1], LoopKind::Vector, std::move(epilogue)));
-    k_.body = {loop(i, out[0], LoopKind::Parallel, std::move(row))};
-    return true;
+    return out;
   }
 
-  /// A buffer argument at coordinates that may fall in the padding: `fill`
-  /// there (the index is clamped so the load stays inside the buffer).
-  ExprRef guardedLoad(ValueId v, const Coords &c, const std::vector<size_t> &guarded, ExprRef fill) {
+  /// Whether images in value v's layout keep channels inside pixels (NHWC
+  /// or blocked), so a contraction over (taps, channels) runs channels
+  /// innermost.
+  bool channelsInner(ValueId v) const { return r_.type(v).layout.kind != Layout::RowMajor; }
+
+  /// Conv and its gradients as contractions over (channels, taps), the taps
+  /// read through padding guards (and the stride's divisibility for the
+  /// input gradient).
+  bool lowerConv(const Node &n, const Window &win) {
+    size_t spatial = win.kernel.size();
+    ValueId res = n.results[0];
+    const Sizes &out = sizes_[res];
+    Sizes kern(win.kernel.begin(), win.kernel.end());
+    auto with = [](Sizes s, int64_t c, bool inner) { // (taps, c) or (c, taps)
+      inner ? s.push_back(c) : (void)s.insert(s.begin(), c);
+      return s;
+    };
+    auto split = [&](const ExprRef &flat, int64_t c, bool inner, ExprRef &ch, Coords &taps) {
+      Coords all = decompose(flat, with(kern, c, inner));
+      ch = inner ? all.back() : all.front();
+      taps.assign(inner ? all.begin() : all.begin() + 1, inner ? all.end() - 1 : all.end());
+    };
+    auto pixels = [&](const ExprRef &flat, const Sizes &image, ExprRef &b, Coords &p) { // (batch, pixel...)
+      Sizes ext = {image[0]};
+      ext.insert(ext.end(), image.begin() + 2, image.end());
+      Coords all = decompose(flat, ext);
+      b = all[0];
+      p.assign(all.begin() + 1, all.end());
+    };
+    auto tap = [&](const ExprRef &pos, const ExprRef &k, size_t d) { // pos * stride - pad + k * dilation
+      return addIdx(mulIdx(pos, win.stride[d]), addIdx(mulIdx(k, win.dilation[d]), imm(static_cast<double>(-win.padBegin[d]), DType::I64)));
+    };
+    DType t = r_.type(res).dtype;
+    Gemm g;
+    ValueId x = n.operands[0], w = n.operands[1];
+    const Sizes &xs = sizes_[x], &ws = sizes_[w];
+    if (n.op == OpKind::Conv) { // out[b, o, p] = sum over c, k of x[b, c, p * s - pad + k * dil] w[o, c, k]
+      bool inner = channelsInner(x);
+      g.m = product(out) / out[1], g.n = out[1], g.k = product(ws) / ws[0];
+      g.a = [&, inner](const ExprRef &m, const ExprRef &k) {
+        ExprRef b, c;
+        Coords p, taps;
+        pixels(m, out, b, p);
+        split(k, xs[1], inner, c, taps);
+        Coords cx = {b, c};
+        for (size_t d = 0; d < spatial; ++d)
+          cx.push_back(tap(p[d], taps[d], d));
+        return windowLoad(x, cx, {}, win, imm(0, t));
+      };
+      g.b = [&, inner](const ExprRef &k, const ExprRef &o) {
+        ExprRef c;
+        Coords taps;
+        split(k, xs[1], inner, c, taps);
+        Coords cw = {o, c};
+        cw.insert(cw.end(), taps.begin(), taps.end());
+        return load(bufferOf_.at(w), t, offset(w, cw));
+      };
+      g.out = [&](const ExprRef &m, const ExprRef &o) {
+        ExprRef b;
+        Coords p;
+        pixels(m, out, b, p);
+        Coords c = {b, o};
+        c.insert(c.end(), p.begin(), p.end());
+        return c;
+      };
+      g.aKInner = true;
+      g.bNInner = false;
+      g.kStep = inner ? xs[1] : 1;
+    } else if (n.op == OpKind::ConvGradInput) { // dx[b, c, i] = sum over o, k of dy[b, o, (i + pad - k * dil) / s] w[o, c, k]
+      ValueId dy = x;
+      const Sizes &dys = sizes_[dy];
+      bool inner = channelsInner(dy);
+      g.m = product(out) / out[1], g.n = out[1], g.k = ws[0] * product(kern);
+      g.a = [&, inner](const ExprRef &m, const ExprRef &k) {
+        ExprRef b, o;
+        Coords p, taps;
+        pixels(m, out, b, p);
+        split(k, dys[1], inner, o, taps);
+        Coords cdy = {b, o};
+        for (size_t d = 0; d < spatial; ++d)
+          cdy.push_back(addIdx(p[d], addIdx(mulIdx(taps[d], -win.dilation[d]), imm(static_cast<double>(win.padBegin[d]), DType::I64))));
+        return windowLoad(dy, cdy, win.stride, win, imm(0, t));
+      };
+      g.b = [&, inner](const ExprRef &k, const ExprRef &c) {
+        ExprRef o;
+        Coords taps;
+        split(k, dys[1], inner, o, taps);
+        Coords cw = {o, c};
+        cw.insert(cw.end(), taps.begin(), taps.end());
+        return load(bufferOf_.at(w), t, offset(w, cw));
+      };
+      g.out = [&](const ExprRef &m, const ExprRef &c) {
+        ExprRef b;
+        Coords p;
+        pixels(m, out, b, p);
+        Coords co = {b, c};
+        co.insert(co.end(), p.begin(), p.end());
+        return co;
+      };
+      g.aKInner = true;
+      g.bNInner = channelsInner(w);
+      g.kStep = inner ? dys[1] : 1;
+    } else { // dw[o, c, k] = sum over b, p of x[b, c, p * s - pad + k * dil] dy[b, o, p]
+      ValueId dy = w;
+      const Sizes &dys = sizes_[dy];
+      bool inner = channelsInner(x);
+      g.m = product(out) / out[0], g.n = out[0], g.k = product(dys) / dys[1];
+      g.a = [&, inner](const ExprRef &m, const ExprRef &k) {
+        ExprRef b, c;
+        Coords p, taps;
+        pixels(k, dys, b, p);
+        split(m, xs[1], inner, c, taps);
+        Coords cx = {b, c};
+        for (size_t d = 0; d < spatial; ++d)
+          cx.push_back(tap(p[d], taps[d], d));
+        return windowLoad(x, cx, {}, win, imm(0, t));
+      };
+      g.b = [&](const ExprRef &k, const ExprRef &o) {
+        ExprRef b;
+        Coords p;
+        pixels(k, dys, b, p);
+        Coords c = {b, o};
+        c.insert(c.end(), p.begin(), p.end());
+        return load(bufferOf_.at(dy), t, offset(dy, c));
+      };
+      g.out = [&, inner](const ExprRef &m, const ExprRef &o) {
+        ExprRef c;
+        Coords taps;
+        split(m, xs[1], inner, c, taps);
+        Coords co = {o, c};
+        co.insert(co.end(), taps.begin(), taps.end());
+        return co;
+      };
+      g.aKInner = !inner;
+      g.bNInner = channelsInner(dy);
+    }
+    return lowerGemm(g);
+  }
+
+  /// Value v (a buffer argument) at image coordinates c whose spatial ones
+  /// are first divided by `divisors` (the input gradient's stride; empty for
+  /// none): `fill` where one falls in the padding or between strides (the
+  /// index is then clamped so the load stays inside the buffer).
+  ExprRef windowLoad(ValueId v, Coords c, const std::vector<int64_t> &divisors, const Window &win, ExprRef fill) {
     ExprRef inside;
-    for (size_t d : guarded) {
-      ExprRef ok = op(OpKind::And, DType::Bool,
-                      {op(OpKind::Greater, DType::Bool, {c[d], imm(-1, DType::I64)}),
-                       op(OpKind::Less, DType::Bool, {c[d], imm(static_cast<double>(sizes_[v][d]), DType::I64)})});
-      inside = inside ? op(OpKind::And, DType::Bool, {inside, ok}) : ok;
+    auto both = [&](ExprRef a, ExprRef b) { return a ? op(OpKind::And, DType::Bool, {std::move(a), std::move(b)}) : b; };
+    for (size_t s = 0; s + 2 < c.size(); ++s) {
+      bool leaves = !divisors.empty() || win.padBegin[s] > 0 || win.padEnd[s] > 0 || win.ceilMode;
+      if (!leaves)
+        continue;
+      ExprRef num = c[s + 2];
+      int64_t div = divisors.empty() ? 1 : divisors[s];
+      if (div > 1) {
+        inside = both(inside, op(OpKind::Equal, DType::Bool, {remIdx(num, div), imm(0, DType::I64)}));
+        c[s + 2] = divIdx(num, div);
+      }
+      inside = both(inside, op(OpKind::Greater, DType::Bool, {num, imm(-1, DType::I64)}));
+      inside = both(inside, op(OpKind::Less, DType::Bool, {c[s + 2], imm(static_cast<double>(sizes_[v][s + 2]), DType::I64)}));
     }
     DType t = r_.type(v).dtype;
     if (!inside)
@@ -408,8 +632,9 @@ private:
     return op(OpKind::Select, t, {inside, load(bufferOf_.at(v), t, idx), std::move(fill)});
   }
 
-  /// Conv, its two gradients and max pooling: an accumulation over taps.
-  /// The anchor's operands must be the kernel's arguments (no prologue).
+  /// Conv, its two gradients (contractions) and max pooling (a maximum over
+  /// taps). The anchor's operands must be the kernel's arguments (no
+  /// prologue).
   bool lowerWindow() {
     const Node &n = r_.nodes()[static_cast<size_t>(anchor_)];
     for (ValueId o : n.operands)
@@ -420,7 +645,6 @@ private:
       return false;
     if (n.op == OpKind::MaxPoolGrad)
       return lowerMaxPoolGrad(n);
-    ValueId res = n.results[0];
     std::vector<int64_t> kernel;
     switch (n.op) {
     case OpKind::Conv:
@@ -431,75 +655,26 @@ private:
     auto win = readWindow(a, kernel);
     if (!win)
       return false;
-    size_t spatial = kernel.size();
-    // The result's coordinates (outer loops) and the taps' (inner loops).
+    if (n.op != OpKind::MaxPool)
+      return lowerConv(n, *win);
+    // out[n, c, p] = max over k of x[n, c, p * s - pad + k * dil]
+    ValueId res = n.results[0], x = n.operands[0];
     Coords cout;
     std::vector<std::pair<int, int64_t>> outer, inner;
     loopsOver(res, cout, outer);
-    auto innerVar = [&](int64_t extent) {
+    Coords cx = {cout[0], cout[1]};
+    for (size_t d = 0; d < kernel.size(); ++d) {
       int var = newVar();
-      inner.emplace_back(var, extent);
-      return index(var);
-    };
-    auto tap = [&](const ExprRef &pos, const ExprRef &k, size_t d) { // pos * stride - pad + k * dilation
-      return addIdx(mulIdx(pos, win->stride[d]), addIdx(mulIdx(k, win->dilation[d]), imm(static_cast<double>(-win->padBegin[d]), DType::I64)));
-    };
-    // Taps leave the input only through padding (or always, for the input
-    // gradient's reversed window).
-    std::vector<size_t> guarded;
-    for (size_t d = 0; d < spatial; ++d)
-      if (n.op == OpKind::ConvGradInput || win->padBegin[d] > 0 || win->padEnd[d] > 0 || win->ceilMode)
-        guarded.push_back(d + 2);
-    DType t = r_.type(res).dtype;
-    ExprRef term;
-    OpKind combine = OpKind::Add;
-    double init = 0;
-    ValueId x = n.operands[0];
-    if (n.op == OpKind::Conv || n.op == OpKind::MaxPool) { // out[n, o, p] from x[n, c, p * s - pad + k * dil]
-      bool conv = n.op == OpKind::Conv;
-      ExprRef c = conv ? innerVar(sizes_[x][1]) : cout[1];
-      Coords cx = {cout[0], c}, ck;
-      for (size_t d = 0; d < spatial; ++d) {
-        ExprRef k = innerVar(kernel[d]);
-        cx.push_back(tap(cout[d + 2], k, d));
-        ck.push_back(k);
-      }
-      double fill = conv ? 0 : -std::numeric_limits<double>::infinity();
-      term = guardedLoad(x, cx, guarded, imm(fill, t));
-      if (conv) {
-        Coords cw = {cout[1], c};
-        cw.insert(cw.end(), ck.begin(), ck.end());
-        term = op(OpKind::Mul, t, {term, load(bufferOf_.at(n.operands[1]), t, offset(n.operands[1], cw))});
-      } else {
-        combine = OpKind::Max, init = -std::numeric_limits<double>::infinity();
-      }
-    } else if (n.op == OpKind::ConvGradWeight) { // dw[o, c, k] = sum over n, p of x[n, c, tap] dy[n, o, p]
-      ValueId dy = n.operands[1];
-      ExprRef b = innerVar(sizes_[x][0]);
-      Coords cx = {b, cout[1]}, cdy = {b, cout[0]};
-      for (size_t d = 0; d < spatial; ++d) {
-        ExprRef p = innerVar(sizes_[dy][d + 2]);
-        cx.push_back(tap(p, cout[d + 2], d));
-        cdy.push_back(p);
-      }
-      term = op(OpKind::Mul, t, {guardedLoad(x, cx, guarded, imm(0, t)), load(bufferOf_.at(dy), t, offset(dy, cdy))});
-    } else { // conv_grad_input, stride 1: dx[n, c, i] = sum over o, k of dy[n, o, i + pad - k * dil] w[o, c, k]
-      for (int64_t s : win->stride)
-        if (s != 1)
-          return false;
-      ValueId dy = x, w = n.operands[1];
-      ExprRef o = innerVar(sizes_[w][0]);
-      Coords cdy = {cout[0], o}, cw = {o, cout[1]};
-      for (size_t d = 0; d < spatial; ++d) {
-        ExprRef k = innerVar(kernel[d]);
-        cdy.push_back(addIdx(cout[d + 2], addIdx(mulIdx(k, -win->dilation[d]), imm(static_cast<double>(win->padBegin[d]), DType::I64))));
-        cw.push_back(k);
-      }
-      term = op(OpKind::Mul, t, {guardedLoad(dy, cdy, guarded, imm(0, t)), load(bufferOf_.at(w), t, offset(w, cw))});
+      inner.emplace_back(var, kernel[d]);
+      cx.push_back(addIdx(mulIdx(cout[d + 2], win->stride[d]),
+                          addIdx(mulIdx(index(var), win->dilation[d]), imm(static_cast<double>(-win->padBegin[d]), DType::I64))));
     }
+    DType t = r_.type(res).dtype;
+    const double inf = std::numeric_limits<double>::infinity();
+    ExprRef term = windowLoad(x, cx, {}, *win, imm(-inf, t));
     int accId = newVar();
     anchorValue_ = acc(accId, t);
-    return accumulate(outer, inner, accId, combine, imm(init, t), term, cout, cout, false);
+    return accumulate(outer, inner, accId, OpKind::Max, imm(-inf, t), term, cout, cout, false);
   }
 
   /// max_pool_grad over windows that tile the input exactly (stride = kernel,
@@ -563,6 +738,7 @@ private:
 
   const Graph &r_;
   const std::map<std::string, int64_t> &dims_;
+  int vectorBytes_;
   Kernel k_;
   std::vector<Sizes> sizes_;
   std::map<ValueId, int> nodeOf_, bufferOf_;
@@ -574,7 +750,7 @@ private:
 } // namespace
 
 std::optional<Kernel> lower(const Graph &g, const Node &n, const std::map<std::string, int64_t> &dims,
-                            const std::string &name) {
+                            const std::string &name, int vectorBytes) {
   std::shared_ptr<const Graph> region = n.body ? n.body : asRegion(g, n);
   if (!region)
     return std::nullopt;
@@ -583,7 +759,7 @@ std::optional<Kernel> lower(const Graph &g, const Node &n, const std::map<std::s
     args.push_back(g.nameOf(o));
   for (ValueId r : n.results)
     results.push_back(g.nameOf(r));
-  return Lowerer(*region, dims).run(name, args, results);
+  return Lowerer(*region, dims, vectorBytes).run(name, args, results);
 }
 
 } // namespace kiln::passes

@@ -4,13 +4,20 @@
 // kernel IR (ir/kernel) for concrete sizes. The region's values are built as
 // expressions at logical coordinates: elementwise ops over the kernel's
 // domain; a reduction's producers inside its reduced loops, its epilogue
-// after them; a matmul's operands (prologues included) inside its k loop and
-// its epilogue after it. Loops follow the output's storage order, the
-// innermost marked vector, the outermost parallel; loads and stores go
-// through each buffer's physical strides (row-major or channels last).
+// after them; max pooling as a maximum over taps. Loops follow the output's
+// storage order, the innermost marked vector, the outermost parallel; loads
+// and stores go through each buffer's physical strides (row-major, channels
+// last or blocked).
 //
-// What is not lowered yet (convolutions, pooling, data movement, opaque ops,
-// blocked or flat layouts, dtypes other than f32, f64 and bool) gives nullopt,
+// Contractions (2-D matmul, conv and both its gradients) are one schedule,
+// BLIS's: the parallel loop over blocks of the result, slices of the
+// contracted dim packed into panels (a matmul's prologues, a conv's padding
+// guards and im2col indexing are computed while packing), a register-blocked
+// FMA tile (6 rows by two vectors) over every pair of panels, and the
+// epilogue from the finished block.
+//
+// What is not lowered yet (softmax and the loss, data movement, opaque ops,
+// grouped convolutions, dtypes other than f32, f64 and bool) gives nullopt,
 // not an error: the runtime runs such a node on the reference interpreter.
 //
 // Needs: a verified graph whose symbols are bound in `dims`. Keeps: the
@@ -28,8 +35,9 @@
 namespace kiln::passes {
 
 /// The kernel of node `n` of `g` named `name`, its buffers the node's operands
-/// then its results; nullopt if the node is not lowerable yet.
+/// then its results (then its scratch buffers); nullopt if the node is not
+/// lowerable yet. Contractions use vector registers of `vectorBytes`.
 std::optional<kernel::Kernel> lower(const ir::Graph &g, const ir::Node &n, const std::map<std::string, int64_t> &dims,
-                                    const std::string &name);
+                                    const std::string &name, int vectorBytes = 32);
 
 } // namespace kiln::passes

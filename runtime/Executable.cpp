@@ -5,6 +5,8 @@
 #include "passes/Lower.h"
 #include "runtime/Parallel.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 
 namespace kiln {
@@ -12,6 +14,13 @@ namespace kiln {
 using namespace ir;
 
 namespace {
+
+/// Adds the time from `started` to its end to `total`.
+struct Timed {
+  double &total;
+  std::chrono::steady_clock::time_point started;
+  ~Timed() { total += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
+};
 
 /// Copies every element between logical order and layout `l`.
 HostTensor relayout(const HostTensor &t, Layout l, bool toPhys) {
@@ -102,8 +111,9 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
   for (const Const &c : graph.consts())
     e->values_[c.value] = c.data;
   std::vector<kernel::Kernel> kernels;
+  const int vectorBytes = codegen::hostVectorBytes();
   for (const Node &n : graph.nodes()) {
-    auto k = passes::lower(graph, n, e->dims_, fmt::format("kernel{}", kernels.size()));
+    auto k = passes::lower(graph, n, e->dims_, fmt::format("kernel{}", kernels.size()), vectorBytes);
     bool view = n.op == OpKind::Reshape && sizesOf(graph.type(n.results[0]).shape, e->dims_);
     if (!k || view) {
       e->steps_.push_back(Step{&n, view ? kView : kReference});
@@ -143,8 +153,12 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
                        toString(it->second.sizes()), toString(inputSizes_.at(g.nameOf(v))));
     values_[v] = toPhysical(it->second, g.type(v).layout);
   }
-  for (const Step &s : steps_) {
+  stepSeconds_.resize(steps_.size());
+  for (size_t si = 0; si < steps_.size(); ++si) {
+    const Step &s = steps_[si];
     const Node &n = *s.node;
+    auto started = std::chrono::steady_clock::now();
+    Timed timed{stepSeconds_[si], started};
     if (s.kernel == kView) { // the layout pass kept the bytes' order
       values_[n.results[0]] = values_[n.operands[0]].reshaped(*sizesOf(g.type(n.results[0]).shape, dims_));
       continue;
@@ -195,6 +209,24 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
     ValueId p = g.updates()[i].param;
     values_[p] = std::move(next[i]);
     logicalParams_.erase(g.nameOf(p));
+  }
+  return out;
+}
+
+std::string Executable::profile() const {
+  std::vector<size_t> order(stepSeconds_.size());
+  double total = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+    total += stepSeconds_[i];
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return stepSeconds_[a] > stepSeconds_[b]; });
+  std::string out = fmt::format("// {:.3f} s in {} steps\n", total, order.size());
+  for (size_t i : order) {
+    const Step &s = steps_[i];
+    std::string where = s.kernel == kView ? "view" : s.kernel == kReference ? "reference" : fmt::format("kernel{}", s.kernel);
+    out += fmt::format("// {:8.3f} s {:5.1f}%  {:<10} {}\n", stepSeconds_[i], total > 0 ? 100 * stepSeconds_[i] / total : 0.0,
+                       where, graph_.describe(*s.node));
   }
   return out;
 }

@@ -44,6 +44,13 @@ public:
   }
   /// The launch list: each node and where it runs (a kernel or the reference).
   std::string describeSteps() const;
+  /// Where the time of every run so far went: each step's total, longest
+  /// first, with its share and the node it runs (`kiln train --profile`).
+  std::string profile() const;
+  /// The seconds each step of the launch list took, summed over runs, and
+  /// whether step i runs a native kernel of node `op`.
+  const std::vector<double> &stepSeconds() const { return stepSeconds_; }
+  bool stepIsKernel(size_t i, ir::OpKind op) const { return steps_[i].kernel >= 0 && steps_[i].node->op == op; }
   /// Every kernel as kernel IR text, and the optimized LLVM module.
   const std::string &kernelsText() const { return kernelsText_; }
   const std::string &llvmIR() const;
@@ -66,6 +73,7 @@ private:
   std::map<std::string, ir::Sizes> inputSizes_;
   std::vector<ir::HostTensor> values_; ///< by value id, in physical layout
   std::vector<Step> steps_;
+  std::vector<double> stepSeconds_; ///< per step, summed over runs
   std::vector<int64_t> parallelExtents_; ///< per kernel; 0: no parallel loop
   std::unique_ptr<codegen::Jit> jit_;
   size_t native_ = 0;

@@ -128,6 +128,7 @@ struct TrainArgs {
   int64_t batchSize = 64, limit = 0, testLimit = 0;
   double lr = 0.01, momentum = 0.9, weightDecay = 0;
   uint64_t seed = 1;
+  bool profile = false;
 };
 
 int trainCommand(const TrainArgs &a) {
@@ -175,13 +176,19 @@ int trainCommand(const TrainArgs &a) {
   cfg.checkpoint = a.checkpoint;
   cfg.resume = a.resume;
   cfg.curve = (std::filesystem::path(a.outputDir) / "curve").string();
-  fmt::print("training {} on {} Fashion-MNIST images ({} test), batch {}, {} lr {}, on the reference interpreter\n",
-             what, train->size(), test->size(), a.batchSize, a.optimizer, a.lr);
+  fmt::print("training {} on {} Fashion-MNIST images ({} test), batch {}, {} lr {}, on the {} backend\n", what,
+             train->size(), test->size(), a.batchSize, a.optimizer, a.lr, a.backend);
   kiln::Trainer trainer(fns->train, fns->eval, cfg);
   auto stats = trainer.fit(*train, *test);
   if (!stats)
     return fail(kiln::makeError("error: {}", stats.error().message));
   fmt::print("wrote {}.csv and {}.svg\n", cfg.curve, cfg.curve);
+  if (a.profile) {
+    if (const kiln::Executable *e = fns->train.lastExecutable())
+      fmt::print("profile of the training step (last batch size):\n{}", e->profile());
+    else
+      fmt::print("no profile: the reference backend runs no executable\n");
+  }
   return 0;
 }
 
@@ -245,6 +252,7 @@ int main(int argc, char **argv) {
   train->add_option("--limit", ta.limit, "Train on the first N images only");
   train->add_option("--test-limit", ta.testLimit, "Test on the first N test images only");
   train->add_option("--output-dir", ta.outputDir, "Where the training curve (curve.csv, curve.svg) goes");
+  train->add_flag("--profile", ta.profile, "Print where the training step's time went, kernel by kernel");
   train->add_option("--backend", ta.backend, "llvm (native kernels, the default) or reference (the interpreter)")
       ->check(CLI::IsMember({"llvm", "reference"}));
 

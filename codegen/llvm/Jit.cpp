@@ -32,6 +32,12 @@ Jit::~Jit() = default;
 
 std::string hostCpuName() { return llvm::sys::getHostCPUName().str(); }
 
+int hostVectorBytes() {
+  auto features = llvm::sys::getHostCPUFeatures();
+  auto has = [&](const char *f) { return features.lookup(f); };
+  return has("avx512f") ? 64 : has("avx") ? 32 : 16;
+}
+
 // UBSan's function check reads a signature before the callee, which JIT
 // code does not have: calls into kernels are exempt.
 #if defined(__clang__)
@@ -72,9 +78,21 @@ public:
     auto *entry = llvm::BasicBlock::Create(ctx_, "entry", fn_);
     b_.SetInsertPoint(entry);
     llvm::Value *arg = fn_->getArg(0);
+    // Arguments come in the array; scratch buffers are this call's own,
+    // 64-byte aligned.
+    auto alloc = m_.getOrInsertFunction("aligned_alloc", ptrTy, i64, i64);
+    auto release = m_.getOrInsertFunction("free", b_.getVoidTy(), ptrTy);
+    std::vector<llvm::Value *> scratch;
     for (size_t i = 0; i < k_.buffers.size(); ++i) {
+      const Buffer &buf = k_.buffers[i];
+      if (buf.scratch) {
+        auto bytes = static_cast<uint64_t>(buf.elements) * ir::dtypeSize(buf.type);
+        scratch.push_back(b_.CreateCall(alloc, {b_.getInt64(64), b_.getInt64((bytes + 63) / 64 * 64)}, buf.name));
+        buffers_.push_back(scratch.back());
+        continue;
+      }
       llvm::Value *slot = b_.CreateConstInBoundsGEP1_64(ptrTy, arg, i);
-      buffers_.push_back(b_.CreateLoad(ptrTy, slot, k_.buffers[i].name));
+      buffers_.push_back(b_.CreateLoad(ptrTy, slot, buf.name));
     }
     // The outermost parallel loop runs the part [begin, end) it is given.
     if (k_.parallelExtent() > 0)
@@ -83,6 +101,8 @@ public:
     vars_.assign(static_cast<size_t>(k_.numVars), nullptr);
     scopes_.emplace_back();
     KILN_TRY(block(k_.body));
+    for (llvm::Value *p : scratch)
+      b_.CreateCall(release, {p});
     b_.CreateRetVoid();
     std::string err;
     llvm::raw_string_ostream os(err);
@@ -147,11 +167,79 @@ private:
       b_.CreateStore(binary(s.combine, old, v), slot);
       return {};
     }
+    case Stmt::TileFma: return tile(s);
     }
     return {};
   }
 
+  llvm::Value *element(int buffer, llvm::Value *base, int64_t offset) {
+    llvm::Type *t = memoryType(k_.buffers[static_cast<size_t>(buffer)].type);
+    return b_.CreateConstInBoundsGEP1_64(t, base, static_cast<uint64_t>(offset));
+  }
+
+  /// The micro-kernel: mr x (nr / lanes) vector accumulators live in
+  /// registers (loop-carried values) through the k loop, which loads a row
+  /// of the B panel as vectors and broadcasts each element of a column of
+  /// the A panel into FMAs.
+  Status tile(const Stmt &s) {
+    const Tile &t = s.tile;
+    DType dt = k_.buffers[static_cast<size_t>(s.buffer)].type;
+    llvm::Type *el = valueType(dt);
+    auto *vec = llvm::FixedVectorType::get(el, static_cast<unsigned>(t.lanes));
+    llvm::Align align(ir::dtypeSize(dt));
+    int64_t nv = t.nr / t.lanes;
+    KILN_ASSIGN(llvm::Value * cIdx, expr(s.index));
+    KILN_ASSIGN(llvm::Value * aIdx, expr(t.aIndex));
+    KILN_ASSIGN(llvm::Value * bIdx, expr(t.bIndex));
+    KILN_ASSIGN(llvm::Value * depth, expr(t.depth));
+    llvm::Value *cBase = b_.CreateInBoundsGEP(el, buffers_[static_cast<size_t>(s.buffer)], cIdx);
+    llvm::Value *aBase = b_.CreateInBoundsGEP(el, buffers_[static_cast<size_t>(t.a)], aIdx);
+    llvm::Value *bBase = b_.CreateInBoundsGEP(el, buffers_[static_cast<size_t>(t.b)], bIdx);
+    std::vector<llvm::Value *> init;
+    for (int64_t i = 0; i < t.mr; ++i)
+      for (int64_t v = 0; v < nv; ++v)
+        init.push_back(b_.CreateAlignedLoad(vec, element(s.buffer, cBase, i * t.ldc + v * t.lanes), align));
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *header = llvm::BasicBlock::Create(ctx_, "tile", fn_);
+    auto *body = llvm::BasicBlock::Create(ctx_, "tile.k", fn_);
+    auto *exit = llvm::BasicBlock::Create(ctx_, "tile.exit", fn_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode *k = b_.CreatePHI(b_.getInt64Ty(), 2, "k");
+    k->addIncoming(b_.getInt64(0), pre);
+    std::vector<llvm::PHINode *> accs;
+    for (llvm::Value *v : init) {
+      accs.push_back(b_.CreatePHI(vec, 2));
+      accs.back()->addIncoming(v, pre);
+    }
+    b_.CreateCondBr(b_.CreateICmpSLT(k, depth), body, exit);
+    b_.SetInsertPoint(body);
+    llvm::Value *bRow = b_.CreateInBoundsGEP(el, bBase, b_.CreateMul(k, b_.getInt64(t.nr), "", true, true));
+    llvm::Value *aCol = b_.CreateInBoundsGEP(el, aBase, b_.CreateMul(k, b_.getInt64(t.mr), "", true, true));
+    std::vector<llvm::Value *> bv;
+    for (int64_t v = 0; v < nv; ++v)
+      bv.push_back(b_.CreateAlignedLoad(vec, element(t.b, bRow, v * t.lanes), align));
+    for (int64_t i = 0; i < t.mr; ++i) {
+      llvm::Value *a = b_.CreateVectorSplat(static_cast<unsigned>(t.lanes), b_.CreateAlignedLoad(el, element(t.a, aCol, i), align));
+      for (int64_t v = 0; v < nv; ++v) {
+        llvm::PHINode *acc = accs[static_cast<size_t>(i * nv + v)];
+        acc->addIncoming(b_.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {a, bv[static_cast<size_t>(v)], acc}), body);
+      }
+    }
+    k->addIncoming(b_.CreateAdd(k, b_.getInt64(1), "", true, true), body);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(exit);
+    for (int64_t i = 0; i < t.mr; ++i)
+      for (int64_t v = 0; v < nv; ++v)
+        b_.CreateAlignedStore(accs[static_cast<size_t>(i * nv + v)], element(s.buffer, cBase, i * t.ldc + v * t.lanes), align);
+    return {};
+  }
+
   Status loop(const Stmt &s) {
+    llvm::Value *limit = nullptr;
+    if (s.limit) {
+      KILN_ASSIGN(limit, expr(s.limit));
+    }
     llvm::BasicBlock *pre = b_.GetInsertBlock();
     auto *header = llvm::BasicBlock::Create(ctx_, "loop", fn_);
     auto *body = llvm::BasicBlock::Create(ctx_, "body", fn_);
@@ -161,7 +249,7 @@ private:
     llvm::PHINode *i = b_.CreatePHI(b_.getInt64Ty(), 2, fmt::format("i{}", s.var));
     bool part = &s == parallel_;
     llvm::Value *begin = part ? static_cast<llvm::Value *>(fn_->getArg(1)) : b_.getInt64(0);
-    llvm::Value *end = part ? static_cast<llvm::Value *>(fn_->getArg(2)) : b_.getInt64(s.extent);
+    llvm::Value *end = part ? static_cast<llvm::Value *>(fn_->getArg(2)) : limit ? limit : b_.getInt64(s.extent);
     i->addIncoming(begin, pre);
     b_.CreateCondBr(b_.CreateICmpSLT(i, end), body, exit);
     b_.SetInsertPoint(body);

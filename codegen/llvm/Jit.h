@@ -47,5 +47,8 @@ private:
 
 /// The host CPU's name as LLVM knows it (`znver3`, `haswell`, ...).
 std::string hostCpuName();
+/// The width of the host's vector registers in bytes (64 with AVX-512, 32
+/// with AVX, else 16).
+int hostVectorBytes();
 
 } // namespace kiln::codegen

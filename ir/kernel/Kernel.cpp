@@ -3,6 +3,8 @@
 
 #include "ir/Printer.h"
 
+#include <algorithm>
+
 namespace kiln::kernel {
 
 namespace {
@@ -20,9 +22,10 @@ ExprRef imm(double v, DType t) {
   return e;
 }
 
-ExprRef index(int loopVar) {
+ExprRef index(int loopVar, int64_t extent) {
   auto e = make(Expr::Var, DType::I64);
   e->var = loopVar;
+  e->imm = static_cast<double>(extent);
   return e;
 }
 
@@ -75,6 +78,117 @@ ExprRef mulIdx(ExprRef a, int64_t c) {
   return op(ir::OpKind::Mul, DType::I64, {std::move(a), imm(static_cast<double>(c), DType::I64)});
 }
 
+namespace {
+
+int64_t immOf(const ExprRef &e) { return static_cast<int64_t>(e->imm); }
+bool isOp(const ExprRef &e, ir::OpKind k) { return e->kind == Expr::Op && e->op == k && e->type == DType::I64; }
+/// a * c or a / c with a constant c.
+bool byConst(const ExprRef &e, ir::OpKind k) { return isOp(e, k) && e->args[1]->kind == Expr::Imm; }
+
+/// Whether index e is never negative: loop indices, non-negative constants,
+/// and sums, products, quotients and minimums of them.
+bool nonNegative(const ExprRef &e) {
+  if (e->kind == Expr::Imm)
+    return e->imm >= 0;
+  if (e->kind == Expr::Var)
+    return true;
+  if (!(isOp(e, ir::OpKind::Add) || isOp(e, ir::OpKind::Mul) || isOp(e, ir::OpKind::Div) || isOp(e, ir::OpKind::Min)))
+    return false;
+  return std::all_of(e->args.begin(), e->args.end(), nonNegative);
+}
+
+/// An exclusive upper bound of non-negative index e, 0 when unknown.
+int64_t upperBound(const ExprRef &e) {
+  if (e->kind == Expr::Imm)
+    return immOf(e) + 1;
+  if (e->kind == Expr::Var)
+    return immOf(e);
+  if (isOp(e, ir::OpKind::Add)) {
+    int64_t a = upperBound(e->args[0]), b = upperBound(e->args[1]);
+    return a && b ? a + b - 1 : 0;
+  }
+  if (byConst(e, ir::OpKind::Mul)) {
+    int64_t a = upperBound(e->args[0]);
+    return a ? (a - 1) * immOf(e->args[1]) + 1 : 0;
+  }
+  return 0;
+}
+
+/// Whether index e is a multiple of c.
+bool multipleOf(const ExprRef &e, int64_t c) {
+  if (e->kind == Expr::Imm)
+    return immOf(e) % c == 0;
+  if (byConst(e, ir::OpKind::Mul))
+    return immOf(e->args[1]) % c == 0 || multipleOf(e->args[0], c);
+  if (isOp(e, ir::OpKind::Add))
+    return multipleOf(e->args[0], c) && multipleOf(e->args[1], c);
+  return false;
+}
+
+} // namespace
+
+// Division and remainder simplify the way im2col indexing needs (Halide's
+// rules): (q * c + r) / c = q and (q * c + r) % c = r for 0 <= r < c, which
+// a loop index of that extent is; so a flat index built from nested loops
+// decomposes back into them without dividing.
+ExprRef divIdx(ExprRef a, int64_t c) {
+  if (c == 1)
+    return a;
+  if (a->kind == Expr::Imm)
+    return imm(static_cast<double>(immOf(a) / c), DType::I64);
+  if (nonNegative(a)) {
+    if (int64_t b = upperBound(a); b && b <= c)
+      return imm(0, DType::I64);
+    if (byConst(a, ir::OpKind::Mul) && immOf(a->args[1]) % c == 0)
+      return mulIdx(a->args[0], immOf(a->args[1]) / c);
+    if (byConst(a, ir::OpKind::Div))
+      return divIdx(a->args[0], immOf(a->args[1]) * c);
+    if (isOp(a, ir::OpKind::Add))
+      for (int side = 0; side < 2; ++side)
+        if (multipleOf(a->args[static_cast<size_t>(side)], c))
+          return addIdx(divIdx(a->args[static_cast<size_t>(side)], c), divIdx(a->args[static_cast<size_t>(1 - side)], c));
+  }
+  return op(ir::OpKind::Div, DType::I64, {std::move(a), imm(static_cast<double>(c), DType::I64)});
+}
+
+ExprRef remIdx(ExprRef a, int64_t c) {
+  if (c == 1 || multipleOf(a, c))
+    return imm(0, DType::I64);
+  if (a->kind == Expr::Imm)
+    return imm(static_cast<double>(immOf(a) % c), DType::I64);
+  if (nonNegative(a)) {
+    if (int64_t b = upperBound(a); b && b <= c)
+      return a;
+    if (isOp(a, ir::OpKind::Add))
+      for (int side = 0; side < 2; ++side)
+        if (multipleOf(a->args[static_cast<size_t>(side)], c))
+          return remIdx(a->args[static_cast<size_t>(1 - side)], c);
+  }
+  return op(ir::OpKind::Sub, DType::I64, {a, mulIdx(divIdx(a, c), c)});
+}
+
+ExprRef minIdx(ExprRef a, ExprRef b) {
+  if (a->kind == Expr::Imm && b->kind == Expr::Imm)
+    return imm(std::min(a->imm, b->imm), DType::I64);
+  return op(ir::OpKind::Min, DType::I64, {std::move(a), std::move(b)});
+}
+
+Stmt loopUpTo(int var, int64_t extent, ExprRef limit, LoopKind k, Block body) {
+  Stmt s = loop(var, extent, k, std::move(body));
+  if (!(limit->kind == Expr::Imm && static_cast<int64_t>(limit->imm) >= extent))
+    s.limit = std::move(limit);
+  return s;
+}
+
+Stmt tileFma(int c, ExprRef cIndex, Tile t) {
+  Stmt s;
+  s.kind = Stmt::TileFma;
+  s.buffer = c;
+  s.index = std::move(cIndex);
+  s.tile = std::move(t);
+  return s;
+}
+
 Stmt loop(int var, int64_t extent, LoopKind k, Block body) {
   Stmt s;
   s.kind = Stmt::Loop;
@@ -123,14 +237,23 @@ std::string printExpr(const Kernel &k, const ExprRef &e) {
   case Expr::Cast: return fmt::format("{}({})", ir::dtypeName(e->type), printExpr(k, e->args[0]));
   case Expr::Op: break;
   }
-  if (e->type == DType::I64 && e->args.size() == 2 && (e->op == ir::OpKind::Add || e->op == ir::OpKind::Mul)) {
-    bool mul = e->op == ir::OpKind::Mul;
+  auto infix = [](ir::OpKind op) -> const char * {
+    switch (op) {
+    case ir::OpKind::Add: return "+";
+    case ir::OpKind::Sub: return "-";
+    case ir::OpKind::Mul: return "*";
+    case ir::OpKind::Div: return "/";
+    default: return nullptr;
+    }
+  };
+  if (e->type == DType::I64 && e->args.size() == 2 && infix(e->op)) {
+    bool product = e->op == ir::OpKind::Mul || e->op == ir::OpKind::Div;
     auto side = [&](const ExprRef &a) { // a sum under a product needs parentheses
       std::string t = printExpr(k, a);
-      bool sum = a->kind == Expr::Op && a->op == ir::OpKind::Add && a->type == DType::I64;
-      return mul && sum ? "(" + t + ")" : t;
+      bool sum = a->kind == Expr::Op && (a->op == ir::OpKind::Add || a->op == ir::OpKind::Sub) && a->type == DType::I64;
+      return (product || e->op == ir::OpKind::Sub) && sum ? "(" + t + ")" : t;
     };
-    return fmt::format("{} {} {}", side(e->args[0]), mul ? "*" : "+", side(e->args[1]));
+    return fmt::format("{} {} {}", side(e->args[0]), infix(e->op), side(e->args[1]));
   }
   std::string out = fmt::format("{}(", ir::opInfo(e->op).name);
   for (size_t i = 0; i < e->args.size(); ++i)
@@ -145,7 +268,8 @@ void printBlock(const Kernel &k, const Block &b, const std::string &indent, std:
     switch (s.kind) {
     case Stmt::Loop: {
       const char *kind = s.loop == LoopKind::Parallel ? " parallel" : s.loop == LoopKind::Vector ? " vector" : "";
-      out += fmt::format("{}for{} i{} in 0..{} {{\n", indent, kind, s.var, s.extent);
+      std::string bound = s.limit ? fmt::format("min({}, {})", s.extent, printExpr(k, s.limit)) : std::to_string(s.extent);
+      out += fmt::format("{}for{} i{} in 0..{} {{\n", indent, kind, s.var, bound);
       printBlock(k, s.body, indent + "  ", out);
       out += indent + "}\n";
       break;
@@ -159,6 +283,14 @@ void printBlock(const Kernel &k, const Block &b, const std::string &indent, std:
       out += fmt::format("{}acc{} = {}(acc{}, {})\n", indent, s.var, ir::opInfo(s.combine).name, s.var,
                          printExpr(k, s.value));
       break;
+    case Stmt::TileFma: {
+      const Tile &t = s.tile;
+      auto name = [&](int b) { return k.buffers[static_cast<size_t>(b)].name; };
+      out += fmt::format("{}tile {}x{} {}[{} ..., ldc {}] += {}[{} ...] * {}[{} ...] over k in 0..{} (vector {})\n",
+                         indent, t.mr, t.nr, name(s.buffer), printExpr(k, s.index), t.ldc, name(t.a),
+                         printExpr(k, t.aIndex), name(t.b), printExpr(k, t.bIndex), printExpr(k, t.depth), t.lanes);
+      break;
+    }
     }
   }
 }
@@ -169,8 +301,8 @@ std::string print(const Kernel &k) {
   std::string out = fmt::format("kernel @{}(", k.name);
   for (size_t i = 0; i < k.buffers.size(); ++i) {
     const Buffer &b = k.buffers[i];
-    out += fmt::format("{}{}{} : {}[{}]", i ? ", " : "", b.output ? "out " : "", b.name, ir::dtypeName(b.type),
-                       b.elements);
+    out += fmt::format("{}{}{} : {}[{}]", i ? ", " : "", b.output ? "out " : b.scratch ? "scratch " : "", b.name,
+                       ir::dtypeName(b.type), b.elements);
   }
   out += ") {\n";
   printBlock(k, k.body, "  ", out);

@@ -9,6 +9,12 @@
 // reductions. Trees share subtrees (shared_ptr), so a value used twice is
 // built once; codegen computes a shared subtree once per loop body.
 //
+// Contractions add three things (the BLIS structure): scratch buffers private
+// to each call (packed panels, an accumulator block), loops whose trip count
+// is cut short by an index expression (the edge blocks), and the `tile`
+// statement, a register-blocked micro-kernel: an mr x nr block of C
+// accumulated in vector registers from packed panels of A and B by FMAs.
+//
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -28,7 +34,7 @@ using ExprRef = std::shared_ptr<const Expr>;
 struct Expr {
   enum Kind : uint8_t {
     Imm,   ///< the constant `imm`
-    Var,   ///< the index of loop `var` (i64)
+    Var,   ///< the index of loop `var` (i64); `imm` bounds it when not 0
     Load,  ///< buffer[args[0]] (the index is i64)
     Acc,   ///< the current value of accumulator `var`
     Op,    ///< an elementwise op of the table on args (attrs in `params`)
@@ -44,49 +50,76 @@ struct Expr {
 };
 
 ExprRef imm(double v, DType t);
-ExprRef index(int loopVar);
+/// Loop `loopVar`'s index; `extent`, when known, lets divIdx and remIdx
+/// simplify.
+ExprRef index(int loopVar, int64_t extent = 0);
 ExprRef load(int buffer, DType t, ExprRef idx);
 ExprRef acc(int id, DType t);
 ExprRef op(ir::OpKind k, DType t, std::vector<ExprRef> args, std::vector<double> params = {});
 ExprRef cast(ExprRef x, DType t);
-/// i64 index arithmetic, folding constants.
+/// i64 index arithmetic, folding constants (divIdx and remIdx take
+/// non-negative values and a positive constant).
 ExprRef addIdx(ExprRef a, ExprRef b);
 ExprRef mulIdx(ExprRef a, int64_t c);
+ExprRef divIdx(ExprRef a, int64_t c);
+ExprRef remIdx(ExprRef a, int64_t c);
+ExprRef minIdx(ExprRef a, ExprRef b);
 
 enum class LoopKind : uint8_t { Serial, Parallel, Vector };
 
 struct Stmt;
 using Block = std::vector<Stmt>;
 
-/// A statement: a loop, a store, or an accumulator's declaration or update.
+/// The operands of a `tile` statement: C[c + i * ldc + j] += sum over
+/// k < depth of A[a + k * mr + i] * B[b + k * nr + j], for i < mr, j < nr.
+/// A and B are packed panels (column i of the A panel, row j of the B panel
+/// contiguous), C is read and written in place; nr is a multiple of `lanes`,
+/// the vector width codegen uses.
+struct Tile {
+  int a = -1, b = -1;      ///< buffers of the A and B panels (C is Stmt::buffer)
+  ExprRef aIndex, bIndex;  ///< offsets of the panels
+  ExprRef depth;           ///< k's trip count (i64)
+  int64_t mr = 0, nr = 0, ldc = 0, lanes = 0;
+};
+
+/// A statement: a loop, a store, an accumulator's declaration or update, or
+/// a micro-kernel.
 struct Stmt {
   enum Kind : uint8_t {
-    Loop,     ///< for var in [0, extent): body
-    Store,    ///< buffer[index] = value
-    AccInit,  ///< accumulator var = value (before the loops that update it)
-    AccUpdate ///< accumulator var = combine(var, value)
+    Loop,      ///< for var in [0, min(extent, limit)): body
+    Store,     ///< buffer[index] = value
+    AccInit,   ///< accumulator var = value (before the loops that update it)
+    AccUpdate, ///< accumulator var = combine(var, value)
+    TileFma    ///< buffer[index ...] += the product of `tile`'s panels
   };
   Kind kind = Loop;
   int var = -1;   ///< loop or accumulator id
   int64_t extent = 0;
+  ExprRef limit;  ///< a Loop's trip count when not `extent` (at most extent)
   LoopKind loop = LoopKind::Serial;
   int buffer = -1;
   ir::OpKind combine = ir::OpKind::Add; ///< add, max, min or mul
   ExprRef index, value;
+  Tile tile;
   Block body;
 };
 
 Stmt loop(int var, int64_t extent, LoopKind k, Block body);
+/// A loop of at most `extent` trips that runs `limit` of them.
+Stmt loopUpTo(int var, int64_t extent, ExprRef limit, LoopKind k, Block body);
+Stmt tileFma(int c, ExprRef cIndex, Tile t);
 Stmt store(int buffer, ExprRef index, ExprRef value);
 Stmt accInit(int id, ExprRef value);
 Stmt accUpdate(int id, ir::OpKind combine, ExprRef value);
 
-/// A buffer argument: the kernel's inputs come first, then its outputs.
+/// A buffer: the kernel's inputs come first, then its outputs (the
+/// arguments), then its scratch buffers, which each call allocates for itself.
 struct Buffer {
   std::string name;
-  DType type;
-  int64_t elements;
-  bool output;
+  DType type = DType::F32;
+  int64_t elements = 0;
+  bool output = false;
+  bool scratch = false;
 };
 
 struct Kernel {
