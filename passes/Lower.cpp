@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <numeric>
 #include <limits>
 
 namespace kiln::passes {
@@ -347,6 +348,9 @@ private:
     /// channels): slices hold whole units and packing loops over both, so
     /// the taps' indexing and padding guards are computed once per unit.
     int64_t kStep = 1;
+    /// n runs over (units, nStep) likewise (a weight gradient's columns):
+    /// blocks of columns hold whole units, and B is packed along them.
+    int64_t nStep = 1;
   };
 
   int scratch(const char *name, DType t, int64_t elements) {
@@ -376,8 +380,8 @@ private:
     const int64_t mc = std::min<int64_t>(ceilDiv(g.m, mr) * mr, 96), mBlocks = ceilDiv(g.m, mc);
     // Split the columns too when there are few row blocks (a weight
     // gradient has as many rows as weights per output channel).
-    int64_t nBlocks = std::min(ceilDiv(g.n, nr), ceilDiv(8, mBlocks));
-    const int64_t nc = ceilDiv(ceilDiv(g.n, nBlocks), nr) * nr;
+    int64_t nBlocks = std::min(ceilDiv(g.n, nr), ceilDiv(16, mBlocks));
+    const int64_t nAlign = std::lcm(nr, g.nStep), nc = ceilDiv(ceilDiv(g.n, nBlocks), nAlign) * nAlign;
     nBlocks = ceilDiv(g.n, nc);
     int ap = scratch("a_panels", t, mc * kc), bp = scratch("b_panels", t, kc * nc), cb = scratch("c_block", t, mc * nc);
 
@@ -400,20 +404,47 @@ private:
     // pack: panel p holds element (row or column w < width of the panel, k)
     // at p * width * kc + k * width + w
     auto pack = [&](int buffer, ExprRef panels, ExprRef extent, int64_t width, bool kInner, bool isA) {
-      int p = newVar(), unit = newVar(), kr = newVar(), w = newVar();
-      ExprRef widthLeft = minIdx(I(width), addIdx(extent, mulIdx(index(p), -width)));
-      ExprRef along = addIdx(mulIdx(index(p), width), index(w, width)); // row or column in the block
+      int unit = newVar(), kr = newVar();
       ExprRef kk = addIdx(mulIdx(index(unit, perSlice), g.kStep), index(kr, g.kStep));
       ExprRef kAt = addIdx(k0, kk);
-      ExprRef value = isA ? g.a(addIdx(m0, along), kAt) : g.b(kAt, addIdx(n0, along));
-      ExprRef at = addIdx(mulIdx(index(p), width * kc), addIdx(mulIdx(kk, width), index(w)));
-      Block inner{store(buffer, at, value)};
       auto kLoops = [&](Block b) {
         return loopUpTo(unit, perSlice, divIdx(depth, g.kStep), LoopKind::Serial, {loop(kr, g.kStep, LoopKind::Serial, std::move(b))});
       };
-      Stmt nest = kInner ? loopUpTo(w, width, widthLeft, LoopKind::Serial, {kLoops(std::move(inner))})
-                         : kLoops({loopUpTo(w, width, widthLeft, LoopKind::Serial, std::move(inner))});
-      sliceBody.push_back(loopUpTo(p, ceilDiv(isA ? mc : nc, width), std::move(panels), LoopKind::Serial, {std::move(nest)}));
+      // The row or column in the block: by panels (p, w), or by the source's
+      // units (u, r) when B's columns have a step.
+      int64_t step = isA ? 1 : g.nStep, blockExtent = isA ? mc : nc;
+      int p = newVar(), w = newVar(), lane = newVar();
+      // A unit that holds whole panel rows is copied a panel row at a time
+      // (the lane loop, contiguous on both sides, vectorizes).
+      bool lanes = step > 1 && step % width == 0;
+      ExprRef unitPos = lanes ? addIdx(mulIdx(index(w, step / width), width), index(lane, width)) : index(w, step);
+      ExprRef along = step > 1 ? addIdx(mulIdx(index(p), step), unitPos) : addIdx(mulIdx(index(p), width), index(w, width));
+      ExprRef value = isA ? g.a(addIdx(m0, along), kAt) : g.b(kAt, addIdx(n0, along));
+      ExprRef at = addIdx(mulIdx(divIdx(along, width), width * kc), addIdx(mulIdx(kk, width), remIdx(along, width)));
+      Block inner{store(buffer, at, value)};
+      auto alongLoops = [&](Block b) {
+        if (lanes)
+          return loopUpTo(p, blockExtent / step, divIdx(extent, step), LoopKind::Serial,
+                          {loop(w, step / width, LoopKind::Serial, {loop(lane, width, LoopKind::Vector, std::move(b))})});
+        if (step > 1)
+          return loopUpTo(p, blockExtent / step, divIdx(extent, step), LoopKind::Serial, {loop(w, step, LoopKind::Serial, std::move(b))});
+        ExprRef widthLeft = minIdx(I(width), addIdx(extent, mulIdx(index(p), -width)));
+        return loopUpTo(p, ceilDiv(blockExtent, width), panels, LoopKind::Serial,
+                        {loopUpTo(w, width, widthLeft, LoopKind::Serial, std::move(b))});
+      };
+      if (kInner) {
+        sliceBody.push_back(alongLoops({kLoops(std::move(inner))}));
+        return;
+      }
+      // k outside: the panel loop stays outermost (one panel's elements together)
+      // unless the columns go by units.
+      if (step > 1) {
+        sliceBody.push_back(kLoops({alongLoops(std::move(inner))}));
+        return;
+      }
+      ExprRef widthLeft = minIdx(I(width), addIdx(extent, mulIdx(index(p), -width)));
+      sliceBody.push_back(loopUpTo(p, ceilDiv(blockExtent, width), panels, LoopKind::Serial,
+                                   {kLoops({loopUpTo(w, width, widthLeft, LoopKind::Serial, std::move(inner))})}));
     };
     pack(ap, rowPanels, rows, mr, g.aKInner, true);
     pack(bp, colPanels, cols, nr, !g.bNInner, false);
@@ -457,11 +488,10 @@ private:
   /// `flat` (row-major over `extents`) as one coordinate per extent.
   static Coords decompose(const ExprRef &flat, const Sizes &extents) {
     Coords out(extents.size());
-    int64_t stride = 1;
+    ExprRef q = flat; // flat / (the product of the extents after d)
     for (size_t d = extents.size(); d-- > 0;) {
-      ExprRef q = divIdx(flat, stride);
       out[d] = extents[d] == 1 ? imm(0, DType::I64) : d == 0 ? q : remIdx(q, extents[d]);
-      stride *= extents[d];
+      q = divIdx(q, extents[d]);
     }
     return out;
   }
@@ -568,22 +598,14 @@ private:
       g.aKInner = true;
       g.bNInner = channelsInner(w);
       g.kStep = inner ? dys[1] : 1;
-    } else { // dw[o, c, k] = sum over b, p of x[b, c, p * s - pad + k * dil] dy[b, o, p]
+    } else { // dw[o, c, k] = sum over b, p of dy[b, o, p] x[b, c, p * s - pad + k * dil]
+      // Rows are output channels and columns (taps, channels): both panels
+      // then read their sources along contiguous channels.
       ValueId dy = w;
       const Sizes &dys = sizes_[dy];
       bool inner = channelsInner(x);
-      g.m = product(out) / out[0], g.n = out[0], g.k = product(dys) / dys[1];
-      g.a = [&, inner](const ExprRef &m, const ExprRef &k) {
-        ExprRef b, c;
-        Coords p, taps;
-        pixels(k, dys, b, p);
-        split(m, xs[1], inner, c, taps);
-        Coords cx = {b, c};
-        for (size_t d = 0; d < spatial; ++d)
-          cx.push_back(tap(p[d], taps[d], d));
-        return windowLoad(x, cx, {}, win, imm(0, t));
-      };
-      g.b = [&](const ExprRef &k, const ExprRef &o) {
+      g.m = out[0], g.n = product(out) / out[0], g.k = product(dys) / dys[1];
+      g.a = [&](const ExprRef &o, const ExprRef &k) {
         ExprRef b;
         Coords p;
         pixels(k, dys, b, p);
@@ -591,16 +613,27 @@ private:
         c.insert(c.end(), p.begin(), p.end());
         return load(bufferOf_.at(dy), t, offset(dy, c));
       };
-      g.out = [&, inner](const ExprRef &m, const ExprRef &o) {
+      g.b = [&, inner](const ExprRef &k, const ExprRef &col) {
+        ExprRef b, c;
+        Coords p, taps;
+        pixels(k, dys, b, p);
+        split(col, xs[1], inner, c, taps);
+        Coords cx = {b, c};
+        for (size_t d = 0; d < spatial; ++d)
+          cx.push_back(tap(p[d], taps[d], d));
+        return windowLoad(x, cx, {}, win, imm(0, t));
+      };
+      g.out = [&, inner](const ExprRef &o, const ExprRef &col) {
         ExprRef c;
         Coords taps;
-        split(m, xs[1], inner, c, taps);
+        split(col, xs[1], inner, c, taps);
         Coords co = {o, c};
         co.insert(co.end(), taps.begin(), taps.end());
         return co;
       };
-      g.aKInner = !inner;
-      g.bNInner = channelsInner(dy);
+      g.aKInner = !channelsInner(dy);
+      g.bNInner = inner;
+      g.nStep = inner ? xs[1] : 1;
     }
     return lowerGemm(g);
   }
@@ -628,8 +661,15 @@ private:
     DType t = r_.type(v).dtype;
     if (!inside)
       return load(bufferOf_.at(v), t, offset(v, c));
-    ExprRef idx = op(OpKind::Select, DType::I64, {inside, offset(v, c), imm(0, DType::I64)});
-    return op(OpKind::Select, t, {inside, load(bufferOf_.at(v), t, idx), std::move(fill)});
+    // Each guarded coordinate is clamped into the image (not the index as a
+    // whole), so the index stays affine in the channel: a vector loop over
+    // channels loads contiguously and selects.
+    Coords clamped = c;
+    for (size_t d = 2; d < c.size(); ++d)
+      if (sizes_[v][d] > 1)
+        clamped[d] = op(OpKind::Min, DType::I64, {op(OpKind::Max, DType::I64, {c[d], imm(0, DType::I64)}),
+                                                  imm(static_cast<double>(sizes_[v][d] - 1), DType::I64)});
+    return op(OpKind::Select, t, {inside, load(bufferOf_.at(v), t, offset(v, clamped)), std::move(fill)});
   }
 
   /// Conv, its two gradients (contractions) and max pooling (a maximum over

@@ -85,13 +85,26 @@ bool isOp(const ExprRef &e, ir::OpKind k) { return e->kind == Expr::Op && e->op 
 /// a * c or a / c with a constant c.
 bool byConst(const ExprRef &e, ir::OpKind k) { return isOp(e, k) && e->args[1]->kind == Expr::Imm; }
 
+/// Whether e is remIdx's a - a / c * c; `c` gets c.
+bool isRem(const ExprRef &e, int64_t *c = nullptr) {
+  if (!isOp(e, ir::OpKind::Sub) || !byConst(e->args[1], ir::OpKind::Mul))
+    return false;
+  const ExprRef &q = e->args[1]->args[0];
+  bool rem = byConst(q, ir::OpKind::Div) && q->args[0] == e->args[0] && immOf(q->args[1]) == immOf(e->args[1]->args[1]);
+  if (rem && c)
+    *c = immOf(q->args[1]);
+  return rem;
+}
+
 /// Whether index e is never negative: loop indices, non-negative constants,
-/// and sums, products, quotients and minimums of them.
+/// and sums, products, quotients, remainders and minimums of them.
 bool nonNegative(const ExprRef &e) {
   if (e->kind == Expr::Imm)
     return e->imm >= 0;
   if (e->kind == Expr::Var)
     return true;
+  if (isRem(e))
+    return nonNegative(e->args[0]);
   if (!(isOp(e, ir::OpKind::Add) || isOp(e, ir::OpKind::Mul) || isOp(e, ir::OpKind::Div) || isOp(e, ir::OpKind::Min)))
     return false;
   return std::all_of(e->args.begin(), e->args.end(), nonNegative);
@@ -111,6 +124,8 @@ int64_t upperBound(const ExprRef &e) {
     int64_t a = upperBound(e->args[0]);
     return a ? (a - 1) * immOf(e->args[1]) + 1 : 0;
   }
+  if (int64_t c = 0; isRem(e, &c))
+    return c;
   return 0;
 }
 
