@@ -35,6 +35,8 @@ public:
   /// (copies of a HostTensor share their bytes until one is written).
   std::byte *data();
   const std::byte *data() const { return bytes_ ? bytes_->data() : nullptr; }
+  /// Whether this tensor alone holds its bytes (writing them copies nothing).
+  bool unshared() const { return bytes_ && bytes_.use_count() == 1; }
 
   /// Element i (flat, C order) converted to double.
   double get(int64_t i) const;

@@ -178,9 +178,14 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
     for (ValueId o : n.operands)
       buffers.push_back(const_cast<std::byte *>(static_cast<const HostTensor &>(values_[o]).data()));
     for (ValueId r : n.results) {
+      // A kernel writes every element of its results: the last run's buffer
+      // is reused unless something else (an output handed out, a view, a
+      // parameter) still holds it.
       auto sizes = sizesOf(g.type(r).shape, dims_);
-      values_[r] = HostTensor(g.type(r).dtype, *sizes);
-      buffers.push_back(values_[r].data());
+      HostTensor &v = values_[r];
+      if (!(v.unshared() && v.dtype() == g.type(r).dtype && v.sizes() == *sizes))
+        v = HostTensor(g.type(r).dtype, *sizes);
+      buffers.push_back(v.data());
     }
     int64_t extent = parallelExtents_[static_cast<size_t>(s.kernel)];
     if (extent == 0) {

@@ -227,7 +227,14 @@ private:
       }
     }
     k->addIncoming(b_.CreateAdd(k, b_.getInt64(1), "", true, true), body);
-    b_.CreateBr(header);
+    // The body is already a full block of FMAs: unrolling it buys little
+    // and costs compile time.
+    llvm::BranchInst *back = b_.CreateBr(header);
+    llvm::Metadata *noUnroll[] = {llvm::MDString::get(ctx_, "llvm.loop.unroll.disable")};
+    llvm::Metadata *ops[] = {nullptr, llvm::MDNode::get(ctx_, noUnroll)};
+    llvm::MDNode *md = llvm::MDNode::getDistinct(ctx_, ops);
+    md->replaceOperandWith(0, md);
+    back->setMetadata(llvm::LLVMContext::MD_loop, md);
     b_.SetInsertPoint(exit);
     for (int64_t i = 0; i < t.mr; ++i)
       for (int64_t v = 0; v < nv; ++v)
