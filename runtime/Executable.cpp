@@ -1,6 +1,7 @@
 //===- runtime/Executable.cpp - A graph compiled to native kernels --------===//
 #include "runtime/Executable.h"
 
+#include "codegen/llvm/DiskCache.h"
 #include "codegen/llvm/Jit.h"
 #include "passes/Lower.h"
 #include "runtime/Parallel.h"
@@ -35,18 +36,28 @@ HostTensor relayout(const HostTensor &t, Layout l, bool toPhys) {
   HostTensor out(t.dtype(), t.sizes());
   size_t width = dtypeSize(t.dtype());
   const Sizes &sizes = t.sizes();
-  Sizes coords(sizes.size());
+  // Strided layouts (NHWC) use their strides; blocked and flat ones compute
+  // each offset. Coordinates advance as an odometer.
+  std::optional<std::vector<int64_t>> strides;
+  if (l.kind != Layout::Blocked && !l.isFlat())
+    strides = physicalStrides(sizes, l);
+  Sizes coords(sizes.size(), 0);
   const std::byte *src = t.data();
   std::byte *dst = out.data();
-  for (int64_t i = 0; i < t.numElements(); ++i) {
-    int64_t rest = i;
+  for (int64_t i = 0, n = t.numElements(); i < n; ++i) {
+    int64_t phys = 0;
+    if (strides)
+      for (size_t d = 0; d < sizes.size(); ++d)
+        phys += coords[d] * (*strides)[d];
+    else
+      phys = physicalOffset(sizes, l, coords.data());
+    auto p = static_cast<size_t>(phys), logical = static_cast<size_t>(i);
+    std::memcpy(dst + (toPhys ? p : logical) * width, src + (toPhys ? logical : p) * width, width);
     for (size_t d = sizes.size(); d-- > 0;) {
-      coords[d] = rest % sizes[d];
-      rest /= sizes[d];
+      if (++coords[d] < sizes[d])
+        break;
+      coords[d] = 0;
     }
-    auto phys = static_cast<size_t>(physicalOffset(sizes, l, coords.data()));
-    auto logical = static_cast<size_t>(i);
-    std::memcpy(dst + (toPhys ? phys : logical) * width, src + (toPhys ? logical : phys) * width, width);
   }
   return out;
 }
@@ -73,12 +84,18 @@ HostTensor toLogical(const HostTensor &t, Layout l) { return relayout(t, l, fals
 
 Executable::~Executable() = default;
 
+std::string defaultCacheDir() { return codegen::DiskCache::defaultDir(); }
+
+size_t Executable::compiledGroups() const { return jit_ ? jit_->groups() : 0; }
+size_t Executable::cachedGroups() const { return jit_ ? jit_->cachedGroups() : 0; }
+
 const std::string &Executable::llvmIR() const {
   static const std::string none;
   return jit_ ? jit_->llvmIR() : none;
 }
 
-Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const std::map<std::string, Sizes> &inputs) {
+Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const std::map<std::string, Sizes> &inputs,
+                                                          const CompileOptions &options) {
   std::unique_ptr<Executable> e(new Executable);
   e->graph_ = g;
   e->inputSizes_ = inputs;
@@ -126,7 +143,11 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
   }
   e->native_ = kernels.size();
   if (!kernels.empty()) {
-    auto jit = codegen::Jit::compile(kernels);
+    codegen::JitOptions jo;
+    jo.cacheDir = options.cacheDir;
+    jo.keepIR = options.keepIR;
+    jo.threads = parallelThreads();
+    auto jit = codegen::Jit::compile(kernels, jo);
     if (!jit)
       return jit.error();
     e->jit_ = jit.take();

@@ -23,10 +23,22 @@ namespace codegen {
 class Jit;
 }
 
+/// `$KILN_CACHE_DIR` if set (empty: no cache), else `$XDG_CACHE_HOME/kiln`
+/// or `~/.cache/kiln`.
+std::string defaultCacheDir();
+
+struct CompileOptions {
+  /// Where compiled kernels are kept between processes; empty: nowhere.
+  std::string cacheDir = defaultCacheDir();
+  /// Keep the optimized LLVM IR for llvmIR() (compiles afresh).
+  bool keepIR = false;
+};
+
 class Executable {
 public:
   /// Compiles `g` for inputs of the given sizes (every input named).
-  static Expected<std::unique_ptr<Executable>> compile(const ir::Graph &g, const std::map<std::string, ir::Sizes> &inputs);
+  static Expected<std::unique_ptr<Executable>> compile(const ir::Graph &g, const std::map<std::string, ir::Sizes> &inputs,
+                                                       const CompileOptions &options = {});
   ~Executable();
 
   /// Runs once: outputs, and (if `wantUpdates`) the new values of updated
@@ -54,6 +66,10 @@ public:
   /// Every kernel as kernel IR text, and the optimized LLVM module.
   const std::string &kernelsText() const { return kernelsText_; }
   const std::string &llvmIR() const;
+  /// The groups of kernels compiled in parallel, and how many came from the
+  /// disk cache.
+  size_t compiledGroups() const;
+  size_t cachedGroups() const;
   /// A parameter's current value (logical, row-major), or nullptr.
   const ir::HostTensor *param(const std::string &name);
   /// Replaces a parameter's value (logical); a name the graph lacks (a

@@ -93,7 +93,9 @@ int dumpKernels(const std::string &model, const kiln::ir::Graph &g, const std::s
     }
     sizes[g.nameOf(v)] = s;
   }
-  auto exe = kiln::Executable::compile(g, sizes);
+  kiln::CompileOptions co;
+  co.keepIR = stage == "llvm";
+  auto exe = kiln::Executable::compile(g, sizes, co);
   if (!exe)
     return fail(kiln::makeError("{}: error: {}", model, exe.error().message));
   if (stage == "llvm")

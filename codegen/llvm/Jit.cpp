@@ -1,5 +1,6 @@
 //===- codegen/llvm/Jit.cpp - Kernel IR to native code --------------------===//
 #include "codegen/llvm/Jit.h"
+#include "codegen/llvm/DiskCache.h"
 
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -8,13 +9,19 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/SHA256.h>
 #include <llvm/Support/TargetSelect.h>
+#include <llvm/Target/TargetMachine.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -421,15 +428,96 @@ void optimize(llvm::Module &m, llvm::TargetMachine &tm) {
 
 } // namespace
 
-Expected<std::unique_ptr<Jit>> Jit::compile(const std::vector<Kernel> &kernels) {
+namespace {
+
+/// One group of kernels compiled on one thread: its own context, module,
+/// target machine and object.
+struct Group {
+  std::vector<size_t> kernels;
+  std::string object, ir, error;
+  bool cached = false;
+};
+
+/// Splits the kernels into `n` groups of about equal size (their printed
+/// kernel IR, a proxy for compile time), largest first.
+std::vector<Group> partition(const std::vector<Kernel> &kernels, size_t n) {
+  std::vector<std::pair<size_t, size_t>> bySize;
+  for (size_t i = 0; i < kernels.size(); ++i)
+    bySize.emplace_back(kernel::print(kernels[i]).size(), i);
+  std::sort(bySize.rbegin(), bySize.rend());
+  std::vector<Group> groups(std::max<size_t>(1, std::min(n, kernels.size())));
+  std::vector<size_t> load(groups.size());
+  for (const auto &[size, i] : bySize) {
+    size_t g = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    groups[g].kernels.push_back(i);
+    load[g] += size;
+  }
+  for (Group &g : groups)
+    std::sort(g.kernels.begin(), g.kernels.end());
+  return groups;
+}
+
+/// Emits, optimizes (new pass manager, O3) and compiles one group to an
+/// object, or takes it from the cache. The key hashes the unoptimized
+/// module with everything else that decides the object.
+void compileGroup(Group &g, const std::vector<Kernel> &kernels, llvm::orc::JITTargetMachineBuilder jtmb,
+                  const llvm::DataLayout &layout, const DiskCache &cache, bool keepIR) {
+  auto tm = jtmb.createTargetMachine();
+  if (!tm) {
+    g.error = fmt::format("LLVM cannot target this CPU: {}", message(tm.takeError()));
+    return;
+  }
+  llvm::LLVMContext ctx;
+  // A vector hint LLVM cannot follow (a loop of libm calls) is not worth a
+  // warning on stderr: the loop stays scalar.
+  ctx.setDiagnosticHandlerCallBack([](const llvm::DiagnosticInfo *, void *) {});
+  llvm::Module module("kiln", ctx);
+  module.setDataLayout(layout);
+  module.setTargetTriple((*tm)->getTargetTriple().str());
+  for (size_t i : g.kernels)
+    if (Status st = Emitter(module, kernels[i]).run(); !st) {
+      g.error = st.error().message;
+      return;
+    }
+  std::string text;
+  llvm::raw_string_ostream ts(text);
+  module.print(ts, nullptr);
+  llvm::SHA256 sha;
+  for (const std::string &part : {std::string("kiln " KILN_VERSION_STRING " llvm " LLVM_VERSION_STRING),
+                                  (*tm)->getTargetCPU().str(), (*tm)->getTargetFeatureString().str(), text})
+    sha.update(llvm::StringRef(part.data(), part.size() + 1)); // the NUL separates the parts
+  std::string key = llvm::toHex(sha.final(), true);
+  if (!keepIR)
+    if (auto hit = cache.load(key)) {
+      g.object = std::move(*hit);
+      g.cached = true;
+      return;
+    }
+  optimize(module, **tm);
+  if (keepIR) {
+    llvm::raw_string_ostream os(g.ir);
+    module.print(os, nullptr);
+  }
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream os(buffer);
+  llvm::legacy::PassManager codegen;
+  if ((*tm)->addPassesToEmitFile(codegen, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+    g.error = "LLVM cannot emit an object file for this CPU";
+    return;
+  }
+  codegen.run(module);
+  g.object.assign(buffer.begin(), buffer.end());
+  cache.store(key, g.object);
+}
+
+} // namespace
+
+Expected<std::unique_ptr<Jit>> Jit::compile(const std::vector<Kernel> &kernels, const JitOptions &options) {
   initializeLLVM();
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb)
     return makeError("LLVM cannot target this CPU: {}", message(jtmb.takeError()));
   jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  auto tm = jtmb->createTargetMachine();
-  if (!tm)
-    return makeError("LLVM cannot target this CPU: {}", message(tm.takeError()));
   auto lljit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
   if (!lljit)
     return makeError("LLVM's JIT does not start: {}", message(lljit.takeError()));
@@ -439,22 +527,25 @@ Expected<std::unique_ptr<Jit>> Jit::compile(const std::vector<Kernel> &kernels) 
     return makeError("LLVM's JIT cannot see this process: {}", message(process.takeError()));
   (*lljit)->getMainJITDylib().addGenerator(std::move(*process));
 
-  auto ctx = std::make_unique<llvm::LLVMContext>();
-  // A vector hint LLVM cannot follow (a loop of libm calls) is not worth a
-  // warning on stderr: the loop stays scalar.
-  ctx->setDiagnosticHandlerCallBack([](const llvm::DiagnosticInfo *, void *) {});
-  auto module = std::make_unique<llvm::Module>("kiln", *ctx);
-  module->setDataLayout((*lljit)->getDataLayout());
-  module->setTargetTriple((*tm)->getTargetTriple().str());
-  for (const Kernel &k : kernels)
-    KILN_TRY(Emitter(*module, k).run());
-  optimize(*module, **tm);
+  // Groups compile in parallel, each in its own LLVM context.
+  std::vector<Group> groups = partition(kernels, static_cast<size_t>(std::max(1, options.threads)));
+  DiskCache cache(options.cacheDir);
+  const llvm::DataLayout layout = (*lljit)->getDataLayout();
+#pragma omp parallel for schedule(dynamic) num_threads(static_cast<int>(groups.size()))
+  for (size_t i = 0; i < groups.size(); ++i)
+    compileGroup(groups[i], kernels, *jtmb, layout, cache, options.keepIR);
 
   std::unique_ptr<Jit> jit(new Jit);
-  llvm::raw_string_ostream os(jit->ir_);
-  module->print(os, nullptr);
-  if (auto err = (*lljit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(ctx))))
-    return makeError("LLVM's JIT rejects the module: {}", message(std::move(err)));
+  for (Group &g : groups) {
+    if (!g.error.empty())
+      return makeError("{}", g.error);
+    jit->ir_ += g.ir;
+    jit->cachedGroups_ += g.cached;
+    auto buffer = llvm::MemoryBuffer::getMemBufferCopy(g.object, "kiln-kernels");
+    if (auto err = (*lljit)->addObjectFile(std::move(buffer)))
+      return makeError("LLVM's JIT rejects the compiled kernels: {}", message(std::move(err)));
+  }
+  jit->groups_ = groups.size();
   for (const Kernel &k : kernels) {
     auto sym = (*lljit)->lookup(k.name);
     if (!sym)

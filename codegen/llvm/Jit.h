@@ -4,9 +4,11 @@
 // function `void name(void **buffers, i64 begin, i64 end)` whose loops,
 // loads, stores and element ops come from the kernel IR; its outermost
 // parallel loop runs [begin, end) (the runtime splits it across threads);
-// vector loops carry LLVM's vectorize hint. The
-// module is optimized by the new pass manager at O3 for the host CPU (its
-// name and features, AVX2 and FMA here) and compiled by ORC LLJIT.
+// vector loops carry LLVM's vectorize hint. The kernels are split into
+// groups compiled in parallel (one LLVM context and module each), each
+// optimized by the new pass manager at O3 for the host CPU (its name and
+// features, AVX2 and FMA here) and compiled to an object file, which the disk
+// cache keeps; ORC LLJIT links the objects.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -22,10 +24,21 @@ namespace kiln::codegen {
 
 using KernelFn = void (*)(void **buffers, int64_t begin, int64_t end);
 
+struct JitOptions {
+  /// The disk cache's directory (codegen/llvm/DiskCache.h); empty: none.
+  std::string cacheDir;
+  /// Keep the optimized LLVM IR for llvmIR() (compiles, never reads the
+  /// cache).
+  bool keepIR = false;
+  /// Kernels compile in this many groups, one thread each.
+  int threads = 1;
+};
+
 class Jit {
 public:
   /// Compiles the kernels; an error names the kernel LLVM rejected.
-  static Expected<std::unique_ptr<Jit>> compile(const std::vector<kernel::Kernel> &kernels);
+  static Expected<std::unique_ptr<Jit>> compile(const std::vector<kernel::Kernel> &kernels,
+                                                const JitOptions &options = {});
   ~Jit();
 
   /// The entry of kernel i.
@@ -33,8 +46,13 @@ public:
   /// Runs kernel i on its buffers (inputs, then outputs), its parallel loop
   /// over [begin, end) (0 and 1 when it has none).
   void call(size_t i, void **buffers, int64_t begin, int64_t end) const;
-  /// The optimized module as LLVM IR text (`kiln dump --stage llvm`).
+  /// The optimized modules as LLVM IR text (`kiln dump --stage llvm`), when
+  /// asked for with JitOptions::keepIR.
   const std::string &llvmIR() const { return ir_; }
+  /// How many groups of kernels were compiled, and how many of them came
+  /// from the disk cache.
+  size_t groups() const { return groups_; }
+  size_t cachedGroups() const { return cachedGroups_; }
 
   struct State;
 
@@ -43,6 +61,7 @@ private:
   std::unique_ptr<State> state_;
   std::vector<KernelFn> functions_;
   std::string ir_;
+  size_t groups_ = 0, cachedGroups_ = 0;
 };
 
 /// The host CPU's name as LLVM knows it (`znver3`, `haswell`, ...).

@@ -1,3 +1,15 @@
 //===- tests/unit/main.cpp - Catch2's main for kiln's unit tests ----------===//
-#define CATCH_CONFIG_MAIN
+//
+// Tests compile afresh: the disk cache of compiled kernels is off unless a
+// test names a directory for it (test_llvm's cache test does).
+//
+//===----------------------------------------------------------------------===//
+#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+int main(int argc, char **argv) {
+  setenv("KILN_CACHE_DIR", "", 1);
+  return Catch::Session().run(argc, argv);
+}

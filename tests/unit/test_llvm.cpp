@@ -14,6 +14,12 @@
 #include "passes/PassManager.h"
 #include "runtime/Executable.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
 using namespace kiln;
 using namespace kiln::test;
 
@@ -182,4 +188,94 @@ TEST_CASE("convolutions and max pooling on the LLVM backend match the reference"
     REQUIRE(got);
     checkRuns(*want, *got, 1e-5, 1e-6);
   }
+}
+
+TEST_CASE("contractions with edge blocks, several k slices and prologues match the reference", "[llvm][ops]") {
+  // Sizes that are not multiples of the tile (6 x 16), the row block (96) or
+  // the k slice (about 256), in f32 and f64, transposed operands, and a
+  // fused prologue and epilogue (after -O2).
+  for (ir::DType dt : {ir::DType::F32, ir::DType::F64}) {
+    for (auto [m, k, n, ta, tb] : std::vector<std::tuple<int64_t, int64_t, int64_t, bool, bool>>{
+             {1, 1, 1, false, false}, {7, 300, 17, false, false}, {200, 700, 45, true, false}, {97, 33, 130, false, true}}) {
+      ir::Graph g("gemm");
+      ir::Sizes as = ta ? ir::Sizes{k, m} : ir::Sizes{m, k}, bs = tb ? ir::Sizes{n, k} : ir::Sizes{k, n};
+      auto shape = [](const ir::Sizes &s) { return ir::Shape{ir::Dim::of(s[0]), ir::Dim::of(s[1])}; };
+      auto a = *g.addInput("a", ir::Type{dt, shape(as), {}}), b = *g.addInput("b", ir::Type{dt, shape(bs), {}});
+      auto pre = (*g.addNode(ir::OpKind::Tanh, {a}, {}))[0];
+      auto mm = (*g.addNode(ir::OpKind::MatMul, {pre, b}, {{"transpose_a", ta}, {"transpose_b", tb}}))[0];
+      auto post = (*g.addNode(ir::OpKind::Relu, {mm}, {}))[0];
+      REQUIRE(g.addOutput(post));
+      ref::TensorMap feeds = {{"a", randomTensor(as, 3, dt)}, {"b", randomTensor(bs, 4, dt)}};
+      auto want = ref::evaluate(g, feeds);
+      REQUIRE(want);
+      auto optimized = passes::runPipeline(g, passes::pipelineFor(2));
+      REQUIRE(optimized);
+      auto exe = Executable::compile(optimized->graph, sizesOf(feeds));
+      REQUIRE(exe);
+      CHECK((*exe)->referenceNodes() == 0);
+      auto got = (*exe)->run(feeds);
+      REQUIRE(got);
+      INFO(m << "x" << k << "x" << n << " " << ir::dtypeName(dt));
+      checkRuns(*want, *got, dt == ir::DType::F32 ? 1e-4 : 1e-12, dt == ir::DType::F32 ? 1e-4 : 1e-12);
+    }
+  }
+}
+
+TEST_CASE("compiled kernels come back from the disk cache, and a damaged entry is a miss", "[llvm][cache]") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / fmt::format("kiln-test-cache-{}", getpid());
+  fs::remove_all(dir);
+  auto net = nn::zoo::byName("lenet");
+  REQUIRE(net);
+  optim::Options o;
+  auto g = classifierStep(*net, {1, 28, 28}, o, 1, true);
+  REQUIRE(g);
+  ref::TensorMap feeds = {{"images", randomTensor({2, 1, 28, 28}, 5, ir::DType::F32)},
+                          {"labels", tensor(ir::DType::I64, {2}, {3, 7})}};
+  auto want = ref::evaluate(*g, feeds);
+  REQUIRE(want);
+  auto optimized = passes::runPipeline(*g, passes::pipelineFor(2));
+  REQUIRE(optimized);
+  CompileOptions co;
+  co.cacheDir = dir.string();
+  auto compileAndCheck = [&]() {
+    auto exe = Executable::compile(optimized->graph, sizesOf(feeds), co);
+    if (!exe)
+      FAIL(exe.error().message);
+    auto got = (*exe)->run(feeds);
+    REQUIRE(got);
+    checkRuns(*want, *got, 1e-4, 1e-5);
+    return std::pair{(*exe)->compiledGroups(), (*exe)->cachedGroups()};
+  };
+  auto [groups, cached] = compileAndCheck();
+  CHECK(groups > 0);
+  CHECK(cached == 0);
+  std::vector<fs::path> entries;
+  for (const auto &e : fs::directory_iterator(dir))
+    entries.push_back(e.path());
+  CHECK(entries.size() == groups); // no temporary file left behind
+  auto again = compileAndCheck();
+  CHECK(again.second == groups);
+  // A damaged object (a flipped byte) reads as a miss and is compiled again.
+  {
+    std::fstream f(entries[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(100);
+    char c = static_cast<char>(f.get());
+    f.seekp(100);
+    f.put(static_cast<char>(~c));
+  }
+  auto damaged = compileAndCheck();
+  CHECK(damaged.second == groups - 1);
+  // Two compiles at once into one directory both work.
+  fs::remove_all(dir);
+  std::vector<std::thread> threads;
+  bool ok[2] = {false, false}; // Catch's assertions are for the test's own thread
+  for (int i = 0; i < 2; ++i)
+    threads.emplace_back([&, i] { ok[i] = static_cast<bool>(Executable::compile(optimized->graph, sizesOf(feeds), co)); });
+  for (std::thread &t : threads)
+    t.join();
+  CHECK(ok[0]);
+  CHECK(ok[1]);
+  CHECK(compileAndCheck().second == groups);
+  fs::remove_all(dir);
 }
