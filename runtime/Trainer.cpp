@@ -110,9 +110,12 @@ Expected<std::vector<EpochStats>> Trainer::fit(const data::Dataset &train, const
     s.trainLoss = lossSum / static_cast<double>(std::max<int64_t>(seen, 1));
     s.trainAccuracy = correct / static_cast<double>(std::max<int64_t>(seen, 1));
     s.imagesPerSecond = static_cast<double>(seen) / std::max(s.seconds, 1e-9);
+    auto evalStart = Clock::now();
     auto ev = evaluate(test);
     if (!ev)
       return ev.error();
+    s.testImagesPerSecond = static_cast<double>(test.size()) /
+                            std::max(std::chrono::duration<double>(Clock::now() - evalStart).count(), 1e-9);
     s.testLoss = ev->first;
     s.testAccuracy = ev->second;
     all.push_back(s);
@@ -121,6 +124,9 @@ Expected<std::vector<EpochStats>> Trainer::fit(const data::Dataset &train, const
                  "{:.1f}s, {:.0f} images/s\n",
                  s.epoch, s.trainLoss, 100 * s.trainAccuracy, s.testLoss, 100 * s.testAccuracy, s.seconds,
                  s.imagesPerSecond);
+    if (!config_.quiet)
+      fmt::print("  test pass: {} images at batch {}, {:.0f} images/s\n", test.size(),
+                 std::max<int64_t>(config_.batchSize, 256), s.testImagesPerSecond);
     if (!config_.checkpoint.empty())
       KILN_TRY(saveCheckpoint(epoch + 1));
     if (!config_.curve.empty())

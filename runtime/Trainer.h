@@ -32,6 +32,7 @@ struct EpochStats {
   int epoch = 0;
   double trainLoss = 0, trainAccuracy = 0, testLoss = 0, testAccuracy = 0;
   double seconds = 0, imagesPerSecond = 0;
+  double testImagesPerSecond = 0; ///< of the evaluation (batches of 256 or more)
 };
 
 class Trainer {
