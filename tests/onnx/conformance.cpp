@@ -1,17 +1,22 @@
 //===- tests/onnx/conformance.cpp - ONNX's node tests as kiln's conformance suite -===//
 //
 //   kiln-onnx-conformance DATA_DIR [KNOWN_FAILURES] [--filter TEXT] [--quiet]
+//                         [--backend reference|llvm]
 //
 // Walks ONNX's backend node tests (Debian's libonnx-testdata), imports each
 // model, runs every test_data_set_* on the reference interpreter and compares
 // every output (rtol 1e-3, atol 1e-5, NaN equal to NaN, dtype and shape
-// exact). A test whose model kiln refuses with "unsupported" is reported as
+// exact). With `--backend llvm` the model is also optimized (-O2 for the
+// CPU), compiled to an Executable (native kernels, the interpreter for what
+// is not lowered) and run, and its outputs must pass the same comparison. A test whose model kiln refuses with "unsupported" is reported as
 // such. Prints one line per test and the summary `N passed, N failed, N
 // unsupported`; exits 1 on any failure not listed, with its reason, in the
 // known-failures file (and on a listed one that passes, so the list shrinks).
 //
 //===----------------------------------------------------------------------===//
 #include "frontend/onnx/Onnx.h"
+#include "passes/PassManager.h"
+#include "runtime/Executable.h"
 #include "runtime/reference/Reference.h"
 
 #include <fmt/format.h>
@@ -77,6 +82,22 @@ std::string compare(const ir::HostTensor &got, const ir::HostTensor &want) {
   return "";
 }
 
+/// The model run on the LLVM backend: -O2 for the CPU, then an Executable.
+Expected<ref::RunResult> runLlvm(const ir::Graph &g, const ref::TensorMap &feeds) {
+  auto optimized = passes::runPipeline(g, passes::pipelineFor(2));
+  if (!optimized)
+    return optimized.error();
+  std::map<std::string, ir::Sizes> sizes;
+  for (const auto &[name, t] : feeds)
+    sizes[name] = t.sizes();
+  auto exe = Executable::compile(optimized->graph, sizes);
+  if (!exe)
+    return exe.error();
+  return (*exe)->run(feeds);
+}
+
+bool gLlvm = false; ///< --backend llvm
+
 Result runTest(const fs::path &dir) {
   std::string model = (dir / "model.onnx").string();
   std::vector<fs::path> sets = sortedEntries(dir, "test_data_set_");
@@ -111,6 +132,11 @@ Result runTest(const fs::path &dir) {
     auto run = ref::evaluate(*g, feeds);
     if (!run)
       return {Outcome::Fail, firstLine(run.error().message)};
+    if (gLlvm) {
+      run = runLlvm(*g, feeds);
+      if (!run)
+        return {Outcome::Fail, "on the LLVM backend: " + firstLine(run.error().message)};
+    }
     std::vector<fs::path> outputs = sortedEntries(set, "output_");
     if (outputs.size() != run->outputs.size())
       return {Outcome::Fail, fmt::format("{} outputs where {} were expected", run->outputs.size(), outputs.size())};
@@ -129,7 +155,8 @@ Result runTest(const fs::path &dir) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fmt::print(stderr, "usage: kiln-onnx-conformance DATA_DIR [KNOWN_FAILURES] [--filter TEXT] [--quiet]\n");
+    fmt::print(stderr, "usage: kiln-onnx-conformance DATA_DIR [KNOWN_FAILURES] [--filter TEXT] [--quiet] "
+                       "[--backend reference|llvm]\n");
     return 1;
   }
   fs::path root = argv[1];
@@ -142,6 +169,13 @@ int main(int argc, char **argv) {
       filter = argv[++i];
     } else if (arg == "--quiet") {
       quiet = true;
+    } else if (arg == "--backend" && i + 1 < argc) {
+      std::string b = argv[++i];
+      if (b != "reference" && b != "llvm") {
+        fmt::print(stderr, "kiln-onnx-conformance: unknown backend '{}' (reference or llvm)\n", b);
+        return 1;
+      }
+      gLlvm = b == "llvm";
     } else {
       std::ifstream in(arg);
       for (std::string line; std::getline(in, line);) {
