@@ -450,7 +450,7 @@ private:
     pack(bp, colPanels, cols, nr, !g.bNInner, false);
     {
       int jr = newVar(), ir = newVar();
-      Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes};
+      Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes, 1, 0};
       ExprRef at = addIdx(mulIdx(index(ir), mr * nc), mulIdx(index(jr), nr));
       sliceBody.push_back(loopUpTo(jr, ceilDiv(nc, nr), colPanels, LoopKind::Serial,
                                    {loopUpTo(ir, ceilDiv(mc, mr), rowPanels, LoopKind::Serial, {tileFma(cb, at, tile)})}));
@@ -504,7 +504,139 @@ private:
   /// Conv and its gradients as contractions over (channels, taps), the taps
   /// read through padding guards (and the stride's divisibility for the
   /// input gradient).
+  /// A 2-D convolution computed directly (oneDNN's structure): an image
+  /// read in NHWC, `w(out channel, in channel, tap row, tap column)` its
+  /// weights; the result has `out` (logical) sizes.
+  struct Direct {
+    ValueId x = -1;
+    int64_t cin = 0, cout = 0;
+    Sizes out;
+    int64_t kh = 0, kw = 0, strideH = 1, strideW = 1, dilH = 1, dilW = 1, padT = 0, padL = 0;
+    std::function<ExprRef(const ExprRef &, const ExprRef &, const ExprRef &, const ExprRef &)> w;
+  };
+
+  /// The weights are packed once per call into panels of nr output channels
+  /// (tap, input channel, channel). The parallel loop runs over output rows:
+  /// each copies the input rows its taps read into a scratch buffer, zero
+  /// padding included (a contiguous copy of channels), then runs the tile
+  /// with A read in place from those rows — 6 neighbouring pixels, a tap's
+  /// input channels as k — once per tap, accumulating a block of the output
+  /// row; the epilogue stores every result. No im2col matrix is built.
+  bool lowerDirect(const Direct &d) {
+    DType t = r_.type(r_.nodes()[static_cast<size_t>(anchor_)].results[0]).dtype;
+    const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
+    const int64_t mr = 6, nr = 2 * lanes;
+    auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    const int64_t batch = d.out[0], oh = d.out[2], ow = d.out[3], h = sizes_[d.x][2], w = sizes_[d.x][3];
+    const int64_t rowsPad = ceilDiv(ow, mr) * mr, wp = (rowsPad - 1) * d.strideW + (d.kw - 1) * d.dilW + 1;
+    const int64_t k = d.kh * d.kw * d.cin, panels = ceilDiv(d.cout, nr), ldc = panels * nr;
+    int rows = scratch("input_rows", t, d.kh * wp * d.cin), bp = scratch("b_panels", t, panels * k * nr);
+    int cb = scratch("c_block", t, rowsPad * ldc);
+    auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+    Block body;
+    { // pack the weights: panel p, tap (th, tw), channel c, lane j
+      int p = newVar(), th = newVar(), tw = newVar(), c = newVar(), j = newVar();
+      ExprRef co = addIdx(mulIdx(index(p), nr), index(j));
+      ExprRef at = addIdx(mulIdx(index(p), k * nr),
+                          mulIdx(addIdx(mulIdx(addIdx(mulIdx(index(th), d.kw), index(tw)), d.cin), index(c)), nr));
+      Stmt st = store(bp, addIdx(at, index(j)), d.w(co, index(c), index(th), index(tw)));
+      ExprRef left = minIdx(I(nr), addIdx(I(d.cout), mulIdx(index(p), -nr)));
+      body.push_back(loop(p, panels, LoopKind::Serial,
+                          {loop(th, d.kh, LoopKind::Serial,
+                                {loop(tw, d.kw, LoopKind::Serial,
+                                      {loop(c, d.cin, LoopKind::Serial, {loopUpTo(j, nr, left, LoopKind::Vector, {st})})})})}));
+    }
+    int task = newVar();
+    ExprRef b = divIdx(index(task), oh), row = remIdx(index(task), oh);
+    Block taskBody;
+    { // the input rows, zero outside the image
+      int th = newVar(), x = newVar(), c = newVar();
+      ExprRef ih = addIdx(mulIdx(row, d.strideH), addIdx(mulIdx(index(th), d.dilH), I(-d.padT)));
+      ExprRef iw = addIdx(index(x), I(-d.padL));
+      auto inRange = [&](const ExprRef &v, int64_t size) {
+        return op(OpKind::And, DType::Bool, {op(OpKind::Greater, DType::Bool, {v, I(-1)}), op(OpKind::Less, DType::Bool, {v, I(size)})});
+      };
+      auto clamp = [&](const ExprRef &v, int64_t size) {
+        return op(OpKind::Min, DType::I64, {op(OpKind::Max, DType::I64, {v, I(0)}), I(size - 1)});
+      };
+      ExprRef inside = op(OpKind::And, DType::Bool, {inRange(ih, h), inRange(iw, w)});
+      ExprRef value = op(OpKind::Select, t, {inside, load(bufferOf_.at(d.x), t, offset(d.x, {b, index(c), clamp(ih, h), clamp(iw, w)})), imm(0, t)});
+      ExprRef at = addIdx(mulIdx(addIdx(mulIdx(index(th), wp), index(x)), d.cin), index(c));
+      taskBody.push_back(loop(th, d.kh, LoopKind::Serial,
+                              {loop(x, wp, LoopKind::Serial, {loop(c, d.cin, LoopKind::Vector, {store(rows, at, value)})})}));
+    }
+    {
+      int i = newVar(), j = newVar();
+      taskBody.push_back(loop(i, rowsPad, LoopKind::Serial,
+                              {loop(j, ldc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), ldc), index(j)), imm(0, t))})}));
+    }
+    {
+      int p = newVar(), ir = newVar(), th = newVar(), tw = newVar();
+      ExprRef aAt = mulIdx(addIdx(mulIdx(index(th), wp), addIdx(mulIdx(index(ir), mr * d.strideW), mulIdx(index(tw), d.dilW))), d.cin);
+      ExprRef bAt = addIdx(mulIdx(index(p), k * nr), mulIdx(addIdx(mulIdx(index(th), d.kw), index(tw)), d.cin * nr));
+      Tile tile{rows, bp, aAt, bAt, I(d.cin), mr, nr, ldc, lanes, d.strideW * d.cin, 1};
+      ExprRef cAt = addIdx(mulIdx(index(ir), mr * ldc), mulIdx(index(p), nr));
+      taskBody.push_back(loop(p, panels, LoopKind::Serial,
+                              {loop(ir, rowsPad / mr, LoopKind::Serial,
+                                    {loop(th, d.kh, LoopKind::Serial, {loop(tw, d.kw, LoopKind::Serial, {tileFma(cb, cAt, tile)})})})}));
+    }
+    { // epilogue
+      int i = newVar(), j = newVar();
+      anchorValue_ = load(cb, t, addIdx(mulIdx(index(i), ldc), index(j)));
+      Coords c = {b, index(j), row, index(i)};
+      Block st;
+      for (size_t y = 0; y < r_.outputs().size(); ++y)
+        st.push_back(storeYield(y, c));
+      taskBody.push_back(loop(i, ow, LoopKind::Serial, {loop(j, d.cout, LoopKind::Vector, std::move(st))}));
+    }
+    body.push_back(loop(task, batch * oh, LoopKind::Parallel, std::move(taskBody)));
+    k_.body = std::move(body);
+    return true;
+  }
+
+  /// The direct form of a 2-D conv or stride-1 input gradient over an NHWC
+  /// image, when it applies.
+  std::optional<Direct> directConv(const Node &n, const Window &win) {
+    DType t = r_.type(n.results[0]).dtype;
+    ValueId x = n.operands[0], w = n.operands[1];
+    if (win.kernel.size() != 2 || r_.type(x).layout.kind != Layout::NHWC || (t != DType::F32 && t != DType::F64))
+      return std::nullopt;
+    for (ValueId y : r_.outputs())
+      if (bufferOf_.count(y) || nodeOf_.at(y) < anchor_)
+        return std::nullopt;
+    Direct d;
+    d.x = x;
+    d.out = sizes_[n.results[0]];
+    d.kh = win.kernel[0], d.kw = win.kernel[1], d.dilH = win.dilation[0], d.dilW = win.dilation[1];
+    int wb = bufferOf_.at(w);
+    if (n.op == OpKind::Conv) {
+      d.cin = sizes_[x][1], d.cout = d.out[1];
+      d.strideH = win.stride[0], d.strideW = win.stride[1], d.padT = win.padBegin[0], d.padL = win.padBegin[1];
+      d.w = [this, w, wb, t](const ExprRef &co, const ExprRef &ci, const ExprRef &th, const ExprRef &tw) {
+        return load(wb, t, offset(w, {co, ci, th, tw}));
+      };
+      return d;
+    }
+    // dx is a stride-1 conv of dy with the taps reversed and the padding
+    // mirrored: dy[i + pad - k * dil] = dy[i - ((K - 1) * dil - pad) + (K - 1 - k) * dil].
+    if (n.op != OpKind::ConvGradInput || win.stride[0] != 1 || win.stride[1] != 1)
+      return std::nullopt;
+    d.cin = sizes_[x][1], d.cout = d.out[1];
+    d.padT = (d.kh - 1) * d.dilH - win.padBegin[0], d.padL = (d.kw - 1) * d.dilW - win.padBegin[1];
+    if (d.padT < 0 || d.padL < 0)
+      return std::nullopt;
+    int64_t kh = d.kh, kw = d.kw;
+    d.w = [this, w, wb, t, kh, kw](const ExprRef &c, const ExprRef &o, const ExprRef &th, const ExprRef &tw) {
+      ExprRef rh = addIdx(mulIdx(th, -1), imm(static_cast<double>(kh - 1), DType::I64));
+      ExprRef rw = addIdx(mulIdx(tw, -1), imm(static_cast<double>(kw - 1), DType::I64));
+      return load(wb, t, offset(w, {o, c, rh, rw}));
+    };
+    return d;
+  }
+
   bool lowerConv(const Node &n, const Window &win) {
+    if (auto direct = directConv(n, win))
+      return lowerDirect(*direct);
     size_t spatial = win.kernel.size();
     ValueId res = n.results[0];
     const Sizes &out = sizes_[res];

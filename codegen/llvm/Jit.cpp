@@ -103,7 +103,7 @@ public:
     }
     // The outermost parallel loop runs the part [begin, end) it is given.
     if (k_.parallelExtent() > 0)
-      parallel_ = &k_.body[0];
+      parallel_ = &k_.body.back();
     accs_.assign(static_cast<size_t>(k_.numVars), nullptr);
     vars_.assign(static_cast<size_t>(k_.numVars), nullptr);
     scopes_.emplace_back();
@@ -222,12 +222,13 @@ private:
     b_.CreateCondBr(b_.CreateICmpSLT(k, depth), body, exit);
     b_.SetInsertPoint(body);
     llvm::Value *bRow = b_.CreateInBoundsGEP(el, bBase, b_.CreateMul(k, b_.getInt64(t.nr), "", true, true));
-    llvm::Value *aCol = b_.CreateInBoundsGEP(el, aBase, b_.CreateMul(k, b_.getInt64(t.mr), "", true, true));
+    int64_t aK = t.aK ? t.aK : t.mr;
+    llvm::Value *aCol = b_.CreateInBoundsGEP(el, aBase, b_.CreateMul(k, b_.getInt64(aK), "", true, true));
     std::vector<llvm::Value *> bv;
     for (int64_t v = 0; v < nv; ++v)
       bv.push_back(b_.CreateAlignedLoad(vec, element(t.b, bRow, v * t.lanes), align));
     for (int64_t i = 0; i < t.mr; ++i) {
-      llvm::Value *a = b_.CreateVectorSplat(static_cast<unsigned>(t.lanes), b_.CreateAlignedLoad(el, element(t.a, aCol, i), align));
+      llvm::Value *a = b_.CreateVectorSplat(static_cast<unsigned>(t.lanes), b_.CreateAlignedLoad(el, element(t.a, aCol, i * t.aRow), align));
       for (int64_t v = 0; v < nv; ++v) {
         llvm::PHINode *acc = accs[static_cast<size_t>(i * nv + v)];
         acc->addIncoming(b_.CreateIntrinsic(llvm::Intrinsic::fma, {vec}, {a, bv[static_cast<size_t>(v)], acc}), body);

@@ -71,15 +71,17 @@ struct Stmt;
 using Block = std::vector<Stmt>;
 
 /// The operands of a `tile` statement: C[c + i * ldc + j] += sum over
-/// k < depth of A[a + k * mr + i] * B[b + k * nr + j], for i < mr, j < nr.
-/// A and B are packed panels (column i of the A panel, row j of the B panel
-/// contiguous), C is read and written in place; nr is a multiple of `lanes`,
-/// the vector width codegen uses.
+/// k < depth of A[a + i * aRow + k * aK] * B[b + k * nr + j], for i < mr,
+/// j < nr. B is a packed panel (its rows contiguous); A is a packed panel
+/// (aRow 1, aK mr) or rows read in place (a direct convolution's padded
+/// input rows: aRow the pixel stride, aK 1); C is read and written in place;
+/// nr is a multiple of `lanes`, the vector width codegen uses.
 struct Tile {
-  int a = -1, b = -1;      ///< buffers of the A and B panels (C is Stmt::buffer)
-  ExprRef aIndex, bIndex;  ///< offsets of the panels
+  int a = -1, b = -1;      ///< buffers of A and the B panel (C is Stmt::buffer)
+  ExprRef aIndex, bIndex;  ///< offsets of A and the B panel
   ExprRef depth;           ///< k's trip count (i64)
   int64_t mr = 0, nr = 0, ldc = 0, lanes = 0;
+  int64_t aRow = 1, aK = 0; ///< A's strides (aK 0: mr, a packed panel)
 };
 
 /// A statement: a loop, a store, an accumulator's declaration or update, or
@@ -128,11 +130,12 @@ struct Kernel {
   Block body;
   int numVars = 0; ///< loop and accumulator ids are below this
 
-  /// The extent of the parallel loop that is the whole body, which the
-  /// runtime splits across threads; 0 when there is none.
+  /// The extent of the parallel loop that ends the body, which the runtime
+  /// splits across threads (the statements before it run once per part:
+  /// packing what every part reads); 0 when there is none.
   int64_t parallelExtent() const {
-    bool one = body.size() == 1 && body[0].kind == Stmt::Loop && body[0].loop == LoopKind::Parallel;
-    return one ? body[0].extent : 0;
+    bool last = !body.empty() && body.back().kind == Stmt::Loop && body.back().loop == LoopKind::Parallel;
+    return last ? body.back().extent : 0;
   }
 };
 
