@@ -450,7 +450,7 @@ private:
     pack(bp, colPanels, cols, nr, !g.bNInner, false);
     {
       int jr = newVar(), ir = newVar();
-      Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes, 1, 0};
+      Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes, 1, 0, 0};
       ExprRef at = addIdx(mulIdx(index(ir), mr * nc), mulIdx(index(jr), nr));
       sliceBody.push_back(loopUpTo(jr, ceilDiv(nc, nr), colPanels, LoopKind::Serial,
                                    {loopUpTo(ir, ceilDiv(mc, mr), rowPanels, LoopKind::Serial, {tileFma(cb, at, tile)})}));
@@ -574,7 +574,7 @@ private:
       int p = newVar(), ir = newVar(), th = newVar(), tw = newVar();
       ExprRef aAt = mulIdx(addIdx(mulIdx(index(th), wp), addIdx(mulIdx(index(ir), mr * d.strideW), mulIdx(index(tw), d.dilW))), d.cin);
       ExprRef bAt = addIdx(mulIdx(index(p), k * nr), mulIdx(addIdx(mulIdx(index(th), d.kw), index(tw)), d.cin * nr));
-      Tile tile{rows, bp, aAt, bAt, I(d.cin), mr, nr, ldc, lanes, d.strideW * d.cin, 1};
+      Tile tile{rows, bp, aAt, bAt, I(d.cin), mr, nr, ldc, lanes, d.strideW * d.cin, 1, 0};
       ExprRef cAt = addIdx(mulIdx(index(ir), mr * ldc), mulIdx(index(p), nr));
       taskBody.push_back(loop(p, panels, LoopKind::Serial,
                               {loop(ir, rowsPad / mr, LoopKind::Serial,
@@ -591,6 +591,89 @@ private:
     }
     body.push_back(loop(task, batch * oh, LoopKind::Parallel, std::move(taskBody)));
     k_.body = std::move(body);
+    return true;
+  }
+
+  /// A 2-D weight gradient over NHWC images, directly: dw[o, c, th, tw] is
+  /// the sum over output pixels of dy[b, o, p] x[b, c, p * s - pad + t * dil].
+  /// The parallel loop runs over (tap row, block of 6 output channels); each
+  /// task walks every output row: it copies the input row its tap row reads
+  /// (zero padding included), then runs the tile with A read in place from
+  /// dy (6 output channels of a pixel, pixels as k) and B from that row (16
+  /// input channels at a tap column, pixels as k; channels past the last read
+  /// neighbours and land in discarded columns), accumulating its block of dw;
+  /// the epilogue (the optimizer's update, fused) stores it.
+  bool lowerDirectWeightGrad(const Node &n, const Window &win) {
+    DType t = r_.type(n.results[0]).dtype;
+    ValueId x = n.operands[0], dy = n.operands[1];
+    if (win.kernel.size() != 2 || r_.type(x).layout.kind != Layout::NHWC || r_.type(dy).layout.kind != Layout::NHWC ||
+        (t != DType::F32 && t != DType::F64))
+      return false;
+    for (ValueId y : r_.outputs())
+      if (bufferOf_.count(y) || nodeOf_.at(y) < anchor_)
+        return false;
+    const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
+    const int64_t mr = 6, nr = 2 * lanes;
+    auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    const Sizes &xs = sizes_[x], &dys = sizes_[dy];
+    if (dys[1] < mr || xs[1] < lanes)
+      return false; // a block would read past dy's last pixel; most columns would be wasted
+    const int64_t batch = dys[0], co = dys[1], oh = dys[2], ow = dys[3], ci = xs[1], h = xs[2], w = xs[3];
+    const int64_t kh = win.kernel[0], kw = win.kernel[1];
+    const int64_t chunks = ceilDiv(ci, nr), ldc = kw * chunks * nr, blocks = ceilDiv(co, mr);
+    const int64_t wp = (ow - 1) * win.stride[1] + (kw - 1) * win.dilation[1] + 1;
+    int rowBuf = scratch("input_row", t, wp * ci + nr), cb = scratch("c_block", t, mr * ldc);
+    auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+    int task = newVar();
+    // The last block ends at the last channel (overlapping the one before,
+    // whose rows it does not store again), so every block reads 6 channels.
+    ExprRef th = divIdx(index(task), blocks), start = mulIdx(remIdx(index(task), blocks), mr);
+    ExprRef o0 = minIdx(start, I(co - mr)), skip = addIdx(start, mulIdx(o0, -1));
+    Block body;
+    {
+      int i = newVar(), j = newVar();
+      body.push_back(loop(i, mr, LoopKind::Serial,
+                          {loop(j, ldc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), ldc), index(j)), imm(0, t))})}));
+    }
+    int b = newVar(), r = newVar();
+    Block rowBody;
+    { // the input row of tap row th, zero outside the image (and past its end)
+      int px = newVar(), c = newVar(), z = newVar();
+      ExprRef ih = addIdx(mulIdx(index(r), win.stride[0]), addIdx(mulIdx(th, win.dilation[0]), I(-win.padBegin[0])));
+      ExprRef iw = addIdx(index(px), I(-win.padBegin[1]));
+      auto inRange = [&](const ExprRef &v, int64_t size) {
+        return op(OpKind::And, DType::Bool, {op(OpKind::Greater, DType::Bool, {v, I(-1)}), op(OpKind::Less, DType::Bool, {v, I(size)})});
+      };
+      auto clamp = [&](const ExprRef &v, int64_t size) {
+        return op(OpKind::Min, DType::I64, {op(OpKind::Max, DType::I64, {v, I(0)}), I(size - 1)});
+      };
+      ExprRef inside = op(OpKind::And, DType::Bool, {inRange(ih, h), inRange(iw, w)});
+      ExprRef value = op(OpKind::Select, t, {inside, load(bufferOf_.at(x), t, offset(x, {index(b), index(c), clamp(ih, h), clamp(iw, w)})), imm(0, t)});
+      rowBody.push_back(loop(px, wp, LoopKind::Serial,
+                             {loop(c, ci, LoopKind::Vector, {store(rowBuf, addIdx(mulIdx(index(px), ci), index(c)), value)})}));
+      rowBody.push_back(loop(z, nr, LoopKind::Serial, {store(rowBuf, addIdx(I(wp * ci), index(z)), imm(0, t))}));
+    }
+    {
+      int tw = newVar(), chunk = newVar();
+      ExprRef aAt = offset(dy, {index(b), o0, index(r), I(0)});
+      ExprRef bAt = addIdx(mulIdx(index(tw), win.dilation[1] * ci), mulIdx(index(chunk), nr));
+      Tile tile{bufferOf_.at(dy), rowBuf, aAt, bAt, I(ow), mr, nr, ldc, lanes, 1, co, win.stride[1] * ci};
+      ExprRef cAt = addIdx(mulIdx(index(tw), chunks * nr), mulIdx(index(chunk), nr));
+      rowBody.push_back(loop(tw, kw, LoopKind::Serial, {loop(chunk, chunks, LoopKind::Serial, {tileFma(cb, cAt, tile)})}));
+    }
+    body.push_back(loop(b, batch, LoopKind::Serial, {loop(r, oh, LoopKind::Serial, std::move(rowBody))}));
+    { // epilogue: the block's output channels (fewer in the last block)
+      int i = newVar(), tw = newVar(), c = newVar();
+      ExprRef rowInBlock = addIdx(skip, index(i));
+      anchorValue_ = load(cb, t, addIdx(mulIdx(rowInBlock, ldc), addIdx(mulIdx(index(tw), chunks * nr), index(c))));
+      Coords cw = {addIdx(o0, rowInBlock), index(c), th, index(tw)};
+      Block st;
+      for (size_t y = 0; y < r_.outputs().size(); ++y)
+        st.push_back(storeYield(y, cw));
+      body.push_back(loopUpTo(i, mr, addIdx(I(mr), mulIdx(skip, -1)), LoopKind::Serial,
+                              {loop(tw, kw, LoopKind::Serial, {loop(c, ci, LoopKind::Vector, std::move(st))})}));
+    }
+    k_.body = {loop(task, kh * blocks, LoopKind::Parallel, std::move(body))};
     return true;
   }
 
@@ -637,6 +720,8 @@ private:
   bool lowerConv(const Node &n, const Window &win) {
     if (auto direct = directConv(n, win))
       return lowerDirect(*direct);
+    if (n.op == OpKind::ConvGradWeight && lowerDirectWeightGrad(n, win))
+      return true;
     size_t spatial = win.kernel.size();
     ValueId res = n.results[0];
     const Sizes &out = sizes_[res];

@@ -221,7 +221,7 @@ private:
     }
     b_.CreateCondBr(b_.CreateICmpSLT(k, depth), body, exit);
     b_.SetInsertPoint(body);
-    llvm::Value *bRow = b_.CreateInBoundsGEP(el, bBase, b_.CreateMul(k, b_.getInt64(t.nr), "", true, true));
+    llvm::Value *bRow = b_.CreateInBoundsGEP(el, bBase, b_.CreateMul(k, b_.getInt64(t.bK ? t.bK : t.nr), "", true, true));
     int64_t aK = t.aK ? t.aK : t.mr;
     llvm::Value *aCol = b_.CreateInBoundsGEP(el, aBase, b_.CreateMul(k, b_.getInt64(aK), "", true, true));
     std::vector<llvm::Value *> bv;
