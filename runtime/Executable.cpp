@@ -89,6 +89,11 @@ std::string defaultCacheDir() { return codegen::DiskCache::defaultDir(); }
 size_t Executable::compiledGroups() const { return jit_ ? jit_->groups() : 0; }
 size_t Executable::cachedGroups() const { return jit_ ? jit_->cachedGroups() : 0; }
 
+const std::string &Executable::assembly() const {
+  static const std::string none;
+  return jit_ ? jit_->assembly() : none;
+}
+
 const std::string &Executable::llvmIR() const {
   static const std::string none;
   return jit_ ? jit_->llvmIR() : none;

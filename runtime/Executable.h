@@ -30,7 +30,8 @@ std::string defaultCacheDir();
 struct CompileOptions {
   /// Where compiled kernels are kept between processes; empty: nowhere.
   std::string cacheDir = defaultCacheDir();
-  /// Keep the optimized LLVM IR for llvmIR() (compiles afresh).
+  /// Keep the optimized LLVM IR and the assembly for llvmIR() and
+  /// assembly() (compiles afresh).
   bool keepIR = false;
 };
 
@@ -66,6 +67,8 @@ public:
   /// Every kernel as kernel IR text, and the optimized LLVM module.
   const std::string &kernelsText() const { return kernelsText_; }
   const std::string &llvmIR() const;
+  /// The kernels' machine code as assembly (with CompileOptions::keepIR).
+  const std::string &assembly() const;
   /// The groups of kernels compiled in parallel, and how many came from the
   /// disk cache.
   size_t compiledGroups() const;

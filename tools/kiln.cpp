@@ -1,7 +1,7 @@
 //===- tools/kiln.cpp - The kiln command line -----------------------------===//
 //
 //   kiln run MODEL --input NAME=FILE.npy ... --output-dir DIR
-//   kiln dump MODEL [--stage graph|optimized|kernels|llvm] [--format text|dot]
+//   kiln dump MODEL [--stage graph|optimized|kernels|llvm|asm] [--format text|dot]
 //   kiln ops
 //   kiln train [MODEL] [--model mlp|lenet|vgg] [--epochs E] [--batch-size B] ...
 //
@@ -94,12 +94,14 @@ int dumpKernels(const std::string &model, const kiln::ir::Graph &g, const std::s
     sizes[g.nameOf(v)] = s;
   }
   kiln::CompileOptions co;
-  co.keepIR = stage == "llvm";
+  co.keepIR = stage == "llvm" || stage == "asm";
   auto exe = kiln::Executable::compile(g, sizes, co);
   if (!exe)
     return fail(kiln::makeError("{}: error: {}", model, exe.error().message));
   if (stage == "llvm")
     std::cout << (*exe)->llvmIR();
+  else if (stage == "asm")
+    std::cout << (*exe)->assembly();
   else
     std::cout << (*exe)->describeSteps() << (*exe)->kernelsText();
   return 0;
@@ -117,7 +119,7 @@ int dumpCommand(const std::string &model, const std::string &format, const std::
       return fail(kiln::makeError("{}: error: {}", model, opt.error().message));
     shown = opt.take();
   }
-  if (stage == "kernels" || stage == "llvm")
+  if (stage == "kernels" || stage == "llvm" || stage == "asm")
     return dumpKernels(model, shown, stage, dims);
   std::cout << (format == "dot" ? kiln::ir::toDot(shown) : kiln::ir::print(shown));
   return 0;
@@ -228,9 +230,9 @@ int main(int argc, char **argv) {
   std::vector<std::string> dims;
   dump->add_option("--stage", stage,
                    "graph (as loaded), optimized (after the passes, -O2 by default), kernels (the kernel IR and "
-                   "launch list) or llvm (the optimized LLVM module)")
-      ->check(CLI::IsMember({"graph", "optimized", "kernels", "llvm"}));
-  dump->add_option("--dims", dims, "Sizes of symbolic dims for --stage kernels|llvm, as N=64 (default 1)")
+                   "launch list), llvm (the optimized LLVM modules) or asm (their machine code)")
+      ->check(CLI::IsMember({"graph", "optimized", "kernels", "llvm", "asm"}));
+  dump->add_option("--dims", dims, "Sizes of symbolic dims for --stage kernels|llvm|asm, as N=64 (default 1)")
       ->delimiter(',');
   flags.addTo(*dump);
 

@@ -18,6 +18,7 @@
 #include <llvm/Support/SHA256.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Target/TargetMachine.h>
+#include <llvm/Transforms/Utils/Cloning.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
 
@@ -435,7 +436,7 @@ namespace {
 /// target machine and object.
 struct Group {
   std::vector<size_t> kernels;
-  std::string object, ir, error;
+  std::string object, ir, assembly, error;
   bool cached = false;
 };
 
@@ -495,9 +496,17 @@ void compileGroup(Group &g, const std::vector<Kernel> &kernels, llvm::orc::JITTa
       return;
     }
   optimize(module, **tm);
-  if (keepIR) {
+  if (keepIR) { // the optimized IR, and the assembly of a copy (codegen changes the module it runs on)
     llvm::raw_string_ostream os(g.ir);
     module.print(os, nullptr);
+    std::unique_ptr<llvm::Module> copy = llvm::CloneModule(module);
+    llvm::SmallVector<char, 0> text;
+    llvm::raw_svector_ostream as(text);
+    llvm::legacy::PassManager asmGen;
+    if (!(*tm)->addPassesToEmitFile(asmGen, as, nullptr, llvm::CodeGenFileType::AssemblyFile)) {
+      asmGen.run(*copy);
+      g.assembly.assign(text.begin(), text.end());
+    }
   }
   llvm::SmallVector<char, 0> buffer;
   llvm::raw_svector_ostream os(buffer);
@@ -541,6 +550,7 @@ Expected<std::unique_ptr<Jit>> Jit::compile(const std::vector<Kernel> &kernels, 
     if (!g.error.empty())
       return makeError("{}", g.error);
     jit->ir_ += g.ir;
+    jit->assembly_ += g.assembly;
     jit->cachedGroups_ += g.cached;
     auto buffer = llvm::MemoryBuffer::getMemBufferCopy(g.object, "kiln-kernels");
     if (auto err = (*lljit)->addObjectFile(std::move(buffer)))

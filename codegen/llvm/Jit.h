@@ -27,8 +27,8 @@ using KernelFn = void (*)(void **buffers, int64_t begin, int64_t end);
 struct JitOptions {
   /// The disk cache's directory (codegen/llvm/DiskCache.h); empty: none.
   std::string cacheDir;
-  /// Keep the optimized LLVM IR for llvmIR() (compiles, never reads the
-  /// cache).
+  /// Keep the optimized LLVM IR and the assembly for llvmIR() and
+  /// assembly() (compiles, never reads the cache).
   bool keepIR = false;
   /// Kernels compile in this many groups, one thread each.
   int threads = 1;
@@ -49,6 +49,8 @@ public:
   /// The optimized modules as LLVM IR text (`kiln dump --stage llvm`), when
   /// asked for with JitOptions::keepIR.
   const std::string &llvmIR() const { return ir_; }
+  /// The machine code as assembly (`kiln dump --stage asm`), likewise.
+  const std::string &assembly() const { return assembly_; }
   /// How many groups of kernels were compiled, and how many of them came
   /// from the disk cache.
   size_t groups() const { return groups_; }
@@ -60,7 +62,7 @@ private:
   Jit() = default;
   std::unique_ptr<State> state_;
   std::vector<KernelFn> functions_;
-  std::string ir_;
+  std::string ir_, assembly_;
   size_t groups_ = 0, cachedGroups_ = 0;
 };
 

@@ -32,6 +32,10 @@ grep -q '^// kernel[0-9]* *node %a1 = fused' <<< "$kernels" || { echo "FAIL: con
 grep -q '^kernel @kernel' <<< "$kernels" || { echo "FAIL: no kernel IR"; fails=1; }
 module=$("$kiln" dump "$m" --stage llvm --dims N=4) || fails=1
 grep -q 'define void @kernel0' <<< "$module" || { echo "FAIL: no LLVM module"; fails=1; }
+# The machine code: conv1's tile is vector FMAs (AVX2 here; xmm where there is none).
+assembly=$("$kiln" dump "$m" --stage asm --dims N=4) || fails=1
+grep -q '^kernel0:' <<< "$assembly" || { echo "FAIL: no assembly of kernel0"; fails=1; }
+grep -q 'vfmadd' <<< "$assembly" || grep -q 'mulps' <<< "$assembly" || { echo "FAIL: no vector FMA in the assembly"; fails=1; }
 
 source "$(dirname "$0")/expect.sh"
 expect "--target: tpu not in {cpu,cuda}" dump "$m" --target tpu
