@@ -236,11 +236,16 @@ private:
       }
     }
     k->addIncoming(b_.CreateAdd(k, b_.getInt64(1), "", true, true), body);
-    // The body is already a full block of FMAs: unrolling it buys little
-    // and costs compile time.
+    // The body is already a full block of FMAs in registers: unrolling or
+    // interleaving it would only spill them (and cost compile time).
     llvm::BranchInst *back = b_.CreateBr(header);
     llvm::Metadata *noUnroll[] = {llvm::MDString::get(ctx_, "llvm.loop.unroll.disable")};
-    llvm::Metadata *ops[] = {nullptr, llvm::MDNode::get(ctx_, noUnroll)};
+    llvm::Metadata *noVector[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.width"),
+                                  llvm::ConstantAsMetadata::get(b_.getInt32(1))};
+    llvm::Metadata *noInterleave[] = {llvm::MDString::get(ctx_, "llvm.loop.interleave.count"),
+                                      llvm::ConstantAsMetadata::get(b_.getInt32(1))};
+    llvm::Metadata *ops[] = {nullptr, llvm::MDNode::get(ctx_, noUnroll), llvm::MDNode::get(ctx_, noVector),
+                             llvm::MDNode::get(ctx_, noInterleave)};
     llvm::MDNode *md = llvm::MDNode::getDistinct(ctx_, ops);
     md->replaceOperandWith(0, md);
     back->setMetadata(llvm::LLVMContext::MD_loop, md);
