@@ -377,7 +377,7 @@ private:
     auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
     const int64_t units = g.k / g.kStep, perSlice = ceilDiv(units, ceilDiv(g.k, 256)), kc = perSlice * g.kStep;
     const int64_t kBlocks = ceilDiv(units, perSlice);
-    const int64_t mc = std::min<int64_t>(ceilDiv(g.m, mr) * mr, 96), mBlocks = ceilDiv(g.m, mc);
+    const int64_t mc = std::min<int64_t>(ceilDiv(g.m, mr) * mr, 192), mBlocks = ceilDiv(g.m, mc);
     // Split the columns too when there are few row blocks (a weight
     // gradient has as many rows as weights per output channel).
     int64_t nBlocks = std::min(ceilDiv(g.n, nr), ceilDiv(16, mBlocks));
