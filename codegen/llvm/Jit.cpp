@@ -80,18 +80,47 @@ public:
   Status run() {
     auto *ptrTy = llvm::PointerType::getUnqual(ctx_);
     auto *i64 = b_.getInt64Ty();
-    auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy, i64, i64}, false);
-    fn_ = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, k_.name, m_);
+    // The body takes each argument buffer as a noalias pointer (a kernel's
+    // results are buffers of their own, its operands only read), so LLVM
+    // vectorizes without runtime overlap checks; the entry the runtime calls
+    // unpacks the pointer array into it, and inlining keeps the noalias
+    // facts as scopes.
+    std::vector<size_t> args;
+    std::vector<llvm::Type *> params;
+    for (size_t i = 0; i < k_.buffers.size(); ++i)
+      if (!k_.buffers[i].scratch) {
+        args.push_back(i);
+        params.push_back(ptrTy);
+      }
+    params.push_back(i64);
+    params.push_back(i64);
+    auto *bodyTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), params, false);
+    fn_ = llvm::Function::Create(bodyTy, llvm::Function::InternalLinkage, k_.name + ".body", m_);
     fn_->addFnAttr(llvm::Attribute::NoUnwind);
+    fn_->addFnAttr(llvm::Attribute::AlwaysInline);
+    for (size_t a = 0; a < args.size(); ++a)
+      fn_->addParamAttr(static_cast<unsigned>(a), llvm::Attribute::NoAlias);
+    {
+      auto *entryTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy, i64, i64}, false);
+      llvm::Function *entryFn = llvm::Function::Create(entryTy, llvm::Function::ExternalLinkage, k_.name, m_);
+      entryFn->addFnAttr(llvm::Attribute::NoUnwind);
+      llvm::IRBuilder<> eb(llvm::BasicBlock::Create(ctx_, "entry", entryFn));
+      std::vector<llvm::Value *> callArgs;
+      for (size_t i : args)
+        callArgs.push_back(eb.CreateLoad(ptrTy, eb.CreateConstInBoundsGEP1_64(ptrTy, entryFn->getArg(0), i),
+                                         k_.buffers[i].name));
+      callArgs.push_back(entryFn->getArg(1));
+      callArgs.push_back(entryFn->getArg(2));
+      eb.CreateCall(fn_, callArgs);
+      eb.CreateRetVoid();
+    }
     auto *entry = llvm::BasicBlock::Create(ctx_, "entry", fn_);
     b_.SetInsertPoint(entry);
-    llvm::Value *arg = fn_->getArg(0);
-    // Arguments come in the array; scratch buffers are this call's own,
-    // 64-byte aligned.
+    // Scratch buffers are this call's own, 64-byte aligned.
     auto alloc = m_.getOrInsertFunction("aligned_alloc", ptrTy, i64, i64);
     auto release = m_.getOrInsertFunction("free", b_.getVoidTy(), ptrTy);
     std::vector<llvm::Value *> scratch;
-    for (size_t i = 0; i < k_.buffers.size(); ++i) {
+    for (size_t i = 0, a = 0; i < k_.buffers.size(); ++i) {
       const Buffer &buf = k_.buffers[i];
       if (buf.scratch) {
         auto bytes = static_cast<uint64_t>(buf.elements) * ir::dtypeSize(buf.type);
@@ -99,9 +128,10 @@ public:
         buffers_.push_back(scratch.back());
         continue;
       }
-      llvm::Value *slot = b_.CreateConstInBoundsGEP1_64(ptrTy, arg, i);
-      buffers_.push_back(b_.CreateLoad(ptrTy, slot, buf.name));
+      buffers_.push_back(fn_->getArg(static_cast<unsigned>(a++)));
     }
+    beginArg_ = fn_->getArg(static_cast<unsigned>(args.size()));
+    endArg_ = fn_->getArg(static_cast<unsigned>(args.size() + 1));
     // The outermost parallel loop runs the part [begin, end) it is given.
     if (k_.parallelExtent() > 0)
       parallel_ = &k_.body.back();
@@ -269,8 +299,8 @@ private:
     b_.SetInsertPoint(header);
     llvm::PHINode *i = b_.CreatePHI(b_.getInt64Ty(), 2, fmt::format("i{}", s.var));
     bool part = &s == parallel_;
-    llvm::Value *begin = part ? static_cast<llvm::Value *>(fn_->getArg(1)) : b_.getInt64(0);
-    llvm::Value *end = part ? static_cast<llvm::Value *>(fn_->getArg(2)) : limit ? limit : b_.getInt64(s.extent);
+    llvm::Value *begin = part ? beginArg_ : b_.getInt64(0);
+    llvm::Value *end = part ? endArg_ : limit ? limit : b_.getInt64(s.extent);
     i->addIncoming(begin, pre);
     b_.CreateCondBr(b_.CreateICmpSLT(i, end), body, exit);
     b_.SetInsertPoint(body);
@@ -288,9 +318,24 @@ private:
       llvm::MDNode *md = llvm::MDNode::getDistinct(ctx_, ops);
       md->replaceOperandWith(0, md);
       back->setMetadata(llvm::LLVMContext::MD_loop, md);
+    } else if (holdsTile(s) || s.extent > 4) {
+      // Copies of a micro-kernel gain nothing and cost compile time; fully
+      // unrolling a long serial loop (an epilogue over an output row) makes
+      // one huge block whose instruction scheduling takes LLVM seconds.
+      llvm::Metadata *noUnroll[] = {llvm::MDString::get(ctx_, "llvm.loop.unroll.disable")};
+      llvm::Metadata *ops[] = {nullptr, llvm::MDNode::get(ctx_, noUnroll)};
+      llvm::MDNode *md = llvm::MDNode::getDistinct(ctx_, ops);
+      md->replaceOperandWith(0, md);
+      back->setMetadata(llvm::LLVMContext::MD_loop, md);
     }
     b_.SetInsertPoint(exit);
     return {};
+  }
+
+  static bool holdsTile(const Stmt &s) {
+    if (s.kind == Stmt::TileFma)
+      return true;
+    return std::any_of(s.body.begin(), s.body.end(), holdsTile);
   }
 
   llvm::Value *binary(OpKind op, llvm::Value *x, llvm::Value *y) {
@@ -415,6 +460,7 @@ private:
   const Kernel &k_;
   llvm::Function *fn_ = nullptr;
   const Stmt *parallel_ = nullptr; ///< the loop split across threads
+  llvm::Value *beginArg_ = nullptr, *endArg_ = nullptr; ///< its part
   std::vector<llvm::Value *> buffers_, accs_, vars_;
   std::vector<std::map<const Expr *, llvm::Value *>> scopes_;
 };
