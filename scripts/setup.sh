@@ -3,6 +3,7 @@
 # and builds kiln in build/ with Ninja. Safe to run again: it installs nothing
 # that is present and rebuilds only what changed.
 #   scripts/setup.sh [BUILD_DIR] [extra cmake arguments...]
+# KILN_EXTRA_PACKAGES adds Debian packages (bench/kernels.sh: the peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ packages=(
   libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev
   libonnx-dev protobuf-compiler libprotobuf-dev
   dataset-fashion-mnist libonnx-testdata graphviz
+  ${KILN_EXTRA_PACKAGES:-}
 )
 missing=()
 for p in "${packages[@]}"; do
