@@ -748,7 +748,10 @@ private:
     DType t = r_.type(res).dtype;
     Gemm g;
     ValueId x = n.operands[0], w = n.operands[1];
-    const Sizes &xs = sizes_[x], &ws = sizes_[w];
+    // The gradient's dy (the first operand of the input gradient, the second
+    // of the weight gradient): here, so the closures outlive no local.
+    ValueId dy = n.op == OpKind::ConvGradInput ? x : w;
+    const Sizes &xs = sizes_[x], &ws = sizes_[w], &dys = sizes_[dy];
     if (n.op == OpKind::Conv) { // out[b, o, p] = sum over c, k of x[b, c, p * s - pad + k * dil] w[o, c, k]
       bool inner = channelsInner(x);
       g.m = product(out) / out[1], g.n = out[1], g.k = product(ws) / ws[0];
@@ -782,8 +785,6 @@ private:
       g.bNInner = false;
       g.kStep = inner ? xs[1] : 1;
     } else if (n.op == OpKind::ConvGradInput) { // dx[b, c, i] = sum over o, k of dy[b, o, (i + pad - k * dil) / s] w[o, c, k]
-      ValueId dy = x;
-      const Sizes &dys = sizes_[dy];
       bool inner = channelsInner(dy);
       g.m = product(out) / out[1], g.n = out[1], g.k = ws[0] * product(kern);
       g.a = [&, inner](const ExprRef &m, const ExprRef &k) {
@@ -818,8 +819,6 @@ private:
     } else { // dw[o, c, k] = sum over b, p of dy[b, o, p] x[b, c, p * s - pad + k * dil]
       // Rows are output channels and columns (taps, channels): both panels
       // then read their sources along contiguous channels.
-      ValueId dy = w;
-      const Sizes &dys = sizes_[dy];
       bool inner = channelsInner(x);
       g.m = out[0], g.n = product(out) / out[0], g.k = product(dys) / dys[1];
       g.a = [&](const ExprRef &o, const ExprRef &k) {
