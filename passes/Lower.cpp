@@ -527,7 +527,7 @@ private:
     const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
     const int64_t mr = 6, nr = 2 * lanes;
     auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-    const int64_t batch = d.out[0], oh = d.out[2], ow = d.out[3], h = sizes_[d.x][2], w = sizes_[d.x][3];
+    const int64_t batch = d.out[0], oh = d.out[2], ow = d.out[3];
     const int64_t rowsPad = ceilDiv(ow, mr) * mr, wp = (rowsPad - 1) * d.strideW + (d.kw - 1) * d.dilW + 1;
     const int64_t k = d.kh * d.kw * d.cin, panels = ceilDiv(d.cout, nr), ldc = panels * nr;
     int rows = scratch("input_rows", t, d.kh * wp * d.cin), bp = scratch("b_panels", t, panels * k * nr);
@@ -553,14 +553,7 @@ private:
       int th = newVar(), x = newVar(), c = newVar();
       ExprRef ih = addIdx(mulIdx(row, d.strideH), addIdx(mulIdx(index(th), d.dilH), I(-d.padT)));
       ExprRef iw = addIdx(index(x), I(-d.padL));
-      auto inRange = [&](const ExprRef &v, int64_t size) {
-        return op(OpKind::And, DType::Bool, {op(OpKind::Greater, DType::Bool, {v, I(-1)}), op(OpKind::Less, DType::Bool, {v, I(size)})});
-      };
-      auto clamp = [&](const ExprRef &v, int64_t size) {
-        return op(OpKind::Min, DType::I64, {op(OpKind::Max, DType::I64, {v, I(0)}), I(size - 1)});
-      };
-      ExprRef inside = op(OpKind::And, DType::Bool, {inRange(ih, h), inRange(iw, w)});
-      ExprRef value = op(OpKind::Select, t, {inside, load(bufferOf_.at(d.x), t, offset(d.x, {b, index(c), clamp(ih, h), clamp(iw, w)})), imm(0, t)});
+      ExprRef value = imageLoad(d.x, {b, index(c), ih, iw});
       ExprRef at = addIdx(mulIdx(addIdx(mulIdx(index(th), wp), index(x)), d.cin), index(c));
       taskBody.push_back(loop(th, d.kh, LoopKind::Serial,
                               {loop(x, wp, LoopKind::Serial, {loop(c, d.cin, LoopKind::Vector, {store(rows, at, value)})})}));
@@ -618,7 +611,7 @@ private:
     const Sizes &xs = sizes_[x], &dys = sizes_[dy];
     if (dys[1] < mr || xs[1] < lanes)
       return false; // a block would read past dy's last pixel; most columns would be wasted
-    const int64_t batch = dys[0], co = dys[1], oh = dys[2], ow = dys[3], ci = xs[1], h = xs[2], w = xs[3];
+    const int64_t batch = dys[0], co = dys[1], oh = dys[2], ow = dys[3], ci = xs[1];
     const int64_t kh = win.kernel[0], kw = win.kernel[1];
     const int64_t chunks = ceilDiv(ci, nr), ldc = kw * chunks * nr, blocks = ceilDiv(co, mr);
     const int64_t wp = (ow - 1) * win.stride[1] + (kw - 1) * win.dilation[1] + 1;
@@ -641,14 +634,7 @@ private:
       int px = newVar(), c = newVar(), z = newVar();
       ExprRef ih = addIdx(mulIdx(index(r), win.stride[0]), addIdx(mulIdx(th, win.dilation[0]), I(-win.padBegin[0])));
       ExprRef iw = addIdx(index(px), I(-win.padBegin[1]));
-      auto inRange = [&](const ExprRef &v, int64_t size) {
-        return op(OpKind::And, DType::Bool, {op(OpKind::Greater, DType::Bool, {v, I(-1)}), op(OpKind::Less, DType::Bool, {v, I(size)})});
-      };
-      auto clamp = [&](const ExprRef &v, int64_t size) {
-        return op(OpKind::Min, DType::I64, {op(OpKind::Max, DType::I64, {v, I(0)}), I(size - 1)});
-      };
-      ExprRef inside = op(OpKind::And, DType::Bool, {inRange(ih, h), inRange(iw, w)});
-      ExprRef value = op(OpKind::Select, t, {inside, load(bufferOf_.at(x), t, offset(x, {index(b), index(c), clamp(ih, h), clamp(iw, w)})), imm(0, t)});
+      ExprRef value = imageLoad(x, {index(b), index(c), ih, iw});
       rowBody.push_back(loop(px, wp, LoopKind::Serial,
                              {loop(c, ci, LoopKind::Vector, {store(rowBuf, addIdx(mulIdx(index(px), ci), index(c)), value)})}));
       rowBody.push_back(loop(z, nr, LoopKind::Serial, {store(rowBuf, addIdx(I(wp * ci), index(z)), imm(0, t))}));
@@ -874,18 +860,35 @@ private:
       inside = both(inside, op(OpKind::Greater, DType::Bool, {num, imm(-1, DType::I64)}));
       inside = both(inside, op(OpKind::Less, DType::Bool, {c[s + 2], imm(static_cast<double>(sizes_[v][s + 2]), DType::I64)}));
     }
+    return loadInside(v, c, inside, std::move(fill));
+  }
+
+  /// Value v (a buffer argument) at image coordinates c where `inside`,
+  /// `fill` elsewhere. Each spatial coordinate is clamped into the image (not
+  /// the index as a whole), so the index stays affine in the channel: a
+  /// vector loop over channels loads contiguously and selects.
+  ExprRef loadInside(ValueId v, const Coords &c, const ExprRef &inside, ExprRef fill) {
     DType t = r_.type(v).dtype;
     if (!inside)
       return load(bufferOf_.at(v), t, offset(v, c));
-    // Each guarded coordinate is clamped into the image (not the index as a
-    // whole), so the index stays affine in the channel: a vector loop over
-    // channels loads contiguously and selects.
     Coords clamped = c;
     for (size_t d = 2; d < c.size(); ++d)
       if (sizes_[v][d] > 1)
         clamped[d] = op(OpKind::Min, DType::I64, {op(OpKind::Max, DType::I64, {c[d], imm(0, DType::I64)}),
                                                   imm(static_cast<double>(sizes_[v][d] - 1), DType::I64)});
     return op(OpKind::Select, t, {inside, load(bufferOf_.at(v), t, offset(v, clamped)), std::move(fill)});
+  }
+
+  /// Image v at coordinates c, zero wherever a spatial one leaves the image.
+  ExprRef imageLoad(ValueId v, const Coords &c) {
+    ExprRef inside;
+    for (size_t d = 2; d < c.size(); ++d) {
+      ExprRef ok = op(OpKind::And, DType::Bool,
+                      {op(OpKind::Greater, DType::Bool, {c[d], imm(-1, DType::I64)}),
+                       op(OpKind::Less, DType::Bool, {c[d], imm(static_cast<double>(sizes_[v][d]), DType::I64)})});
+      inside = inside ? op(OpKind::And, DType::Bool, {inside, ok}) : ok;
+    }
+    return loadInside(v, c, inside, imm(0, r_.type(v).dtype));
   }
 
   /// Conv, its two gradients (contractions) and max pooling (a maximum over

@@ -268,17 +268,9 @@ private:
     k->addIncoming(b_.CreateAdd(k, b_.getInt64(1), "", true, true), body);
     // The body is already a full block of FMAs in registers: unrolling or
     // interleaving it would only spill them (and cost compile time).
-    llvm::BranchInst *back = b_.CreateBr(header);
-    llvm::Metadata *noUnroll[] = {llvm::MDString::get(ctx_, "llvm.loop.unroll.disable")};
-    llvm::Metadata *noVector[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.width"),
-                                  llvm::ConstantAsMetadata::get(b_.getInt32(1))};
-    llvm::Metadata *noInterleave[] = {llvm::MDString::get(ctx_, "llvm.loop.interleave.count"),
-                                      llvm::ConstantAsMetadata::get(b_.getInt32(1))};
-    llvm::Metadata *ops[] = {nullptr, llvm::MDNode::get(ctx_, noUnroll), llvm::MDNode::get(ctx_, noVector),
-                             llvm::MDNode::get(ctx_, noInterleave)};
-    llvm::MDNode *md = llvm::MDNode::getDistinct(ctx_, ops);
-    md->replaceOperandWith(0, md);
-    back->setMetadata(llvm::LLVMContext::MD_loop, md);
+    markLoop(b_.CreateBr(header), {{"llvm.loop.unroll.disable", -1},
+                                   {"llvm.loop.vectorize.width", 1},
+                                   {"llvm.loop.interleave.count", 1}});
     b_.SetInsertPoint(exit);
     for (int64_t i = 0; i < t.mr; ++i)
       for (int64_t v = 0; v < nv; ++v)
@@ -311,25 +303,34 @@ private:
     llvm::Value *next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
     i->addIncoming(next, b_.GetInsertBlock());
     llvm::BranchInst *back = b_.CreateBr(header);
-    if (s.loop == LoopKind::Vector) {
-      llvm::Metadata *enable[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
-                                  llvm::ConstantAsMetadata::get(b_.getTrue())};
-      llvm::Metadata *ops[] = {nullptr, llvm::MDNode::get(ctx_, enable)};
-      llvm::MDNode *md = llvm::MDNode::getDistinct(ctx_, ops);
-      md->replaceOperandWith(0, md);
-      back->setMetadata(llvm::LLVMContext::MD_loop, md);
-    } else if (holdsTile(s) || s.extent > 4) {
+    if (s.loop == LoopKind::Vector)
+      markLoop(back, {{"llvm.loop.vectorize.enable", 1}});
+    else if (holdsTile(s) || s.extent > 4)
       // Copies of a micro-kernel gain nothing and cost compile time; fully
       // unrolling a long serial loop (an epilogue over an output row) makes
       // one huge block whose instruction scheduling takes LLVM seconds.
-      llvm::Metadata *noUnroll[] = {llvm::MDString::get(ctx_, "llvm.loop.unroll.disable")};
-      llvm::Metadata *ops[] = {nullptr, llvm::MDNode::get(ctx_, noUnroll)};
-      llvm::MDNode *md = llvm::MDNode::getDistinct(ctx_, ops);
-      md->replaceOperandWith(0, md);
-      back->setMetadata(llvm::LLVMContext::MD_loop, md);
-    }
+      markLoop(back, {{"llvm.loop.unroll.disable", -1}});
     b_.SetInsertPoint(exit);
     return {};
+  }
+
+  /// Attaches loop properties to a loop's back edge: each a name and an i32
+  /// value (-1: the name alone; vectorize.enable takes a bool).
+  void markLoop(llvm::BranchInst *back, std::initializer_list<std::pair<const char *, int>> props) {
+    std::vector<llvm::Metadata *> ops = {nullptr};
+    for (const auto &[name, value] : props) {
+      std::vector<llvm::Metadata *> prop = {llvm::MDString::get(ctx_, name)};
+      if (value >= 0) {
+        llvm::Constant *c = std::string_view(name) == "llvm.loop.vectorize.enable"
+                                ? static_cast<llvm::Constant *>(b_.getInt1(value != 0))
+                                : b_.getInt32(static_cast<uint32_t>(value));
+        prop.push_back(llvm::ConstantAsMetadata::get(c));
+      }
+      ops.push_back(llvm::MDNode::get(ctx_, prop));
+    }
+    llvm::MDNode *md = llvm::MDNode::getDistinct(ctx_, ops);
+    md->replaceOperandWith(0, md);
+    back->setMetadata(llvm::LLVMContext::MD_loop, md);
   }
 
   static bool holdsTile(const Stmt &s) {
