@@ -728,6 +728,14 @@ private:
       b = all[0];
       p.assign(all.begin() + 1, all.end());
     };
+    auto image = [&](const ExprRef &flat, const Sizes &sizes, const ExprRef &ch) { // [b, ch, pixel...]
+      ExprRef b;
+      Coords p;
+      pixels(flat, sizes, b, p);
+      Coords c = {b, ch};
+      c.insert(c.end(), p.begin(), p.end());
+      return c;
+    };
     auto tap = [&](const ExprRef &pos, const ExprRef &k, size_t d) { // pos * stride - pad + k * dilation
       return addIdx(mulIdx(pos, win.stride[d]), addIdx(mulIdx(k, win.dilation[d]), imm(static_cast<double>(-win.padBegin[d]), DType::I64)));
     };
@@ -759,14 +767,7 @@ private:
         cw.insert(cw.end(), taps.begin(), taps.end());
         return load(bufferOf_.at(w), t, offset(w, cw));
       };
-      g.out = [&](const ExprRef &m, const ExprRef &o) {
-        ExprRef b;
-        Coords p;
-        pixels(m, out, b, p);
-        Coords c = {b, o};
-        c.insert(c.end(), p.begin(), p.end());
-        return c;
-      };
+      g.out = [&](const ExprRef &m, const ExprRef &o) { return image(m, out, o); };
       g.aKInner = true;
       g.bNInner = false;
       g.kStep = inner ? xs[1] : 1;
@@ -791,14 +792,7 @@ private:
         cw.insert(cw.end(), taps.begin(), taps.end());
         return load(bufferOf_.at(w), t, offset(w, cw));
       };
-      g.out = [&](const ExprRef &m, const ExprRef &c) {
-        ExprRef b;
-        Coords p;
-        pixels(m, out, b, p);
-        Coords co = {b, c};
-        co.insert(co.end(), p.begin(), p.end());
-        return co;
-      };
+      g.out = [&](const ExprRef &m, const ExprRef &c) { return image(m, out, c); };
       g.aKInner = true;
       g.bNInner = channelsInner(w);
       g.kStep = inner ? dys[1] : 1;
@@ -807,14 +801,7 @@ private:
       // then read their sources along contiguous channels.
       bool inner = channelsInner(x);
       g.m = out[0], g.n = product(out) / out[0], g.k = product(dys) / dys[1];
-      g.a = [&](const ExprRef &o, const ExprRef &k) {
-        ExprRef b;
-        Coords p;
-        pixels(k, dys, b, p);
-        Coords c = {b, o};
-        c.insert(c.end(), p.begin(), p.end());
-        return load(bufferOf_.at(dy), t, offset(dy, c));
-      };
+      g.a = [&](const ExprRef &o, const ExprRef &k) { return load(bufferOf_.at(dy), t, offset(dy, image(k, dys, o))); };
       g.b = [&, inner](const ExprRef &k, const ExprRef &col) {
         ExprRef b, c;
         Coords p, taps;

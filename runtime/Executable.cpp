@@ -141,7 +141,6 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
       e->steps_.push_back(Step{&n, view ? kView : kReference});
       continue;
     }
-    e->kernelsText_ += kernel::print(*k);
     e->steps_.push_back(Step{&n, static_cast<int>(kernels.size())});
     e->parallelExtents_.push_back(k->parallelExtent());
     kernels.push_back(std::move(*k));
@@ -157,6 +156,7 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
       return jit.error();
     e->jit_ = jit.take();
   }
+  e->kernels_ = std::move(kernels);
   return e;
 }
 
@@ -259,6 +259,13 @@ std::string Executable::profile() const {
     out += fmt::format("// {:8.3f} s {:5.1f}%  {:<10} {}\n", stepSeconds_[i], total > 0 ? 100 * stepSeconds_[i] / total : 0.0,
                        where, graph_.describe(*s.node));
   }
+  return out;
+}
+
+std::string Executable::kernelsText() const {
+  std::string out;
+  for (const kernel::Kernel &k : kernels_)
+    out += kernel::print(k);
   return out;
 }
 

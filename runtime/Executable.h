@@ -11,6 +11,7 @@
 #pragma once
 
 #include "ir/Graph.h"
+#include "ir/kernel/Kernel.h"
 #include "runtime/reference/Reference.h"
 
 #include <map>
@@ -65,7 +66,7 @@ public:
   const std::vector<double> &stepSeconds() const { return stepSeconds_; }
   bool stepIsKernel(size_t i, ir::OpKind op) const { return steps_[i].kernel >= 0 && steps_[i].node->op == op; }
   /// Every kernel as kernel IR text, and the optimized LLVM module.
-  const std::string &kernelsText() const { return kernelsText_; }
+  std::string kernelsText() const;
   const std::string &llvmIR() const;
   /// The kernels' machine code as assembly (with CompileOptions::keepIR).
   const std::string &assembly() const;
@@ -96,7 +97,7 @@ private:
   std::vector<int64_t> parallelExtents_; ///< per kernel; 0: no parallel loop
   std::unique_ptr<codegen::Jit> jit_;
   size_t native_ = 0;
-  std::string kernelsText_;
+  std::vector<kernel::Kernel> kernels_; ///< as lowered, printed on demand
   std::map<std::string, ir::HostTensor> logicalParams_;
 };
 
