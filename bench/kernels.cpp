@@ -1,6 +1,6 @@
 //===- bench/kernels.cpp - kiln's contraction kernels against their peers -===//
 //
-//   build/kiln-bench-kernels [--runs R] [--json FILE] [--quick]
+//   build/kiln-bench-kernels [--runs R] [--json FILE] [--quick] [--only sgemm|conv]
 //
 // Measures, each row against its peers in the same run (median of R runs,
 // GFLOP/s):
@@ -21,6 +21,7 @@
 #include "runtime/Executable.h"
 #include "runtime/Parallel.h"
 
+#include <CLI/CLI.hpp>
 #include <cblas.h>
 #include <immintrin.h>
 #include <nlohmann/json.hpp>
@@ -258,16 +259,14 @@ void setThreads(int n) {
 
 int main(int argc, char **argv) {
   int runs = 5;
-  std::string json = "bench-kernels.json";
+  std::string json = "bench-kernels.json", only;
   bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
-      runs = std::max(1, std::atoi(argv[++i]));
-    else if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc)
-      json = argv[++i];
-    else if (std::strcmp(argv[i], "--quick") == 0)
-      quick = true;
-  }
+  CLI::App app{"kiln's contraction kernels against OpenBLAS and oneDNN"};
+  app.add_option("--runs", runs, "runs per figure (the median is kept)")->check(CLI::PositiveNumber);
+  app.add_option("--json", json, "where the rows go as JSON");
+  app.add_flag("--quick", quick, "sgemm at 256 and 1024 only");
+  app.add_option("--only", only, "one family of rows")->check(CLI::IsMember({"sgemm", "conv"}));
+  CLI11_PARSE(app, argc, argv);
   std::vector<Row> rows;
   nlohmann::json out = nlohmann::json::array();
   auto emit = [&](const Row &r, double peak) {
@@ -288,7 +287,7 @@ int main(int argc, char **argv) {
     peak[threads] = peakFma(threads, runs);
     emit({"peak FMA rate", threads, peak[threads], 0, 0}, 0);
   }
-  std::vector<int> sizes = quick ? std::vector<int>{256, 1024} : std::vector<int>{128, 256, 512, 1024, 2048};
+  std::vector<int> sizes = only == "conv" ? std::vector<int>{} : quick ? std::vector<int>{256, 1024} : std::vector<int>{128, 256, 512, 1024, 2048};
   for (int threads : {1, 2}) {
     setThreads(threads);
     for (int n : sizes) {
@@ -306,6 +305,8 @@ int main(int argc, char **argv) {
   const ConvShape convs[] = {{64, 1, 32, 28}, {64, 32, 32, 28}, {64, 32, 64, 14}, {64, 64, 64, 14}};
   const char *names[3] = {"forward", "input gradient", "weight gradient"};
   for (const ConvShape &c : convs) {
+    if (only == "sgemm")
+      break;
     double flop = 2.0 * c.batch * c.out * c.size * c.size * c.in * 9;
     auto k = convKiln(c, runs);
     auto d = convOneDnn(c, runs);

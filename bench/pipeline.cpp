@@ -22,6 +22,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -32,9 +34,9 @@ using namespace kiln;
 
 int main(int argc, char **argv) {
   int runs = 5;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], "--runs") == 0)
-      runs = std::max(1, std::atoi(argv[i + 1]));
+  CLI::App app{"the pass pipeline and compile times on the zoo's training steps"};
+  app.add_option("--runs", runs, "runs per figure (the median is kept)")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
   fmt::print("| net (training step, batch 64) | nodes | after -O2 | kernels after fusion | layout conversions | "
              "-O2 time (median of {}) | arena peak | sum of all tensors | compile, cold | compile, from the disk cache |\n",
              runs);

@@ -53,8 +53,8 @@ std::shared_ptr<const Graph> asRegion(const Graph &g, const Node &n) {
 
 class Lowerer {
 public:
-  Lowerer(const Graph &region, const std::map<std::string, int64_t> &dims, int vectorBytes)
-      : r_(region), dims_(dims), vectorBytes_(vectorBytes) {}
+  Lowerer(const Graph &region, const std::map<std::string, int64_t> &dims, const Machine &machine)
+      : r_(region), dims_(dims), vectorBytes_(machine.vectorBytes), threads_(std::max(1, machine.threads)) {}
 
   std::optional<Kernel> run(const std::string &name, const std::vector<std::string> &argNames,
                             const std::vector<std::string> &resultNames) {
@@ -358,11 +358,12 @@ private:
     return static_cast<int>(k_.buffers.size() - 1);
   }
 
-  /// The BLIS schedule. The parallel loop runs over blocks of mc rows by nc
-  /// columns of C; each accumulates its block in a scratch buffer over
-  /// slices of kc of the k dim: it packs the slice of A into panels of mr
-  /// rows and the slice of B into panels of nr columns (prologues and
-  /// padding guards are computed here, once per element), then runs the
+  /// The BLIS schedule. The parallel loop runs over tasks, each a group of
+  /// row blocks (mc rows) by one block of nc columns of C; a task
+  /// accumulates its rows in a scratch block over slices of kc of the k dim:
+  /// it packs the slice of B into panels of nr columns once (prologues and
+  /// padding guards are computed here, once per element), then for each row
+  /// block packs the slice of A into panels of mr rows and runs the
   /// register-blocked tile over every pair of panels; the epilogue reads the
   /// finished block and stores every result. Edge blocks run shorter loops.
   bool lowerGemm(const Gemm &g) {
@@ -377,36 +378,52 @@ private:
     auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
     const int64_t units = g.k / g.kStep, perSlice = ceilDiv(units, ceilDiv(g.k, 256)), kc = perSlice * g.kStep;
     const int64_t kBlocks = ceilDiv(units, perSlice);
-    const int64_t mc = std::min<int64_t>(ceilDiv(g.m, mr) * mr, 192), mBlocks = ceilDiv(g.m, mc);
-    // Split the columns too when there are few row blocks (a weight
-    // gradient has as many rows as weights per output channel).
-    int64_t nBlocks = std::min(ceilDiv(g.n, nr), ceilDiv(16, mBlocks));
-    const int64_t nAlign = std::lcm(nr, g.nStep), nc = ceilDiv(ceilDiv(g.n, nBlocks), nAlign) * nAlign;
+    // Blocks: rows by at most 192 (A's packed block stays in L2), columns by
+    // at most 512 (B's packed slice in L2 or L3). A task is a group of row
+    // blocks sharing one packed B slice, the group's accumulated block at
+    // most ~1 MB. The runtime gives each thread an equal range of tasks: the
+    // task count is made a multiple of the threads (more groups, then more
+    // column blocks) where the sizes allow, and groups are equal in size.
+    const int64_t rowUnits = ceilDiv(g.m, mr), nAlign = std::lcm(nr, g.nStep), nUnits = ceilDiv(g.n, nAlign);
+    int64_t nBlocks = std::min(nUnits, ceilDiv(g.n, 512));
+    const int64_t blockBytes = 192 * std::min<int64_t>(g.n, 512) * static_cast<int64_t>(dtypeSize(t));
+    int64_t groups = ceilDiv(ceilDiv(g.m, 192), std::max<int64_t>(1, (1 << 20) / blockBytes));
+    while ((groups * nBlocks) % threads_ != 0 && groups < rowUnits)
+      ++groups;
+    while ((groups * nBlocks) % threads_ != 0 && nBlocks < nUnits)
+      ++nBlocks;
+    const int64_t groupUnits = ceilDiv(rowUnits, groups), perGroup = ceilDiv(groupUnits * mr, 192);
+    const int64_t mc = ceilDiv(groupUnits, perGroup) * mr, gm = perGroup * mc;
+    groups = ceilDiv(g.m, gm);
+    const int64_t nc = ceilDiv(nUnits, nBlocks) * nAlign;
     nBlocks = ceilDiv(g.n, nc);
-    int ap = scratch("a_panels", t, mc * kc), bp = scratch("b_panels", t, kc * nc), cb = scratch("c_block", t, mc * nc);
+    int ap = scratch("a_panels", t, mc * kc), bp = scratch("b_panels", t, kc * nc), cb = scratch("c_block", t, gm * nc);
 
     auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+    auto left = [&](int64_t block, int64_t total, const ExprRef &start) {
+      return minIdx(I(block), addIdx(I(total), mulIdx(start, -1)));
+    };
     int task = newVar();
-    ExprRef m0 = mulIdx(divIdx(index(task), nBlocks), mc), n0 = mulIdx(remIdx(index(task), nBlocks), nc);
-    ExprRef rows = minIdx(I(mc), addIdx(I(g.m), mulIdx(m0, -1)));
-    ExprRef cols = minIdx(I(nc), addIdx(I(g.n), mulIdx(n0, -1)));
-    ExprRef rowPanels = divIdx(addIdx(rows, I(mr - 1)), mr), colPanels = divIdx(addIdx(cols, I(nr - 1)), nr);
+    ExprRef g0 = mulIdx(divIdx(index(task), nBlocks), gm), n0 = mulIdx(remIdx(index(task), nBlocks), nc);
+    ExprRef groupRows = left(gm, g.m, g0), cols = left(nc, g.n, n0);
+    ExprRef colPanels = divIdx(addIdx(cols, I(nr - 1)), nr);
     Block body;
     { // the block starts at zero
       int i = newVar(), j = newVar();
-      body.push_back(loop(i, mc, LoopKind::Serial,
+      body.push_back(loop(i, gm, LoopKind::Serial,
                           {loop(j, nc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), nc), index(j)), imm(0, t))})}));
     }
     int slice = newVar();
     ExprRef k0 = mulIdx(index(slice), kc);
-    ExprRef depth = minIdx(I(kc), addIdx(I(g.k), mulIdx(k0, -1)));
-    Block sliceBody;
+    ExprRef depth = left(kc, g.k, k0);
     // pack: panel p holds element (row or column w < width of the panel, k)
-    // at p * width * kc + k * width + w
-    auto pack = [&](int buffer, ExprRef panels, ExprRef extent, int64_t width, bool kInner, bool isA) {
+    // at p * width * kc + k * width + w; `start` is the block's first row or
+    // column, `extent` its size.
+    auto pack = [&](int buffer, const ExprRef &start, const ExprRef &extent, int64_t width, bool kInner, bool isA) {
       int unit = newVar(), kr = newVar();
       ExprRef kk = addIdx(mulIdx(index(unit, perSlice), g.kStep), index(kr, g.kStep));
       ExprRef kAt = addIdx(k0, kk);
+      ExprRef panels = divIdx(addIdx(extent, I(width - 1)), width);
       auto kLoops = [&](Block b) {
         return loopUpTo(unit, perSlice, divIdx(depth, g.kStep), LoopKind::Serial, {loop(kr, g.kStep, LoopKind::Serial, std::move(b))});
       };
@@ -419,53 +436,53 @@ private:
       bool lanes = step > 1 && step % width == 0;
       ExprRef unitPos = lanes ? addIdx(mulIdx(index(w, step / width), width), index(lane, width)) : index(w, step);
       ExprRef along = step > 1 ? addIdx(mulIdx(index(p), step), unitPos) : addIdx(mulIdx(index(p), width), index(w, width));
-      ExprRef value = isA ? g.a(addIdx(m0, along), kAt) : g.b(kAt, addIdx(n0, along));
+      ExprRef value = isA ? g.a(addIdx(start, along), kAt) : g.b(kAt, addIdx(start, along));
       ExprRef at = addIdx(mulIdx(divIdx(along, width), width * kc), addIdx(mulIdx(kk, width), remIdx(along, width)));
       Block inner{store(buffer, at, value)};
+      ExprRef widthLeft = minIdx(I(width), addIdx(extent, mulIdx(index(p), -width)));
       auto alongLoops = [&](Block b) {
         if (lanes)
           return loopUpTo(p, blockExtent / step, divIdx(extent, step), LoopKind::Serial,
                           {loop(w, step / width, LoopKind::Serial, {loop(lane, width, LoopKind::Vector, std::move(b))})});
         if (step > 1)
           return loopUpTo(p, blockExtent / step, divIdx(extent, step), LoopKind::Serial, {loop(w, step, LoopKind::Serial, std::move(b))});
-        ExprRef widthLeft = minIdx(I(width), addIdx(extent, mulIdx(index(p), -width)));
         return loopUpTo(p, ceilDiv(blockExtent, width), panels, LoopKind::Serial,
                         {loopUpTo(w, width, widthLeft, LoopKind::Serial, std::move(b))});
       };
-      if (kInner) {
-        sliceBody.push_back(alongLoops({kLoops(std::move(inner))}));
-        return;
-      }
+      if (kInner)
+        return alongLoops({kLoops(std::move(inner))});
       // k outside: the panel loop stays outermost (one panel's elements together)
       // unless the columns go by units.
-      if (step > 1) {
-        sliceBody.push_back(kLoops({alongLoops(std::move(inner))}));
-        return;
-      }
-      ExprRef widthLeft = minIdx(I(width), addIdx(extent, mulIdx(index(p), -width)));
-      sliceBody.push_back(loopUpTo(p, ceilDiv(blockExtent, width), panels, LoopKind::Serial,
-                                   {kLoops({loopUpTo(w, width, widthLeft, LoopKind::Serial, std::move(inner))})}));
+      if (step > 1)
+        return kLoops({alongLoops(std::move(inner))});
+      return loopUpTo(p, ceilDiv(blockExtent, width), panels, LoopKind::Serial,
+                      {kLoops({loopUpTo(w, width, widthLeft, LoopKind::Serial, std::move(inner))})});
     };
-    pack(ap, rowPanels, rows, mr, g.aKInner, true);
-    pack(bp, colPanels, cols, nr, !g.bNInner, false);
-    {
+    Block sliceBody{pack(bp, n0, cols, nr, !g.bNInner, false)};
+    { // each row block of the group: pack A, then the tiles
+      int rb = newVar();
+      ExprRef r0 = mulIdx(index(rb), mc), m0 = addIdx(g0, r0);
+      ExprRef rows = left(mc, g.m, m0), rowPanels = divIdx(addIdx(rows, I(mr - 1)), mr);
+      Block blockBody{pack(ap, m0, rows, mr, g.aKInner, true)};
       int jr = newVar(), ir = newVar();
       Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes, 1, 0, 0};
-      ExprRef at = addIdx(mulIdx(index(ir), mr * nc), mulIdx(index(jr), nr));
-      sliceBody.push_back(loopUpTo(jr, ceilDiv(nc, nr), colPanels, LoopKind::Serial,
+      ExprRef at = addIdx(mulIdx(addIdx(r0, mulIdx(index(ir), mr)), nc), mulIdx(index(jr), nr));
+      blockBody.push_back(loopUpTo(jr, ceilDiv(nc, nr), colPanels, LoopKind::Serial,
                                    {loopUpTo(ir, ceilDiv(mc, mr), rowPanels, LoopKind::Serial, {tileFma(cb, at, tile)})}));
+      sliceBody.push_back(loopUpTo(rb, perGroup, divIdx(addIdx(groupRows, I(mc - 1)), mc), LoopKind::Serial,
+                                   std::move(blockBody)));
     }
     body.push_back(loop(slice, kBlocks, LoopKind::Serial, std::move(sliceBody)));
     { // epilogue
       int i = newVar(), j = newVar();
       anchorValue_ = load(cb, t, addIdx(mulIdx(index(i), nc), index(j)));
-      Coords c = g.out(addIdx(m0, index(i)), addIdx(n0, index(j)));
+      Coords c = g.out(addIdx(g0, index(i)), addIdx(n0, index(j)));
       Block store;
       for (size_t y = 0; y < r_.outputs().size(); ++y)
         store.push_back(storeYield(y, c));
-      body.push_back(loopUpTo(i, mc, rows, LoopKind::Serial, {loopUpTo(j, nc, cols, LoopKind::Vector, std::move(store))}));
+      body.push_back(loopUpTo(i, gm, groupRows, LoopKind::Serial, {loopUpTo(j, nc, cols, LoopKind::Vector, std::move(store))}));
     }
-    k_.body = {loop(task, mBlocks * nBlocks, LoopKind::Parallel, std::move(body))};
+    k_.body = {loop(task, groups * nBlocks, LoopKind::Parallel, std::move(body))};
     return true;
   }
 
@@ -984,7 +1001,7 @@ private:
 
   const Graph &r_;
   const std::map<std::string, int64_t> &dims_;
-  int vectorBytes_;
+  int vectorBytes_, threads_;
   Kernel k_;
   std::vector<Sizes> sizes_;
   std::map<ValueId, int> nodeOf_, bufferOf_;
@@ -996,7 +1013,7 @@ private:
 } // namespace
 
 std::optional<Kernel> lower(const Graph &g, const Node &n, const std::map<std::string, int64_t> &dims,
-                            const std::string &name, int vectorBytes) {
+                            const std::string &name, const Machine &machine) {
   std::shared_ptr<const Graph> region = n.body ? n.body : asRegion(g, n);
   if (!region)
     return std::nullopt;
@@ -1005,7 +1022,7 @@ std::optional<Kernel> lower(const Graph &g, const Node &n, const std::map<std::s
     args.push_back(g.nameOf(o));
   for (ValueId r : n.results)
     results.push_back(g.nameOf(r));
-  return Lowerer(*region, dims, vectorBytes).run(name, args, results);
+  return Lowerer(*region, dims, machine).run(name, args, results);
 }
 
 } // namespace kiln::passes

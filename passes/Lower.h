@@ -34,10 +34,18 @@
 
 namespace kiln::passes {
 
+/// What the schedules are shaped for: the width of a vector register, and
+/// the number of threads the runtime splits a kernel's parallel loop over
+/// (contiguous equal ranges, runtime/Parallel).
+struct Machine {
+  int vectorBytes = 32;
+  int threads = 1;
+};
+
 /// The kernel of node `n` of `g` named `name`, its buffers the node's operands
 /// then its results (then its scratch buffers); nullopt if the node is not
-/// lowerable yet. Contractions use vector registers of `vectorBytes`.
+/// lowerable yet.
 std::optional<kernel::Kernel> lower(const ir::Graph &g, const ir::Node &n, const std::map<std::string, int64_t> &dims,
-                                    const std::string &name, int vectorBytes = 32);
+                                    const std::string &name, const Machine &machine = {});
 
 } // namespace kiln::passes

@@ -133,9 +133,9 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
   for (const Const &c : graph.consts())
     e->values_[c.value] = c.data;
   std::vector<kernel::Kernel> kernels;
-  const int vectorBytes = codegen::hostVectorBytes();
+  const passes::Machine machine{codegen::hostVectorBytes(), parallelThreads()};
   for (const Node &n : graph.nodes()) {
-    auto k = passes::lower(graph, n, e->dims_, fmt::format("kernel{}", kernels.size()), vectorBytes);
+    auto k = passes::lower(graph, n, e->dims_, fmt::format("kernel{}", kernels.size()), machine);
     bool view = n.op == OpKind::Reshape && sizesOf(graph.type(n.results[0]).shape, e->dims_);
     if (!k || view) {
       e->steps_.push_back(Step{&n, view ? kView : kReference});

@@ -7,6 +7,8 @@ namespace kiln {
 
 int parallelThreads() { return omp_get_max_threads(); }
 
+void setParallelThreads(int n) { omp_set_num_threads(n < 1 ? 1 : n); }
+
 void parallelFor(int64_t n, const std::function<void(int64_t, int64_t)> &part) {
   int threads = parallelThreads();
   if (n < 2 || threads < 2) {

@@ -19,4 +19,8 @@ void parallelFor(int64_t n, const std::function<void(int64_t, int64_t)> &part);
 /// The number of threads parallelFor uses.
 int parallelThreads();
 
+/// Makes parallelFor use `n` threads (at least 1) from now on. Kernels are
+/// scheduled for the count at their compile time: compile after setting it.
+void setParallelThreads(int n);
+
 } // namespace kiln

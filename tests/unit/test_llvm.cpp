@@ -13,6 +13,7 @@
 #include "kiln/train.h"
 #include "passes/PassManager.h"
 #include "runtime/Executable.h"
+#include "runtime/Parallel.h"
 
 #include <unistd.h>
 
@@ -209,34 +210,46 @@ TEST_CASE("convolutions and max pooling on the LLVM backend match the reference"
 }
 
 TEST_CASE("contractions with edge blocks, several k slices and prologues match the reference", "[llvm][ops]") {
-  // Sizes that are not multiples of the tile (6 x 16), the row block (96) or
-  // the k slice (about 256), in f32 and f64, transposed operands, and a
-  // fused prologue and epilogue (after -O2).
-  for (ir::DType dt : {ir::DType::F32, ir::DType::F64}) {
-    for (auto [m, k, n, ta, tb] : std::vector<std::tuple<int64_t, int64_t, int64_t, bool, bool>>{
-             {1, 1, 1, false, false}, {7, 300, 17, false, false}, {200, 700, 45, true, false}, {97, 33, 130, false, true}}) {
-      ir::Graph g("gemm");
-      ir::Sizes as = ta ? ir::Sizes{k, m} : ir::Sizes{m, k}, bs = tb ? ir::Sizes{n, k} : ir::Sizes{k, n};
-      auto shape = [](const ir::Sizes &s) { return ir::Shape{ir::Dim::of(s[0]), ir::Dim::of(s[1])}; };
-      auto a = *g.addInput("a", ir::Type{dt, shape(as), {}}), b = *g.addInput("b", ir::Type{dt, shape(bs), {}});
-      auto pre = (*g.addNode(ir::OpKind::Tanh, {a}, {}))[0];
-      auto mm = (*g.addNode(ir::OpKind::MatMul, {pre, b}, {{"transpose_a", ta}, {"transpose_b", tb}}))[0];
-      auto post = (*g.addNode(ir::OpKind::Relu, {mm}, {}))[0];
-      REQUIRE(g.addOutput(post));
-      ref::TensorMap feeds = {{"a", randomTensor(as, 3, dt)}, {"b", randomTensor(bs, 4, dt)}};
-      auto want = ref::evaluate(g, feeds);
-      REQUIRE(want);
-      auto optimized = passes::runPipeline(g, passes::pipelineFor(2));
-      REQUIRE(optimized);
-      auto exe = Executable::compile(optimized->graph, sizesOf(feeds));
-      REQUIRE(exe);
-      CHECK((*exe)->referenceNodes() == 0);
-      auto got = (*exe)->run(feeds);
-      REQUIRE(got);
-      INFO(m << "x" << k << "x" << n << " " << ir::dtypeName(dt));
-      checkRuns(*want, *got, dt == ir::DType::F32 ? 1e-4 : 1e-12, dt == ir::DType::F32 ? 1e-4 : 1e-12);
+  // Sizes that are not multiples of the tile (6 x 16), the row block (at
+  // most 192), the column block (at most 512) or the k slice (about 256), in
+  // f32 and f64, transposed operands, a fused prologue and epilogue (after
+  // -O2), on 1, 2 and 3 threads (the schedule groups row blocks and sizes
+  // its tasks for the thread count).
+  const int threadsBefore = parallelThreads();
+  for (int threads : {1, 2, 3}) {
+    setParallelThreads(threads);
+    for (ir::DType dt : {ir::DType::F32, ir::DType::F64}) {
+      for (auto [m, k, n, ta, tb] : std::vector<std::tuple<int64_t, int64_t, int64_t, bool, bool>>{
+               {1, 1, 1, false, false},
+               {7, 300, 17, false, false},
+               {200, 700, 45, true, false},
+               {97, 33, 130, false, true},
+               {500, 260, 40, false, false},
+               {20, 30, 600, true, true}}) {
+        ir::Graph g("gemm");
+        ir::Sizes as = ta ? ir::Sizes{k, m} : ir::Sizes{m, k}, bs = tb ? ir::Sizes{n, k} : ir::Sizes{k, n};
+        auto shape = [](const ir::Sizes &s) { return ir::Shape{ir::Dim::of(s[0]), ir::Dim::of(s[1])}; };
+        auto a = *g.addInput("a", ir::Type{dt, shape(as), {}}), b = *g.addInput("b", ir::Type{dt, shape(bs), {}});
+        auto pre = (*g.addNode(ir::OpKind::Tanh, {a}, {}))[0];
+        auto mm = (*g.addNode(ir::OpKind::MatMul, {pre, b}, {{"transpose_a", ta}, {"transpose_b", tb}}))[0];
+        auto post = (*g.addNode(ir::OpKind::Relu, {mm}, {}))[0];
+        REQUIRE(g.addOutput(post));
+        ref::TensorMap feeds = {{"a", randomTensor(as, 3, dt)}, {"b", randomTensor(bs, 4, dt)}};
+        auto want = ref::evaluate(g, feeds);
+        REQUIRE(want);
+        auto optimized = passes::runPipeline(g, passes::pipelineFor(2));
+        REQUIRE(optimized);
+        auto exe = Executable::compile(optimized->graph, sizesOf(feeds));
+        REQUIRE(exe);
+        CHECK((*exe)->referenceNodes() == 0);
+        auto got = (*exe)->run(feeds);
+        REQUIRE(got);
+        INFO(m << "x" << k << "x" << n << " " << ir::dtypeName(dt) << " on " << threads << " threads");
+        checkRuns(*want, *got, dt == ir::DType::F32 ? 1e-4 : 1e-12, dt == ir::DType::F32 ? 1e-4 : 1e-12);
+      }
     }
   }
+  setParallelThreads(threadsBefore);
 }
 
 TEST_CASE("compiled kernels come back from the disk cache, and a damaged entry is a miss", "[llvm][cache]") {
