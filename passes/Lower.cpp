@@ -298,12 +298,85 @@ private:
     case OpKind::ReduceProd: combine = OpKind::Mul, init = 1; break;
     default: break;
     }
-    int accId = newVar();
     DType t = r_.type(n.results[0]).dtype;
+    if (lowerColumnReduce(x, reduced, combine, init, n.op == OpKind::ReduceMean ? count : 1, t))
+      return true;
+    int accId = newVar();
     anchorValue_ = acc(accId, t);
     if (n.op == OpKind::ReduceMean)
       anchorValue_ = op(OpKind::Div, t, {anchorValue_, imm(static_cast<double>(count), t)});
     return accumulate(outer, inner, accId, combine, imm(init, t), at(x, cin), cin, cout, true);
+  }
+
+  /// A reduction whose operand keeps its innermost stored dim (a bias
+  /// gradient: an NHWC image summed over N, H and W) reads its operand in
+  /// stored order, accumulating a vector of the kept dim's elements in a
+  /// scratch row at every point of the reduced dims; the other kept dims
+  /// are outer loops, and the kept row is split in blocks across threads
+  /// when they are too few. The result is the row divided by `divisor`.
+  bool lowerColumnReduce(ValueId x, const std::vector<int> &reduced, OpKind combine, double init, int64_t divisor,
+                         DType t) {
+    const Sizes &in = sizes_[x];
+    std::vector<int> order = storageOrder(r_.type(x).layout, static_cast<int>(in.size()));
+    auto isReduced = [&](int d) { return std::find(reduced.begin(), reduced.end(), d) != reduced.end(); };
+    const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
+    if (order.empty() || isReduced(order.back()) || dtypeSize(t) < 4)
+      return false;
+    const int inner = order.back();
+    const int64_t row = in[static_cast<size_t>(inner)];
+    int64_t others = 1, count = 1;
+    for (int d : order)
+      (isReduced(d) ? count : others) *= d == inner ? 1 : in[static_cast<size_t>(d)];
+    if (row < lanes || count < 16)
+      return false;
+    // Blocks of the kept row, whole vectors, enough for the threads.
+    int64_t blocks = others >= threads_ ? 1 : std::min<int64_t>(threads_, row / lanes);
+    const int64_t block = (row / lanes + blocks - 1) / blocks * lanes;
+    blocks = (row + block - 1) / block;
+    int accBuf = scratch("row", t, block);
+    auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+    Coords cin(in.size()), cout;
+    std::vector<std::pair<int, int64_t>> keptLoops, reducedLoops;
+    for (int d : order) {
+      if (d == inner)
+        continue;
+      int var = newVar();
+      cin[static_cast<size_t>(d)] = index(var);
+      (isReduced(d) ? reducedLoops : keptLoops).emplace_back(var, in[static_cast<size_t>(d)]);
+    }
+    int b = newVar(), e = newVar(), e2 = newVar(), e0 = newVar();
+    ExprRef start = mulIdx(index(b, blocks), block);
+    ExprRef width = minIdx(I(block), addIdx(I(row), mulIdx(start, -1)));
+    cin[static_cast<size_t>(inner)] = addIdx(start, index(e));
+    Coords post = cin;
+    post[static_cast<size_t>(inner)] = addIdx(start, index(e2));
+    bool keep = r_.nodes()[static_cast<size_t>(anchor_)].attrView().getBool("keepdims");
+    for (size_t d = 0; d < in.size(); ++d)
+      if (!isReduced(static_cast<int>(d)))
+        cout.push_back(post[d]);
+      else if (keep)
+        cout.push_back(imm(0, DType::I64));
+    anchorValue_ = load(accBuf, t, index(e2));
+    if (divisor != 1)
+      anchorValue_ = op(OpKind::Div, t, {anchorValue_, imm(static_cast<double>(divisor), t)});
+    Block update{store(accBuf, index(e), op(combine, t, {load(accBuf, t, index(e)), at(x, cin)}))}, after;
+    storeYields(update, after, cin, cout);
+    auto rowLoop = [&](int var, Block b) {
+      return row % block == 0 ? loop(var, block, LoopKind::Vector, std::move(b))
+                              : loopUpTo(var, block, width, LoopKind::Vector, std::move(b));
+    };
+    Block body{rowLoop(e0, {store(accBuf, index(e0), imm(init, t))})};
+    Block sweep{rowLoop(e, std::move(update))};
+    for (size_t i = reducedLoops.size(); i-- > 0;)
+      sweep = Block{loop(reducedLoops[i].first, reducedLoops[i].second, LoopKind::Serial, std::move(sweep))};
+    body.push_back(std::move(sweep[0]));
+    body.push_back(rowLoop(e2, std::move(after)));
+    Block nestBody{loop(b, blocks, LoopKind::Serial, std::move(body))};
+    for (size_t i = keptLoops.size(); i-- > 0;)
+      nestBody = Block{loop(keptLoops[i].first, keptLoops[i].second, LoopKind::Serial, std::move(nestBody))};
+    nestBody[0].loop = LoopKind::Parallel;
+    k_.body = std::move(nestBody);
+    return true;
   }
 
   /// The body of an accumulating kernel: in the result loops `outer`, the
@@ -604,6 +677,108 @@ private:
     return true;
   }
 
+  /// A 2-D weight gradient over NHWC images whose input channels fill whole
+  /// tiles, split over the batch: dw[o, c, th, tw] is the sum over images
+  /// and output pixels of dy[b, o, p] x[b, c, p * s - pad + t * dil]. Each
+  /// part of the parallel loop takes a range of images and accumulates all
+  /// of dw in its own rows of a shared buffer of partial sums: for every
+  /// tap, every output row whose input row is inside the image, the tile
+  /// reads A in place from dy (6 output channels of a pixel, pixels as k)
+  /// and B in place from x (16 input channels at the tap, over the output
+  /// columns whose input column is inside the image: the taps are unrolled,
+  /// so these ranges are constants and no padding is copied). Each image is
+  /// read once while in cache. The finish block adds the parts up and runs
+  /// the epilogue (the optimizer's update, fused).
+  bool lowerWeightGradByParts(const Node &n, const Window &win) {
+    DType t = r_.type(n.results[0]).dtype;
+    ValueId x = n.operands[0], dy = n.operands[1];
+    const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
+    const int64_t mr = 6, nr = 2 * lanes;
+    auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    const Sizes &xs = sizes_[x], &dys = sizes_[dy];
+    const int64_t batch = dys[0], co = dys[1], oh = dys[2], ow = dys[3], ci = xs[1], h = xs[2], w = xs[3];
+    if (ci % nr != 0 || co < mr)
+      return false;
+    const int64_t kh = win.kernel[0], kw = win.kernel[1], blocks = ceilDiv(co, mr), rows = blocks * mr;
+    const int64_t ldc = kh * kw * ci, partSize = rows * ldc;
+    const int64_t perPart = ceilDiv(batch, std::min<int64_t>(threads_, batch)), parts = ceilDiv(batch, perPart);
+    k_.buffers.push_back(Buffer{"partial_sums", t, parts * partSize, false, true, true});
+    const int pb = static_cast<int>(k_.buffers.size() - 1);
+    auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+    // The output pixels (along one dim) whose input pixel at tap t is inside
+    // the image: [lo, hi).
+    auto inside = [](int64_t tap, int64_t out, int64_t in, int64_t stride, int64_t dil, int64_t pad) {
+      int64_t lo = 0, hi = out;
+      while (lo < out && lo * stride + tap * dil - pad < 0)
+        ++lo;
+      while (hi > lo && (hi - 1) * stride + tap * dil - pad >= in)
+        --hi;
+      return std::pair{lo, hi};
+    };
+    int part = newVar(), b = newVar();
+    ExprRef base = mulIdx(index(part), partSize);
+    Block body;
+    { // this part's sums start at zero
+      int e = newVar();
+      body.push_back(loop(e, partSize, LoopKind::Vector, {store(pb, addIdx(base, index(e)), imm(0, t))}));
+    }
+    ExprRef image = addIdx(mulIdx(index(part), perPart), index(b));
+    Block perImage;
+    for (int64_t th = 0; th < kh; ++th) {
+      auto [rowLo, rowHi] = inside(th, oh, h, win.stride[0], win.dilation[0], win.padBegin[0]);
+      if (rowLo >= rowHi)
+        continue;
+      int r = newVar();
+      ExprRef outRow = addIdx(index(r), I(rowLo));
+      ExprRef inRow = addIdx(mulIdx(outRow, win.stride[0]), I(th * win.dilation[0] - win.padBegin[0]));
+      Block rowBody;
+      for (int64_t tw = 0; tw < kw; ++tw) {
+        auto [colLo, colHi] = inside(tw, ow, w, win.stride[1], win.dilation[1], win.padBegin[1]);
+        if (colLo >= colHi)
+          continue;
+        int blk = newVar(), chunk = newVar();
+        ExprRef o0 = minIdx(mulIdx(index(blk), mr), I(co - mr));
+        ExprRef aAt = offset(dy, {image, o0, outRow, I(colLo)});
+        ExprRef bAt = offset(x, {image, mulIdx(index(chunk), nr), inRow,
+                                 I(colLo * win.stride[1] + tw * win.dilation[1] - win.padBegin[1])});
+        Tile tile{bufferOf_.at(dy), bufferOf_.at(x), aAt, bAt, I(colHi - colLo), mr, nr, ldc, lanes, 1, co,
+                  win.stride[1] * ci};
+        ExprRef cAt = addIdx(base, addIdx(mulIdx(index(blk), mr * ldc), addIdx(I((th * kw + tw) * ci), mulIdx(index(chunk), nr))));
+        rowBody.push_back(loop(blk, blocks, LoopKind::Serial,
+                               {loop(chunk, ci / nr, LoopKind::Serial, {tileFma(pb, cAt, tile)})}));
+      }
+      perImage.push_back(loop(r, rowHi - rowLo, LoopKind::Serial, std::move(rowBody)));
+    }
+    body.push_back(loopUpTo(b, perPart, minIdx(I(perPart), addIdx(I(batch), mulIdx(index(part), -perPart))),
+                            LoopKind::Serial, std::move(perImage)));
+    k_.body = {loop(part, parts, LoopKind::Parallel, std::move(body))};
+    // finish: the parts' sums into the first, then the epilogue from it (the
+    // last block of channels overlaps the one before; its rows already
+    // stored are skipped)
+    if (parts > 1) {
+      int p = newVar(), e = newVar();
+      k_.finish.push_back(loop(p, parts - 1, LoopKind::Serial,
+                               {loop(e, partSize, LoopKind::Vector,
+                                     {store(pb, index(e), op(OpKind::Add, t, {load(pb, t, index(e)),
+                                                                              load(pb, t, addIdx(mulIdx(addIdx(index(p), I(1)), partSize), index(e)))}))})}));
+    }
+    {
+      int blk = newVar(), i = newVar(), th = newVar(), tw = newVar(), c = newVar();
+      ExprRef start = mulIdx(index(blk), mr), o0 = minIdx(start, I(co - mr)), skip = addIdx(start, mulIdx(o0, -1));
+      Coords cw = {addIdx(o0, addIdx(skip, index(i))), index(c), index(th), index(tw)};
+      anchorValue_ = load(pb, t, addIdx(mulIdx(addIdx(start, addIdx(skip, index(i))), ldc),
+                                        addIdx(mulIdx(addIdx(mulIdx(index(th), kw), index(tw)), ci), index(c))));
+      Block st;
+      for (size_t y = 0; y < r_.outputs().size(); ++y)
+        st.push_back(storeYield(y, cw));
+      k_.finish.push_back(loop(blk, blocks, LoopKind::Serial,
+                               {loopUpTo(i, mr, addIdx(I(mr), mulIdx(skip, -1)), LoopKind::Serial,
+                                         {loop(th, kh, LoopKind::Serial,
+                                               {loop(tw, kw, LoopKind::Serial, {loop(c, ci, LoopKind::Vector, std::move(st))})})})}));
+    }
+    return true;
+  }
+
   /// A 2-D weight gradient over NHWC images, directly: dw[o, c, th, tw] is
   /// the sum over output pixels of dy[b, o, p] x[b, c, p * s - pad + t * dil].
   /// The parallel loop runs over (tap row, block of 6 output channels); each
@@ -622,6 +797,8 @@ private:
     for (ValueId y : r_.outputs())
       if (bufferOf_.count(y) || nodeOf_.at(y) < anchor_)
         return false;
+    if (lowerWeightGradByParts(n, win))
+      return true;
     const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
     const int64_t mr = 6, nr = 2 * lanes;
     auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };

@@ -143,6 +143,11 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
     }
     e->steps_.push_back(Step{&n, static_cast<int>(kernels.size())});
     e->parallelExtents_.push_back(k->parallelExtent());
+    std::vector<HostTensor> shared;
+    for (const kernel::Buffer &b : k->buffers)
+      if (b.shared)
+        shared.emplace_back(b.type, Sizes{b.elements});
+    e->shared_.push_back(std::move(shared));
     kernels.push_back(std::move(*k));
   }
   e->native_ = kernels.size();
@@ -213,14 +218,15 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
         v = HostTensor(g.type(r).dtype, *sizes);
       buffers.push_back(v.data());
     }
-    int64_t extent = parallelExtents_[static_cast<size_t>(s.kernel)];
-    if (extent == 0) {
-      jit_->call(static_cast<size_t>(s.kernel), buffers.data(), 0, 1);
-      continue;
-    }
-    parallelFor(extent, [&](int64_t begin, int64_t end) {
-      jit_->call(static_cast<size_t>(s.kernel), buffers.data(), begin, end);
-    });
+    auto kernel = static_cast<size_t>(s.kernel);
+    for (HostTensor &t : shared_[kernel])
+      buffers.push_back(t.data());
+    int64_t extent = parallelExtents_[kernel];
+    if (extent == 0)
+      jit_->call(kernel, buffers.data(), 0, 1);
+    else
+      parallelFor(extent, [&](int64_t begin, int64_t end) { jit_->call(kernel, buffers.data(), begin, end); });
+    jit_->finish(kernel, buffers.data());
   }
   ref::RunResult out;
   for (ValueId v : g.outputs())

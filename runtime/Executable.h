@@ -95,6 +95,7 @@ private:
   std::vector<Step> steps_;
   std::vector<double> stepSeconds_; ///< per step, summed over runs
   std::vector<int64_t> parallelExtents_; ///< per kernel; 0: no parallel loop
+  std::vector<std::vector<ir::HostTensor>> shared_; ///< per kernel, its shared scratch buffers
   std::unique_ptr<codegen::Jit> jit_;
   size_t native_ = 0;
   std::vector<kernel::Kernel> kernels_; ///< as lowered, printed on demand

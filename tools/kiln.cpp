@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 namespace {
@@ -127,7 +128,7 @@ int dumpCommand(const std::string &model, const std::string &format, const std::
 
 struct TrainArgs {
   std::string modelFile, zooName = "vgg", dataset = "fashion-mnist", dataDir = kiln::data::kFashionMnistDir;
-  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend = "llvm";
+  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend = "llvm", dumpKernels;
   int epochs = 1;
   int64_t batchSize = 64, limit = 0, testLimit = 0;
   double lr = 0.01, momentum = 0.9, weightDecay = 0;
@@ -187,11 +188,21 @@ int trainCommand(const TrainArgs &a) {
   if (!stats)
     return fail(kiln::makeError("error: {}", stats.error().message));
   fmt::print("wrote {}.csv and {}.svg\n", cfg.curve, cfg.curve);
+  const kiln::Executable *step = fns->train.lastExecutable();
   if (a.profile) {
-    if (const kiln::Executable *e = fns->train.lastExecutable())
-      fmt::print("profile of the training step (last batch size):\n{}", e->profile());
+    if (step)
+      fmt::print("profile of the training step (last batch size):\n{}", step->profile());
     else
       fmt::print("no profile: the reference backend runs no executable\n");
+  }
+  if (!a.dumpKernels.empty()) {
+    if (!step)
+      return fail(kiln::makeError("error: --dump-kernels: the reference backend compiles no kernels"));
+    std::ofstream out(a.dumpKernels);
+    out << step->kernelsText();
+    if (!out)
+      return fail(kiln::makeError("error: cannot write '{}'", a.dumpKernels));
+    fmt::print("wrote the training step's kernels to {}\n", a.dumpKernels);
   }
   return 0;
 }
@@ -257,6 +268,7 @@ int main(int argc, char **argv) {
   train->add_option("--test-limit", ta.testLimit, "Test on the first N test images only");
   train->add_option("--output-dir", ta.outputDir, "Where the training curve (curve.csv, curve.svg) goes");
   train->add_flag("--profile", ta.profile, "Print where the training step's time went, kernel by kernel");
+  train->add_option("--dump-kernels", ta.dumpKernels, "Write the training step's kernel IR (last batch size) to FILE");
   train->add_option("--backend", ta.backend, "llvm (native kernels, the default) or reference (the interpreter)")
       ->check(CLI::IsMember({"llvm", "reference"}));
 

@@ -55,6 +55,14 @@ void Jit::call(size_t i, void **buffers, int64_t begin, int64_t end) const {
   functions_[i](buffers, begin, end);
 }
 
+#if defined(__clang__)
+__attribute__((no_sanitize("function")))
+#endif
+void Jit::finish(size_t i, void **buffers) const {
+  if (finishes_[i])
+    finishes_[i](buffers, 0, 1);
+}
+
 namespace {
 
 void initializeLLVM() {
@@ -72,10 +80,15 @@ std::string message(llvm::Error e) {
   return s;
 }
 
-/// Emits one kernel as an LLVM function.
+/// The symbol of kernel k's finish block.
+std::string finishSymbol(const Kernel &k) { return k.name + ".finish"; }
+
+/// Emits one of a kernel's blocks (its body or its finish block) as an
+/// LLVM function named `symbol`.
 class Emitter {
 public:
-  Emitter(llvm::Module &m, const Kernel &k) : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k) {}
+  Emitter(llvm::Module &m, const Kernel &k, const Block &code, std::string symbol)
+      : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k), code_(code), symbol_(std::move(symbol)) {}
 
   Status run() {
     auto *ptrTy = llvm::PointerType::getUnqual(ctx_);
@@ -88,21 +101,21 @@ public:
     std::vector<size_t> args;
     std::vector<llvm::Type *> params;
     for (size_t i = 0; i < k_.buffers.size(); ++i)
-      if (!k_.buffers[i].scratch) {
+      if (k_.buffers[i].passedIn()) {
         args.push_back(i);
         params.push_back(ptrTy);
       }
     params.push_back(i64);
     params.push_back(i64);
     auto *bodyTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), params, false);
-    fn_ = llvm::Function::Create(bodyTy, llvm::Function::InternalLinkage, k_.name + ".body", m_);
+    fn_ = llvm::Function::Create(bodyTy, llvm::Function::InternalLinkage, symbol_ + ".body", m_);
     fn_->addFnAttr(llvm::Attribute::NoUnwind);
     fn_->addFnAttr(llvm::Attribute::AlwaysInline);
     for (size_t a = 0; a < args.size(); ++a)
       fn_->addParamAttr(static_cast<unsigned>(a), llvm::Attribute::NoAlias);
     {
       auto *entryTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy, i64, i64}, false);
-      llvm::Function *entryFn = llvm::Function::Create(entryTy, llvm::Function::ExternalLinkage, k_.name, m_);
+      llvm::Function *entryFn = llvm::Function::Create(entryTy, llvm::Function::ExternalLinkage, symbol_, m_);
       entryFn->addFnAttr(llvm::Attribute::NoUnwind);
       llvm::IRBuilder<> eb(llvm::BasicBlock::Create(ctx_, "entry", entryFn));
       std::vector<llvm::Value *> callArgs;
@@ -122,7 +135,7 @@ public:
     std::vector<llvm::Value *> scratch;
     for (size_t i = 0, a = 0; i < k_.buffers.size(); ++i) {
       const Buffer &buf = k_.buffers[i];
-      if (buf.scratch) {
+      if (!buf.passedIn()) {
         auto bytes = static_cast<uint64_t>(buf.elements) * ir::dtypeSize(buf.type);
         scratch.push_back(b_.CreateCall(alloc, {b_.getInt64(64), b_.getInt64((bytes + 63) / 64 * 64)}, buf.name));
         buffers_.push_back(scratch.back());
@@ -133,12 +146,12 @@ public:
     beginArg_ = fn_->getArg(static_cast<unsigned>(args.size()));
     endArg_ = fn_->getArg(static_cast<unsigned>(args.size() + 1));
     // The outermost parallel loop runs the part [begin, end) it is given.
-    if (k_.parallelExtent() > 0)
+    if (&code_ == &k_.body && k_.parallelExtent() > 0)
       parallel_ = &k_.body.back();
     accs_.assign(static_cast<size_t>(k_.numVars), nullptr);
     vars_.assign(static_cast<size_t>(k_.numVars), nullptr);
     scopes_.emplace_back();
-    KILN_TRY(block(k_.body));
+    KILN_TRY(block(code_));
     for (llvm::Value *p : scratch)
       b_.CreateCall(release, {p});
     b_.CreateRetVoid();
@@ -459,6 +472,8 @@ private:
   llvm::LLVMContext &ctx_;
   llvm::IRBuilder<> b_;
   const Kernel &k_;
+  const Block &code_;
+  std::string symbol_;
   llvm::Function *fn_ = nullptr;
   const Stmt *parallel_ = nullptr; ///< the loop split across threads
   llvm::Value *beginArg_ = nullptr, *endArg_ = nullptr; ///< its part
@@ -528,11 +543,16 @@ void compileGroup(Group &g, const std::vector<Kernel> &kernels, llvm::orc::JITTa
   llvm::Module module("kiln", ctx);
   module.setDataLayout(layout);
   module.setTargetTriple((*tm)->getTargetTriple().str());
-  for (size_t i : g.kernels)
-    if (Status st = Emitter(module, kernels[i]).run(); !st) {
+  for (size_t i : g.kernels) {
+    const Kernel &k = kernels[i];
+    Status st = Emitter(module, k, k.body, k.name).run();
+    if (st && !k.finish.empty())
+      st = Emitter(module, k, k.finish, finishSymbol(k)).run();
+    if (!st) {
       g.error = st.error().message;
       return;
     }
+  }
   std::string text;
   llvm::raw_string_ostream ts(text);
   module.print(ts, nullptr);
@@ -614,6 +634,14 @@ Expected<std::unique_ptr<Jit>> Jit::compile(const std::vector<Kernel> &kernels, 
     if (!sym)
       return makeError("kernel {}: {}", k.name, message(sym.takeError()));
     jit->functions_.push_back(sym->toPtr<KernelFn>());
+    KernelFn finish = nullptr;
+    if (!k.finish.empty()) {
+      auto f = (*lljit)->lookup(finishSymbol(k));
+      if (!f)
+        return makeError("kernel {}: {}", k.name, message(f.takeError()));
+      finish = f->toPtr<KernelFn>();
+    }
+    jit->finishes_.push_back(finish);
   }
   jit->state_ = std::make_unique<State>();
   jit->state_->jit = std::move(*lljit);

@@ -46,6 +46,9 @@ public:
   /// Runs kernel i on its buffers (inputs, then outputs), its parallel loop
   /// over [begin, end) (0 and 1 when it has none).
   void call(size_t i, void **buffers, int64_t begin, int64_t end) const;
+  /// Runs kernel i's finish block, if it has one, after every part of its
+  /// parallel loop has run.
+  void finish(size_t i, void **buffers) const;
   /// The optimized modules as LLVM IR text (`kiln dump --stage llvm`), when
   /// asked for with JitOptions::keepIR.
   const std::string &llvmIR() const { return ir_; }
@@ -61,7 +64,7 @@ public:
 private:
   Jit() = default;
   std::unique_ptr<State> state_;
-  std::vector<KernelFn> functions_;
+  std::vector<KernelFn> functions_, finishes_;
   std::string ir_, assembly_;
   size_t groups_ = 0, cachedGroups_ = 0;
 };

@@ -319,11 +319,17 @@ std::string print(const Kernel &k) {
   std::string out = fmt::format("kernel @{}(", k.name);
   for (size_t i = 0; i < k.buffers.size(); ++i) {
     const Buffer &b = k.buffers[i];
-    out += fmt::format("{}{}{} : {}[{}]", i ? ", " : "", b.output ? "out " : b.scratch ? "scratch " : "", b.name,
+    out += fmt::format("{}{}{} : {}[{}]", i ? ", " : "",
+                       b.output ? "out " : b.shared ? "shared scratch " : b.scratch ? "scratch " : "", b.name,
                        ir::dtypeName(b.type), b.elements);
   }
   out += ") {\n";
   printBlock(k, k.body, "  ", out);
+  if (!k.finish.empty()) {
+    out += "  finish {\n";
+    printBlock(k, k.finish, "    ", out);
+    out += "  }\n";
+  }
   return out + "}\n";
 }
 

@@ -117,19 +117,29 @@ Stmt accInit(int id, ExprRef value);
 Stmt accUpdate(int id, ir::OpKind combine, ExprRef value);
 
 /// A buffer: the kernel's inputs come first, then its outputs (the
-/// arguments), then its scratch buffers, which each call allocates for itself.
+/// arguments), then its scratch buffers, which each call allocates for
+/// itself, except shared ones: the runtime allocates those once and passes
+/// them after the outputs, so every part of the parallel loop and the finish
+/// block see them (a weight gradient's per-part partial sums).
 struct Buffer {
   std::string name;
   DType type = DType::F32;
   int64_t elements = 0;
   bool output = false;
   bool scratch = false;
+  bool shared = false;
+
+  /// Passed in by the runtime (inputs, outputs, shared scratch).
+  bool passedIn() const { return !scratch || shared; }
 };
 
 struct Kernel {
   std::string name;
   std::vector<Buffer> buffers;
   Block body;
+  /// Runs once, on one thread, after every part of the parallel loop (adds
+  /// up the parts' partial results); empty for most kernels.
+  Block finish;
   int numVars = 0; ///< loop and accumulator ids are below this
 
   /// The extent of the parallel loop that ends the body, which the runtime

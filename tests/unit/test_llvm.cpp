@@ -167,6 +167,11 @@ TEST_CASE("convolutions and max pooling on the LLVM backend match the reference"
       {ir::OpKind::ConvGradWeight, {{2, 9, 9, 8}, {2, 8, 9, 8}}, {{"kernel_size", V{3, 3}}, {"pad", V{1, 1, 1, 1}}}},
       {ir::OpKind::ConvGradWeight, {{1, 17, 11, 11}, {1, 7, 6, 6}}, {{"kernel_size", V{3, 3}}, {"pad", V{1, 1, 1, 1}}, {"stride", V{2, 2}}}},
       {ir::OpKind::ConvGradWeight, {{1, 8, 9, 9}, {1, 6, 9, 9}}, {{"kernel_size", V{3, 3}}, {"pad", V{2, 2, 2, 2}}, {"dilation", V{2, 2}}}},
+      // input channels in whole tiles: split over the batch, summed by the finish block
+      {ir::OpKind::ConvGradWeight, {{3, 16, 9, 8}, {3, 7, 9, 8}}, {{"kernel_size", V{3, 3}}, {"pad", V{1, 1, 1, 1}}}},
+      {ir::OpKind::ConvGradWeight, {{2, 32, 11, 10}, {2, 6, 6, 5}}, {{"kernel_size", V{3, 3}}, {"pad", V{1, 1, 1, 1}}, {"stride", V{2, 2}}}},
+      {ir::OpKind::ConvGradWeight, {{1, 16, 9, 9}, {1, 12, 9, 9}}, {{"kernel_size", V{3, 3}}, {"pad", V{2, 2, 2, 2}}, {"dilation", V{2, 2}}}},
+      {ir::OpKind::ConvGradWeight, {{2, 16, 7, 7}, {2, 8, 5, 3}}, {{"kernel_size", V{3, 5}}}},
       {ir::OpKind::Conv, {{1, 3, 11, 11}, {5, 3, 3, 3}}, {{"pad", V{1, 1, 1, 1}}, {"stride", V{2, 2}}, {"dilation", V{2, 1}}}},
       {ir::OpKind::MaxPool, {{2, 3, 8, 8}}, {{"kernel", V{2, 2}}, {"stride", V{2, 2}}}},
       {ir::OpKind::MaxPoolGrad, {{2, 3, 4, 4}, {2, 3, 8, 8}}, {{"kernel", V{2, 2}}, {"stride", V{2, 2}}}},
