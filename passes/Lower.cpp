@@ -606,12 +606,14 @@ private:
   };
 
   /// The weights are packed once per call into panels of nr output channels
-  /// (tap, input channel, channel). The parallel loop runs over output rows:
-  /// each copies the input rows its taps read into a scratch buffer, zero
-  /// padding included (a contiguous copy of channels), then runs the tile
-  /// with A read in place from those rows — 6 neighbouring pixels, a tap's
-  /// input channels as k — once per tap, accumulating a block of the output
-  /// row; the epilogue stores every result. No im2col matrix is built.
+  /// (tap, input channel, channel). The parallel loop runs over groups of
+  /// output rows of an image (a whole image when there are enough images
+  /// for the threads): each copies the input rows its taps read into a
+  /// scratch buffer once, zero padding included (a contiguous copy of
+  /// channels); then for each output row runs the tile with A read in place
+  /// from those rows — 6 neighbouring pixels, a tap's input channels as k —
+  /// once per tap, accumulating a block of the output row, and the epilogue
+  /// stores every result. No im2col matrix is built.
   bool lowerDirect(const Direct &d) {
     DType t = r_.type(r_.nodes()[static_cast<size_t>(anchor_)].results[0]).dtype;
     const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
@@ -620,7 +622,11 @@ private:
     const int64_t batch = d.out[0], oh = d.out[2], ow = d.out[3];
     const int64_t rowsPad = ceilDiv(ow, mr) * mr, wp = (rowsPad - 1) * d.strideW + (d.kw - 1) * d.dilW + 1;
     const int64_t k = d.kh * d.kw * d.cin, panels = ceilDiv(d.cout, nr), ldc = panels * nr;
-    int rows = scratch("input_rows", t, d.kh * wp * d.cin), bp = scratch("b_panels", t, panels * k * nr);
+    // Output rows per task: all of an image's, unless that leaves fewer than
+    // 4 tasks per thread.
+    const int64_t perImage = std::min(oh, ceilDiv(4 * threads_, batch)), group = ceilDiv(oh, perImage);
+    const int64_t groups = ceilDiv(oh, group), inRows = (group - 1) * d.strideH + (d.kh - 1) * d.dilH + 1;
+    int rows = scratch("input_rows", t, inRows * wp * d.cin), bp = scratch("b_panels", t, panels * k * nr);
     int cb = scratch("c_block", t, rowsPad * ldc);
     auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
     Block body;
@@ -637,31 +643,35 @@ private:
                                       {loop(c, d.cin, LoopKind::Serial, {loopUpTo(j, nr, left, LoopKind::Vector, {st})})})})}));
     }
     int task = newVar();
-    ExprRef b = divIdx(index(task), oh), row = remIdx(index(task), oh);
+    ExprRef b = divIdx(index(task), groups), r0 = mulIdx(remIdx(index(task), groups), group);
     Block taskBody;
     { // the input rows, zero outside the image
-      int th = newVar(), x = newVar(), c = newVar();
-      ExprRef ih = addIdx(mulIdx(row, d.strideH), addIdx(mulIdx(index(th), d.dilH), I(-d.padT)));
+      int q = newVar(), x = newVar(), c = newVar();
+      ExprRef ih = addIdx(mulIdx(r0, d.strideH), addIdx(index(q), I(-d.padT)));
       ExprRef iw = addIdx(index(x), I(-d.padL));
       ExprRef value = imageLoad(d.x, {b, index(c), ih, iw});
-      ExprRef at = addIdx(mulIdx(addIdx(mulIdx(index(th), wp), index(x)), d.cin), index(c));
-      taskBody.push_back(loop(th, d.kh, LoopKind::Serial,
+      ExprRef at = addIdx(mulIdx(addIdx(mulIdx(index(q), wp), index(x)), d.cin), index(c));
+      taskBody.push_back(loop(q, inRows, LoopKind::Serial,
                               {loop(x, wp, LoopKind::Serial, {loop(c, d.cin, LoopKind::Vector, {store(rows, at, value)})})}));
     }
+    int rr = newVar();
+    ExprRef row = addIdx(r0, index(rr));
+    Block rowBody;
     {
       int i = newVar(), j = newVar();
-      taskBody.push_back(loop(i, rowsPad, LoopKind::Serial,
-                              {loop(j, ldc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), ldc), index(j)), imm(0, t))})}));
+      rowBody.push_back(loop(i, rowsPad, LoopKind::Serial,
+                             {loop(j, ldc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), ldc), index(j)), imm(0, t))})}));
     }
     {
       int p = newVar(), ir = newVar(), th = newVar(), tw = newVar();
-      ExprRef aAt = mulIdx(addIdx(mulIdx(index(th), wp), addIdx(mulIdx(index(ir), mr * d.strideW), mulIdx(index(tw), d.dilW))), d.cin);
+      ExprRef inRow = addIdx(mulIdx(index(rr), d.strideH), mulIdx(index(th), d.dilH));
+      ExprRef aAt = mulIdx(addIdx(mulIdx(inRow, wp), addIdx(mulIdx(index(ir), mr * d.strideW), mulIdx(index(tw), d.dilW))), d.cin);
       ExprRef bAt = addIdx(mulIdx(index(p), k * nr), mulIdx(addIdx(mulIdx(index(th), d.kw), index(tw)), d.cin * nr));
       Tile tile{rows, bp, aAt, bAt, I(d.cin), mr, nr, ldc, lanes, d.strideW * d.cin, 1, 0};
       ExprRef cAt = addIdx(mulIdx(index(ir), mr * ldc), mulIdx(index(p), nr));
-      taskBody.push_back(loop(p, panels, LoopKind::Serial,
-                              {loop(ir, rowsPad / mr, LoopKind::Serial,
-                                    {loop(th, d.kh, LoopKind::Serial, {loop(tw, d.kw, LoopKind::Serial, {tileFma(cb, cAt, tile)})})})}));
+      rowBody.push_back(loop(p, panels, LoopKind::Serial,
+                             {loop(ir, rowsPad / mr, LoopKind::Serial,
+                                   {loop(th, d.kh, LoopKind::Serial, {loop(tw, d.kw, LoopKind::Serial, {tileFma(cb, cAt, tile)})})})}));
     }
     { // epilogue
       int i = newVar(), j = newVar();
@@ -670,9 +680,11 @@ private:
       Block st;
       for (size_t y = 0; y < r_.outputs().size(); ++y)
         st.push_back(storeYield(y, c));
-      taskBody.push_back(loop(i, ow, LoopKind::Serial, {loop(j, d.cout, LoopKind::Vector, std::move(st))}));
+      rowBody.push_back(loop(i, ow, LoopKind::Serial, {loop(j, d.cout, LoopKind::Vector, std::move(st))}));
     }
-    body.push_back(loop(task, batch * oh, LoopKind::Parallel, std::move(taskBody)));
+    taskBody.push_back(loopUpTo(rr, group, minIdx(I(group), addIdx(I(oh), mulIdx(r0, -1))), LoopKind::Serial,
+                                std::move(rowBody)));
+    body.push_back(loop(task, batch * groups, LoopKind::Parallel, std::move(taskBody)));
     k_.body = std::move(body);
     return true;
   }
