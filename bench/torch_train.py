@@ -3,13 +3,15 @@
 
     bench/torch_train.py MODEL [--epochs E] [--batch-size B] [--limit N]
                          [--test-limit N] [--threads T] [--infer-batch B]
+                         [--lr LR] [--schedule constant|cosine]
 
 The same architectures as kiln's zoo (frontend/NN.cpp: MLP 784-512-256-10,
 LeNet-5 with a 'same' first conv, the VGG-style net of four 3x3 convs), the
 same initializers (He normal before a ReLU, Glorot uniform otherwise, zero
 biases), the same data (Debian's dataset-fashion-mnist, normalized as kiln
-does, shuffled each epoch), SGD with momentum 0.9 at lr 0.01, mean softmax
-cross-entropy. Prints one line per epoch in the format bench/train.sh reads
+does, shuffled each epoch), SGD with momentum 0.9 at lr 0.01 (or --lr; --schedule
+cosine anneals it to 0 over the run, per step, as `kiln train --schedule
+cosine`), mean softmax cross-entropy. Prints one line per epoch in the format bench/train.sh reads
 ("epoch E: ... test accuracy A%, ... I images/s"), then inference throughput
 at --infer-batch and the peak resident memory.
 """
@@ -72,13 +74,19 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--infer-batch", type=int, default=256)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     xs, ys = load(True, a.limit)
     xt, yt = load(False, a.test_limit)
     net = model(a.model)
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9)
+    steps_per_epoch = (len(xs) + a.batch_size - 1) // a.batch_size
+    # kiln's cosine schedule: from lr to 0 over every step of the run
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs * steps_per_epoch)
+             if a.schedule == "cosine" else None)
     loss_fn = nn.CrossEntropyLoss()
     n = len(xs)
     for epoch in range(1, a.epochs + 1):
@@ -94,6 +102,8 @@ def main():
             loss = loss_fn(logits, y)
             loss.backward()
             opt.step()
+            if sched:
+                sched.step()
             seen += len(idx)
             total_loss += loss.item() * len(idx)
             correct += (logits.argmax(1) == y).sum().item()

@@ -605,6 +605,46 @@ private:
     std::function<ExprRef(const ExprRef &, const ExprRef &, const ExprRef &, const ExprRef &)> w;
   };
 
+  /// The tiles and epilogue of a stride-1 direct convolution over the
+  /// flattened copied rows (see lowerDirect): `body` packs the weights,
+  /// `taskBody` copies the rows of output rows [r0, r0 + group) of image b.
+  bool lowerDirectFlat(const Direct &d, Block body, Block taskBody, int task, const ExprRef &b, const ExprRef &r0,
+                       int64_t group, int64_t groups, int64_t wp, int64_t tiles, int rows, int bp, int cb) {
+    DType t = r_.type(r_.nodes()[static_cast<size_t>(anchor_)].results[0]).dtype;
+    const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
+    const int64_t mr = 6, nr = 2 * lanes, k = d.kh * d.kw * d.cin, panels = (d.cout + nr - 1) / nr, ldc = panels * nr;
+    const int64_t batch = d.out[0], oh = d.out[2], ow = d.out[3];
+    auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+    {
+      int i = newVar(), j = newVar();
+      taskBody.push_back(loop(i, tiles * mr, LoopKind::Serial,
+                              {loop(j, ldc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), ldc), index(j)), imm(0, t))})}));
+    }
+    {
+      int p = newVar(), it = newVar(), th = newVar(), tw = newVar();
+      ExprRef pixel = addIdx(mulIdx(index(it), mr), addIdx(mulIdx(index(th), d.dilH * wp), mulIdx(index(tw), d.dilW)));
+      ExprRef bAt = addIdx(mulIdx(index(p), k * nr), mulIdx(addIdx(mulIdx(index(th), d.kw), index(tw)), d.cin * nr));
+      Tile tile{rows, bp, mulIdx(pixel, d.cin), bAt, I(d.cin), mr, nr, ldc, lanes, d.cin, 1, 0};
+      ExprRef cAt = addIdx(mulIdx(index(it), mr * ldc), mulIdx(index(p), nr));
+      taskBody.push_back(loop(p, panels, LoopKind::Serial,
+                              {loop(it, tiles, LoopKind::Serial,
+                                    {loop(th, d.kh, LoopKind::Serial, {loop(tw, d.kw, LoopKind::Serial, {tileFma(cb, cAt, tile)})})})}));
+    }
+    { // epilogue: the group's rows, their first ow pixels
+      int rr = newVar(), i = newVar(), j = newVar();
+      anchorValue_ = load(cb, t, addIdx(mulIdx(addIdx(mulIdx(index(rr), wp), index(i)), ldc), index(j)));
+      Coords c = {b, index(j), addIdx(r0, index(rr)), index(i)};
+      Block st;
+      for (size_t y = 0; y < r_.outputs().size(); ++y)
+        st.push_back(storeYield(y, c));
+      taskBody.push_back(loopUpTo(rr, group, minIdx(I(group), addIdx(I(oh), mulIdx(r0, -1))), LoopKind::Serial,
+                                  {loop(i, ow, LoopKind::Serial, {loop(j, d.cout, LoopKind::Vector, std::move(st))})}));
+    }
+    body.push_back(loop(task, batch * groups, LoopKind::Parallel, std::move(taskBody)));
+    k_.body = std::move(body);
+    return true;
+  }
+
   /// The weights are packed once per call into panels of nr output channels
   /// (tap, input channel, channel). The parallel loop runs over groups of
   /// output rows of an image (a whole image when there are enough images
@@ -620,14 +660,23 @@ private:
     const int64_t mr = 6, nr = 2 * lanes;
     auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
     const int64_t batch = d.out[0], oh = d.out[2], ow = d.out[3];
-    const int64_t rowsPad = ceilDiv(ow, mr) * mr, wp = (rowsPad - 1) * d.strideW + (d.kw - 1) * d.dilW + 1;
-    const int64_t k = d.kh * d.kw * d.cin, panels = ceilDiv(d.cout, nr), ldc = panels * nr;
     // Output rows per task: all of an image's, unless that leaves fewer than
     // 4 tasks per thread.
     const int64_t perImage = std::min(oh, ceilDiv(4 * threads_, batch)), group = ceilDiv(oh, perImage);
     const int64_t groups = ceilDiv(oh, group), inRows = (group - 1) * d.strideH + (d.kh - 1) * d.dilH + 1;
-    int rows = scratch("input_rows", t, inRows * wp * d.cin), bp = scratch("b_panels", t, panels * k * nr);
-    int cb = scratch("c_block", t, rowsPad * ldc);
+    // At stride 1 the copied rows are as wide as an output row plus the
+    // taps' reach, and output pixel (r, c) reads input pixel (r, c) + tap in
+    // them: a tile takes 6 consecutive pixels of the flattened rows, whose
+    // columns past the output row's end are computed and dropped (fewer than
+    // rounding every row up to whole tiles wastes).
+    const bool flat = d.strideH == 1 && d.strideW == 1;
+    const int64_t rowsPad = ceilDiv(ow, mr) * mr;
+    const int64_t wp = flat ? ow + (d.kw - 1) * d.dilW : (rowsPad - 1) * d.strideW + (d.kw - 1) * d.dilW + 1;
+    const int64_t flatTiles = ceilDiv((group - 1) * wp + ow, mr);
+    const int64_t k = d.kh * d.kw * d.cin, panels = ceilDiv(d.cout, nr), ldc = panels * nr;
+    const int64_t slack = flat ? mr : 0; // pixels the last tile reads past the rows
+    int rows = scratch("input_rows", t, (inRows * wp + slack) * d.cin), bp = scratch("b_panels", t, panels * k * nr);
+    int cb = scratch("c_block", t, (flat ? flatTiles * mr : rowsPad) * ldc);
     auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
     Block body;
     { // pack the weights: panel p, tap (th, tw), channel c, lane j
@@ -653,7 +702,13 @@ private:
       ExprRef at = addIdx(mulIdx(addIdx(mulIdx(index(q), wp), index(x)), d.cin), index(c));
       taskBody.push_back(loop(q, inRows, LoopKind::Serial,
                               {loop(x, wp, LoopKind::Serial, {loop(c, d.cin, LoopKind::Vector, {store(rows, at, value)})})}));
+      if (slack > 0) {
+        int z = newVar();
+        taskBody.push_back(loop(z, slack * d.cin, LoopKind::Vector, {store(rows, addIdx(I(inRows * wp * d.cin), index(z)), imm(0, t))}));
+      }
     }
+    if (flat)
+      return lowerDirectFlat(d, std::move(body), std::move(taskBody), task, b, r0, group, groups, wp, flatTiles, rows, bp, cb);
     int rr = newVar();
     ExprRef row = addIdx(r0, index(rr));
     Block rowBody;

@@ -128,7 +128,8 @@ int dumpCommand(const std::string &model, const std::string &format, const std::
 
 struct TrainArgs {
   std::string modelFile, zooName = "vgg", dataset = "fashion-mnist", dataDir = kiln::data::kFashionMnistDir;
-  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend = "llvm", dumpKernels;
+  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend = "llvm", dumpKernels,
+              schedule = "constant";
   int epochs = 1;
   int64_t batchSize = 64, limit = 0, testLimit = 0;
   double lr = 0.01, momentum = 0.9, weightDecay = 0;
@@ -150,6 +151,10 @@ int trainCommand(const TrainArgs &a) {
   auto train = kiln::data::loadFashionMnist(a.dataDir, true, a.limit);
   if (!train)
     return fail(kiln::makeError("error: {}", train.error().message));
+  if (a.schedule == "cosine") { // from lr to 0 over every step of the run
+    o.schedule.kind = kiln::optim::Schedule::Cosine;
+    o.schedule.totalSteps = a.epochs * ((static_cast<int64_t>(train->size()) + a.batchSize - 1) / a.batchSize);
+  }
   auto test = kiln::data::loadFashionMnist(a.dataDir, false, a.testLimit);
   if (!test)
     return fail(kiln::makeError("error: {}", test.error().message));
@@ -181,8 +186,9 @@ int trainCommand(const TrainArgs &a) {
   cfg.checkpoint = a.checkpoint;
   cfg.resume = a.resume;
   cfg.curve = (std::filesystem::path(a.outputDir) / "curve").string();
-  fmt::print("training {} on {} Fashion-MNIST images ({} test), batch {}, {} lr {}, on the {} backend\n", what,
-             train->size(), test->size(), a.batchSize, a.optimizer, a.lr, a.backend);
+  fmt::print("training {} on {} Fashion-MNIST images ({} test), batch {}, {} lr {}{}, on the {} backend\n", what,
+             train->size(), test->size(), a.batchSize, a.optimizer, a.lr,
+             a.schedule == "cosine" ? " (cosine)" : "", a.backend);
   kiln::Trainer trainer(fns->train, fns->eval, cfg);
   auto stats = trainer.fit(*train, *test);
   if (!stats)
@@ -261,6 +267,8 @@ int main(int argc, char **argv) {
   train->add_option("--lr", ta.lr, "Learning rate");
   train->add_option("--momentum", ta.momentum, "Momentum (momentum, nesterov)");
   train->add_option("--weight-decay", ta.weightDecay, "Weight decay");
+  train->add_option("--schedule", ta.schedule, "Learning rate: constant, or cosine (annealed to 0 over the run)")
+      ->check(CLI::IsMember({"constant", "cosine"}));
   train->add_option("--seed", ta.seed, "Seed of the initializers, shuffling and dropout");
   train->add_option("--checkpoint", ta.checkpoint, "Write a safetensors checkpoint here after every epoch");
   train->add_option("--resume", ta.resume, "Resume from this checkpoint");
