@@ -148,6 +148,8 @@ int trainCommand(const TrainArgs &a) {
   o.lr = a.lr;
   o.momentum = a.momentum;
   o.weightDecay = a.weightDecay;
+  if (!a.dumpKernels.empty() && a.backend == "reference")
+    return fail(kiln::makeError("error: --dump-kernels: the reference backend compiles no kernels"));
   auto train = kiln::data::loadFashionMnist(a.dataDir, true, a.limit);
   if (!train)
     return fail(kiln::makeError("error: {}", train.error().message));
@@ -201,9 +203,7 @@ int trainCommand(const TrainArgs &a) {
     else
       fmt::print("no profile: the reference backend runs no executable\n");
   }
-  if (!a.dumpKernels.empty()) {
-    if (!step)
-      return fail(kiln::makeError("error: --dump-kernels: the reference backend compiles no kernels"));
+  if (!a.dumpKernels.empty() && step) {
     std::ofstream out(a.dumpKernels);
     out << step->kernelsText();
     if (!out)

@@ -19,11 +19,18 @@ done
 grep -q "epoch 2: train loss" "$tmp/log2" && ! grep -q "epoch 1: train loss" "$tmp/log2" ||
   { echo "FAIL: resuming did not start at epoch 2"; cat "$tmp/log2"; fails=1; }
 "$kiln" train "$src/tests/kir/good/linear_classifier.kir" --limit 256 --test-limit 128 --output-dir "$tmp/lin" \
-  > "$tmp/log3" || { echo "FAIL: training a .kir model"; cat "$tmp/log3"; fails=1; }
+  --schedule cosine --dump-kernels "$tmp/lin/kernels.txt" > "$tmp/log3" ||
+  { echo "FAIL: training a .kir model"; cat "$tmp/log3"; fails=1; }
+grep -q "lr 0.01 (cosine)" "$tmp/log3" || { echo "FAIL: the cosine schedule is not announced"; cat "$tmp/log3"; fails=1; }
+grep -q "^kernel @kernel" "$tmp/lin/kernels.txt" && grep -q "tile 6x" "$tmp/lin/kernels.txt" ||
+  { echo "FAIL: --dump-kernels wrote no kernels with a matmul tile"; fails=1; }
 
 source "$(dirname "$0")/expect.sh"
 expect "apt-get install dataset-fashion-mnist" train --model mlp --data "$tmp/nowhere"
 expect "unknown optimizer 'adagrad'" train --model mlp --optimizer adagrad
+expect "--schedule: linear not in {constant,cosine}" train --model mlp --schedule linear
+expect "the reference backend compiles no kernels" train --model mlp --limit 64 --test-limit 64 --backend reference \
+  --output-dir "$tmp/ref" --dump-kernels "$tmp/ref.txt"
 expect "unknown model 'resnet' (the zoo has mlp, lenet, vgg)" train --model resnet --limit 10
 expect "a classifier takes one input" train "$src/tests/kir/good/sgd_step.kir" --limit 10
 expect "not a valid safetensors checkpoint" train --model mlp --limit 10 --resume "$src/README.md"
