@@ -538,7 +538,7 @@ private:
       ExprRef rows = left(mc, g.m, m0), rowPanels = divIdx(addIdx(rows, I(mr - 1)), mr);
       Block blockBody{pack(ap, m0, rows, mr, g.aKInner, true)};
       int jr = newVar(), ir = newVar();
-      Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes, 1, 0, 0};
+      Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes, 1, 0, 0, {}};
       ExprRef at = addIdx(mulIdx(addIdx(r0, mulIdx(index(ir), mr)), nc), mulIdx(index(jr), nr));
       blockBody.push_back(loopUpTo(jr, ceilDiv(nc, nr), colPanels, LoopKind::Serial,
                                    {loopUpTo(ir, ceilDiv(mc, mr), rowPanels, LoopKind::Serial, {tileFma(cb, at, tile)})}));
@@ -605,6 +605,14 @@ private:
     std::function<ExprRef(const ExprRef &, const ExprRef &, const ExprRef &, const ExprRef &)> w;
   };
 
+  /// A direct convolution's taps as loops around the tile's k (a tap's
+  /// input channels): a tap row moves A by `wp` copied pixels times the
+  /// dilation and B by a row of packed taps; a tap column moves A by the
+  /// dilation's pixels and B by one packed tap (`nr` columns per channel).
+  static std::vector<Tile::Around> taps(const Direct &d, int64_t wp, int64_t nr) {
+    return {{d.kh, d.dilH * wp * d.cin, d.kw * d.cin * nr}, {d.kw, d.dilW * d.cin, d.cin * nr}};
+  }
+
   /// The tiles and epilogue of a stride-1 direct convolution over the
   /// flattened copied rows (see lowerDirect): `body` packs the weights,
   /// `taskBody` copies the rows of output rows [r0, r0 + group) of image b.
@@ -620,15 +628,12 @@ private:
       taskBody.push_back(loop(i, tiles * mr, LoopKind::Serial,
                               {loop(j, ldc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), ldc), index(j)), imm(0, t))})}));
     }
-    {
-      int p = newVar(), it = newVar(), th = newVar(), tw = newVar();
-      ExprRef pixel = addIdx(mulIdx(index(it), mr), addIdx(mulIdx(index(th), d.dilH * wp), mulIdx(index(tw), d.dilW)));
-      ExprRef bAt = addIdx(mulIdx(index(p), k * nr), mulIdx(addIdx(mulIdx(index(th), d.kw), index(tw)), d.cin * nr));
-      Tile tile{rows, bp, mulIdx(pixel, d.cin), bAt, I(d.cin), mr, nr, ldc, lanes, d.cin, 1, 0};
+    { // the taps loop around k inside the tile, the block in registers throughout
+      int p = newVar(), it = newVar();
+      Tile tile{rows, bp, mulIdx(index(it), mr * d.cin), mulIdx(index(p), k * nr), I(d.cin), mr, nr, ldc, lanes, d.cin, 1, 0,
+                taps(d, wp, nr)};
       ExprRef cAt = addIdx(mulIdx(index(it), mr * ldc), mulIdx(index(p), nr));
-      taskBody.push_back(loop(p, panels, LoopKind::Serial,
-                              {loop(it, tiles, LoopKind::Serial,
-                                    {loop(th, d.kh, LoopKind::Serial, {loop(tw, d.kw, LoopKind::Serial, {tileFma(cb, cAt, tile)})})})}));
+      taskBody.push_back(loop(p, panels, LoopKind::Serial, {loop(it, tiles, LoopKind::Serial, {tileFma(cb, cAt, tile)})}));
     }
     { // epilogue: the group's rows, their first ow pixels
       int rr = newVar(), i = newVar(), j = newVar();
@@ -717,16 +722,12 @@ private:
       rowBody.push_back(loop(i, rowsPad, LoopKind::Serial,
                              {loop(j, ldc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), ldc), index(j)), imm(0, t))})}));
     }
-    {
-      int p = newVar(), ir = newVar(), th = newVar(), tw = newVar();
-      ExprRef inRow = addIdx(mulIdx(index(rr), d.strideH), mulIdx(index(th), d.dilH));
-      ExprRef aAt = mulIdx(addIdx(mulIdx(inRow, wp), addIdx(mulIdx(index(ir), mr * d.strideW), mulIdx(index(tw), d.dilW))), d.cin);
-      ExprRef bAt = addIdx(mulIdx(index(p), k * nr), mulIdx(addIdx(mulIdx(index(th), d.kw), index(tw)), d.cin * nr));
-      Tile tile{rows, bp, aAt, bAt, I(d.cin), mr, nr, ldc, lanes, d.strideW * d.cin, 1, 0};
+    { // the taps loop around k inside the tile
+      int p = newVar(), ir = newVar();
+      ExprRef aAt = mulIdx(addIdx(mulIdx(index(rr), d.strideH * wp), mulIdx(index(ir), mr * d.strideW)), d.cin);
+      Tile tile{rows, bp, aAt, mulIdx(index(p), k * nr), I(d.cin), mr, nr, ldc, lanes, d.strideW * d.cin, 1, 0, taps(d, wp, nr)};
       ExprRef cAt = addIdx(mulIdx(index(ir), mr * ldc), mulIdx(index(p), nr));
-      rowBody.push_back(loop(p, panels, LoopKind::Serial,
-                             {loop(ir, rowsPad / mr, LoopKind::Serial,
-                                   {loop(th, d.kh, LoopKind::Serial, {loop(tw, d.kw, LoopKind::Serial, {tileFma(cb, cAt, tile)})})})}));
+      rowBody.push_back(loop(p, panels, LoopKind::Serial, {loop(ir, rowsPad / mr, LoopKind::Serial, {tileFma(cb, cAt, tile)})}));
     }
     { // epilogue
       int i = newVar(), j = newVar();
@@ -791,30 +792,41 @@ private:
     }
     ExprRef image = addIdx(mulIdx(index(part), perPart), index(b));
     Block perImage;
+    // Output rows go in bands of about 128 pixels, a loop around the tile's
+    // k (the band's dy and x rows stay in L1 across the tiles of its taps
+    // and channel blocks); the rows left over make a last, shorter band.
+    const int64_t band = std::max<int64_t>(1, 128 / ow);
     for (int64_t th = 0; th < kh; ++th) {
       auto [rowLo, rowHi] = inside(th, oh, h, win.stride[0], win.dilation[0], win.padBegin[0]);
-      if (rowLo >= rowHi)
-        continue;
-      int r = newVar();
-      ExprRef outRow = addIdx(index(r), I(rowLo));
-      ExprRef inRow = addIdx(mulIdx(outRow, win.stride[0]), I(th * win.dilation[0] - win.padBegin[0]));
-      Block rowBody;
-      for (int64_t tw = 0; tw < kw; ++tw) {
-        auto [colLo, colHi] = inside(tw, ow, w, win.stride[1], win.dilation[1], win.padBegin[1]);
-        if (colLo >= colHi)
-          continue;
-        int blk = newVar(), chunk = newVar();
-        ExprRef o0 = minIdx(mulIdx(index(blk), mr), I(co - mr));
-        ExprRef aAt = offset(dy, {image, o0, outRow, I(colLo)});
-        ExprRef bAt = offset(x, {image, mulIdx(index(chunk), nr), inRow,
-                                 I(colLo * win.stride[1] + tw * win.dilation[1] - win.padBegin[1])});
-        Tile tile{bufferOf_.at(dy), bufferOf_.at(x), aAt, bAt, I(colHi - colLo), mr, nr, ldc, lanes, 1, co,
-                  win.stride[1] * ci};
-        ExprRef cAt = addIdx(base, addIdx(mulIdx(index(blk), mr * ldc), addIdx(I((th * kw + tw) * ci), mulIdx(index(chunk), nr))));
-        rowBody.push_back(loop(blk, blocks, LoopKind::Serial,
+      // The tiles of `count` rows from output row `outRow`.
+      auto bandTiles = [&](const ExprRef &outRow, int64_t count) {
+        ExprRef inRow = addIdx(mulIdx(outRow, win.stride[0]), I(th * win.dilation[0] - win.padBegin[0]));
+        Block tiles;
+        for (int64_t tw = 0; tw < kw; ++tw) {
+          auto [colLo, colHi] = inside(tw, ow, w, win.stride[1], win.dilation[1], win.padBegin[1]);
+          if (colLo >= colHi)
+            continue;
+          int blk = newVar(), chunk = newVar();
+          ExprRef o0 = minIdx(mulIdx(index(blk), mr), I(co - mr));
+          ExprRef aAt = offset(dy, {image, o0, outRow, I(colLo)});
+          ExprRef bAt = offset(x, {image, mulIdx(index(chunk), nr), inRow,
+                                   I(colLo * win.stride[1] + tw * win.dilation[1] - win.padBegin[1])});
+          Tile tile{bufferOf_.at(dy), bufferOf_.at(x), aAt, bAt, I(colHi - colLo), mr, nr, ldc, lanes, 1, co,
+                    win.stride[1] * ci, {{count, ow * co, win.stride[0] * w * ci}}};
+          ExprRef cAt = addIdx(base, addIdx(mulIdx(index(blk), mr * ldc), addIdx(I((th * kw + tw) * ci), mulIdx(index(chunk), nr))));
+          tiles.push_back(loop(blk, blocks, LoopKind::Serial,
                                {loop(chunk, ci / nr, LoopKind::Serial, {tileFma(pb, cAt, tile)})}));
+        }
+        return tiles;
+      };
+      const int64_t rows = rowHi - rowLo, full = rows / band;
+      if (full > 0) {
+        int r = newVar();
+        perImage.push_back(loop(r, full, LoopKind::Serial, bandTiles(addIdx(mulIdx(index(r), band), I(rowLo)), band)));
       }
-      perImage.push_back(loop(r, rowHi - rowLo, LoopKind::Serial, std::move(rowBody)));
+      if (rows % band != 0)
+        for (Stmt &st : bandTiles(I(rowLo + full * band), rows % band))
+          perImage.push_back(std::move(st));
     }
     body.push_back(loopUpTo(b, perPart, minIdx(I(perPart), addIdx(I(batch), mulIdx(index(part), -perPart))),
                             LoopKind::Serial, std::move(perImage)));
@@ -904,7 +916,7 @@ private:
       int tw = newVar(), chunk = newVar();
       ExprRef aAt = offset(dy, {index(b), o0, index(r), I(0)});
       ExprRef bAt = addIdx(mulIdx(index(tw), win.dilation[1] * ci), mulIdx(index(chunk), nr));
-      Tile tile{bufferOf_.at(dy), rowBuf, aAt, bAt, I(ow), mr, nr, ldc, lanes, 1, co, win.stride[1] * ci};
+      Tile tile{bufferOf_.at(dy), rowBuf, aAt, bAt, I(ow), mr, nr, ldc, lanes, 1, co, win.stride[1] * ci, {}};
       ExprRef cAt = addIdx(mulIdx(index(tw), chunks * nr), mulIdx(index(chunk), nr));
       rowBody.push_back(loop(tw, kw, LoopKind::Serial, {loop(chunk, chunks, LoopKind::Serial, {tileFma(cb, cAt, tile)})}));
     }

@@ -250,21 +250,54 @@ private:
     for (int64_t i = 0; i < t.mr; ++i)
       for (int64_t v = 0; v < nv; ++v)
         init.push_back(b_.CreateAlignedLoad(vec, element(s.buffer, cBase, i * t.ldc + v * t.lanes), align));
+    std::vector<llvm::Value *> sums = tileLoops(s, 0, aBase, bBase, depth, init);
+    for (int64_t i = 0; i < t.mr; ++i)
+      for (int64_t v = 0; v < nv; ++v)
+        b_.CreateAlignedStore(sums[static_cast<size_t>(i * nv + v)], element(s.buffer, cBase, i * t.ldc + v * t.lanes), align);
+    return {};
+  }
+
+  /// The tile's loop `level` (its loops around k, then k itself) from A and
+  /// B at `aBase` and `bBase`, carrying the accumulators from `accsIn`;
+  /// returns their values after it (the insert point is then after it).
+  std::vector<llvm::Value *> tileLoops(const Stmt &s, size_t level, llvm::Value *aBase, llvm::Value *bBase,
+                                       llvm::Value *depth, const std::vector<llvm::Value *> &accsIn) {
+    const Tile &t = s.tile;
+    DType dt = k_.buffers[static_cast<size_t>(s.buffer)].type;
+    llvm::Type *el = valueType(dt);
+    auto *vec = llvm::FixedVectorType::get(el, static_cast<unsigned>(t.lanes));
+    llvm::Align align(ir::dtypeSize(dt));
+    int64_t nv = t.nr / t.lanes;
+    bool isK = level == t.around.size();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
-    auto *header = llvm::BasicBlock::Create(ctx_, "tile", fn_);
-    auto *body = llvm::BasicBlock::Create(ctx_, "tile.k", fn_);
+    auto *header = llvm::BasicBlock::Create(ctx_, isK ? "tile" : "tile.around", fn_);
+    auto *body = llvm::BasicBlock::Create(ctx_, isK ? "tile.k" : "tile.around.body", fn_);
     auto *exit = llvm::BasicBlock::Create(ctx_, "tile.exit", fn_);
     b_.CreateBr(header);
     b_.SetInsertPoint(header);
-    llvm::PHINode *k = b_.CreatePHI(b_.getInt64Ty(), 2, "k");
+    llvm::PHINode *k = b_.CreatePHI(b_.getInt64Ty(), 2, isK ? "k" : "o");
     k->addIncoming(b_.getInt64(0), pre);
     std::vector<llvm::PHINode *> accs;
-    for (llvm::Value *v : init) {
+    for (llvm::Value *v : accsIn) {
       accs.push_back(b_.CreatePHI(vec, 2));
       accs.back()->addIncoming(v, pre);
     }
-    b_.CreateCondBr(b_.CreateICmpSLT(k, depth), body, exit);
+    llvm::Value *trips = isK ? depth : b_.getInt64(t.around[level].count);
+    b_.CreateCondBr(b_.CreateICmpSLT(k, trips), body, exit);
     b_.SetInsertPoint(body);
+    if (!isK) {
+      const Tile::Around &l = t.around[level];
+      llvm::Value *a = b_.CreateInBoundsGEP(el, aBase, b_.CreateMul(k, b_.getInt64(l.aStride), "", true, true));
+      llvm::Value *b = b_.CreateInBoundsGEP(el, bBase, b_.CreateMul(k, b_.getInt64(l.bStride), "", true, true));
+      std::vector<llvm::Value *> in(accs.begin(), accs.end());
+      std::vector<llvm::Value *> out = tileLoops(s, level + 1, a, b, depth, in);
+      for (size_t i = 0; i < accs.size(); ++i)
+        accs[i]->addIncoming(out[i], b_.GetInsertBlock());
+      k->addIncoming(b_.CreateAdd(k, b_.getInt64(1), "", true, true), b_.GetInsertBlock());
+      markLoop(b_.CreateBr(header), {{"llvm.loop.unroll.disable", -1}});
+      b_.SetInsertPoint(exit);
+      return {accs.begin(), accs.end()};
+    }
     llvm::Value *bRow = b_.CreateInBoundsGEP(el, bBase, b_.CreateMul(k, b_.getInt64(t.bK ? t.bK : t.nr), "", true, true));
     int64_t aK = t.aK ? t.aK : t.mr;
     llvm::Value *aCol = b_.CreateInBoundsGEP(el, aBase, b_.CreateMul(k, b_.getInt64(aK), "", true, true));
@@ -285,10 +318,7 @@ private:
                                    {"llvm.loop.vectorize.width", 1},
                                    {"llvm.loop.interleave.count", 1}});
     b_.SetInsertPoint(exit);
-    for (int64_t i = 0; i < t.mr; ++i)
-      for (int64_t v = 0; v < nv; ++v)
-        b_.CreateAlignedStore(accs[static_cast<size_t>(i * nv + v)], element(s.buffer, cBase, i * t.ldc + v * t.lanes), align);
-    return {};
+    return {accs.begin(), accs.end()};
   }
 
   Status loop(const Stmt &s) {

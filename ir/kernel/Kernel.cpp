@@ -303,10 +303,13 @@ void printBlock(const Kernel &k, const Block &b, const std::string &indent, std:
       auto name = [&](int b) { return k.buffers[static_cast<size_t>(b)].name; };
       std::string aStrides = t.aK ? fmt::format(", {} x {}", t.aRow, t.aK) : "";
       std::string bStride = t.bK ? fmt::format(", rows {} apart", t.bK) : "";
-      out += fmt::format("{}tile {}x{} {}[{} ..., ldc {}] += {}[{} ...{}] * {}[{} ...{}] over k in 0..{} (vector {})\n",
+      std::string around;
+      for (const Tile::Around &l : t.around)
+        around += fmt::format(" x {} (a +{}, b +{})", l.count, l.aStride, l.bStride);
+      out += fmt::format("{}tile {}x{} {}[{} ..., ldc {}] += {}[{} ...{}] * {}[{} ...{}] over k in 0..{}{} (vector {})\n",
                          indent, t.mr, t.nr, name(s.buffer), printExpr(k, s.index), t.ldc, name(t.a),
                          printExpr(k, t.aIndex), aStrides, name(t.b), printExpr(k, t.bIndex), bStride,
-                         printExpr(k, t.depth), t.lanes);
+                         printExpr(k, t.depth), around, t.lanes);
       break;
     }
     }

@@ -72,18 +72,25 @@ using Block = std::vector<Stmt>;
 
 /// The operands of a `tile` statement: C[c + i * ldc + j] += sum over
 /// k < depth of A[a + i * aRow + k * aK] * B[b + k * bK + j], for i < mr,
-/// j < nr. B is a packed panel (bK nr) or vectors read in place; A is a
+/// j < nr (and over the loops `around` k, which move a and b). B is a packed panel (bK nr) or vectors read in place; A is a
 /// packed panel (aRow 1, aK mr) or rows read in place (a direct
 /// convolution's padded input rows: aRow the pixel stride, aK 1); C is read
 /// and written in place;
 /// nr is a multiple of `lanes`, the vector width codegen uses.
 struct Tile {
+  /// A loop around k, with the accumulators still in registers: `count`
+  /// trips, each moving A's and B's offsets by their strides (a
+  /// convolution's taps, or a weight gradient's output rows).
+  struct Around {
+    int64_t count = 1, aStride = 0, bStride = 0;
+  };
   int a = -1, b = -1;      ///< buffers of A and the B panel (C is Stmt::buffer)
   ExprRef aIndex, bIndex;  ///< offsets of A and the B panel
   ExprRef depth;           ///< k's trip count (i64)
   int64_t mr = 0, nr = 0, ldc = 0, lanes = 0;
   int64_t aRow = 1, aK = 0; ///< A's strides (aK 0: mr, a packed panel)
   int64_t bK = 0;           ///< B's row stride (0: nr, a packed panel)
+  std::vector<Around> around; ///< outermost first
 };
 
 /// A statement: a loop, a store, an accumulator's declaration or update, or
