@@ -1,6 +1,6 @@
 //===- bench/kernels.cpp - kiln's contraction kernels against their peers -===//
 //
-//   build/kiln-bench-kernels [--runs R] [--json FILE] [--quick] [--only sgemm|conv]
+//   build/kiln-bench-kernels [--runs R] [--json FILE] [--quick] [--only sgemm|eltwise|conv]
 //
 // Measures, each row against its peers in the same run (median of R runs,
 // GFLOP/s):
@@ -12,7 +12,8 @@
 //   - conv forward, input gradient and weight gradient of every conv layer of
 //     the VGG-style net at batch 64 on 2 threads: kiln's kernels (NHWC, as
 //     the layout pass chooses) against oneDNN's primitives (layouts of their
-//     choice, reorders not timed).
+//     choice, reorders not timed);
+//   - exp, log, tanh and erf over 4M floats on 2 threads (elements/s).
 // Prints a markdown table and writes the rows as JSON (nlohmann-json).
 //
 //===----------------------------------------------------------------------===//
@@ -37,6 +38,7 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <span>
 
 using namespace kiln;
 using Clock = std::chrono::steady_clock;
@@ -265,7 +267,7 @@ int main(int argc, char **argv) {
   app.add_option("--runs", runs, "runs per figure (the median is kept)")->check(CLI::PositiveNumber);
   app.add_option("--json", json, "where the rows go as JSON");
   app.add_flag("--quick", quick, "sgemm at 256 and 1024 only");
-  app.add_option("--only", only, "one family of rows")->check(CLI::IsMember({"sgemm", "conv"}));
+  app.add_option("--only", only, "one family of rows")->check(CLI::IsMember({"sgemm", "conv", "eltwise"}));
   CLI11_PARSE(app, argc, argv);
   std::vector<Row> rows;
   nlohmann::json out = nlohmann::json::array();
@@ -287,7 +289,7 @@ int main(int argc, char **argv) {
     peak[threads] = peakFma(threads, runs);
     emit({"peak FMA rate", threads, peak[threads], 0, 0}, 0);
   }
-  std::vector<int> sizes = only == "conv" ? std::vector<int>{} : quick ? std::vector<int>{256, 1024} : std::vector<int>{128, 256, 512, 1024, 2048};
+  std::vector<int> sizes = only == "conv" || only == "eltwise" ? std::vector<int>{} : quick ? std::vector<int>{256, 1024} : std::vector<int>{128, 256, 512, 1024, 2048};
   for (int threads : {1, 2}) {
     setThreads(threads);
     for (int n : sizes) {
@@ -301,11 +303,25 @@ int main(int argc, char **argv) {
            peak[threads]);
     }
   }
+  // Transcendental elementwise kernels on 2 threads (vector libmvec calls):
+  // giga-elements per second in the GFLOP/s column, no peer.
   setThreads(2);
+  for (ir::OpKind op : {ir::OpKind::Exp, ir::OpKind::Log, ir::OpKind::Tanh, ir::OpKind::Erf}) {
+    if (!only.empty() && only != "eltwise")
+      break;
+    const int64_t n = int64_t(1) << 22;
+    ref::TensorMap feeds;
+    auto exe = compileOne(op, {{n}}, {}, feeds);
+    if (op == ir::OpKind::Log) // positive operands
+      for (float &v : std::span(reinterpret_cast<float *>(feeds["x0"].data()), static_cast<size_t>(n)))
+        v = std::abs(v) + 0.5f;
+    double secs = kernelSeconds(*exe, feeds, op, runs * 4);
+    emit({fmt::format("{} on 4M f32 (G elements/s)", ir::opInfo(op).name), 2, n / secs / 1e9, 0, 0}, 0);
+  }
   const ConvShape convs[] = {{64, 1, 32, 28}, {64, 32, 32, 28}, {64, 32, 64, 14}, {64, 64, 64, 14}};
   const char *names[3] = {"forward", "input gradient", "weight gradient"};
   for (const ConvShape &c : convs) {
-    if (only == "sgemm")
+    if (only == "sgemm" || only == "eltwise")
       break;
     double flop = 2.0 * c.batch * c.out * c.size * c.size * c.in * 9;
     auto k = convKiln(c, runs);

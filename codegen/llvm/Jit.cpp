@@ -19,6 +19,8 @@
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Transforms/Utils/Cloning.h>
+#include <llvm/Transforms/Utils/ModuleUtils.h>
+#include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
 
@@ -45,6 +47,35 @@ int hostVectorBytes() {
   auto has = [&](const char *f) { return features.lookup(f); };
   return has("avx512f") ? 64 : has("avx") ? 32 : 16;
 }
+
+namespace {
+
+/// glibc's vector math library (libmvec: expf, logf, tanhf, erff, ... on 4,
+/// 8 or 16 lanes), loaded into the process once so the JIT resolves its
+/// functions; false where there is none (the calls stay scalar libm calls).
+bool haveLibmvec() {
+  static const bool loaded = !llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
+  return loaded;
+}
+
+/// The libmvec variants of the libm function `fn` (`expf`, `tanh`) the host
+/// can run, in the vector-function ABI's spelling: SSE4 (b), AVX2 (d) and
+/// AVX-512 (e) widths, the lanes of a 16-, 32- and 64-byte register.
+std::vector<std::pair<std::string, unsigned>> vectorVariants(const std::string &fn, bool isFloat) {
+  std::vector<std::pair<std::string, unsigned>> out;
+  if (!haveLibmvec())
+    return out;
+  const int bytes = hostVectorBytes();
+  for (auto [isa, width] : {std::pair{'b', 16}, {'d', 32}, {'e', 64}}) {
+    if (width > bytes)
+      break;
+    unsigned lanes = static_cast<unsigned>(width / (isFloat ? 4 : 8));
+    out.emplace_back(fmt::format("_ZGV{}N{}v_{}", isa, lanes, fn), lanes);
+  }
+  return out;
+}
+
+} // namespace
 
 // UBSan's function check reads a signature before the callee, which JIT
 // code does not have: calls into kernels are exempt.
@@ -157,6 +188,9 @@ public:
     b_.CreateRetVoid();
     std::string err;
     llvm::raw_string_ostream os(err);
+    // The vectorizer only calls vector variants that stay declared.
+    if (!vectorDecls_.empty())
+      llvm::appendToCompilerUsed(m_, std::vector<llvm::GlobalValue *>(vectorDecls_.begin(), vectorDecls_.end()));
     if (llvm::verifyFunction(*fn_, &os))
       return makeError("kernel {}: LLVM rejects it: {}", k_.name, err);
     return {};
@@ -173,11 +207,30 @@ private:
   }
   llvm::Type *memoryType(DType t) { return t == DType::Bool ? b_.getInt8Ty() : valueType(t); }
 
-  /// A libm function of x's type (`log1pf` for float, `log1p` for double).
+  /// A libm function of x's type (`log1pf` for float, `log1p` for double),
+  /// called as a pure function (kernels never read errno) and offered to
+  /// the loop vectorizer with its libmvec variants, so a vector loop calls
+  /// the vector function.
   llvm::Value *call(const char *name, llvm::Value *x) {
-    std::string fn = x->getType()->isFloatTy() ? std::string(name) + "f" : name;
-    auto callee = m_.getOrInsertFunction(fn, x->getType(), x->getType());
-    return b_.CreateCall(callee, {x});
+    bool isFloat = x->getType()->isFloatTy();
+    std::string fn = isFloat ? std::string(name) + "f" : name;
+    llvm::FunctionCallee callee = m_.getOrInsertFunction(fn, x->getType(), x->getType());
+    llvm::CallInst *c = b_.CreateCall(callee, {x});
+    c->setDoesNotAccessMemory();
+    c->setDoesNotThrow();
+    std::string abi;
+    for (const auto &[variant, lanes] : vectorVariants(fn, isFloat)) {
+      auto *vecTy = llvm::FixedVectorType::get(x->getType(), lanes);
+      auto *decl = llvm::cast<llvm::Function>(m_.getOrInsertFunction(variant, vecTy, vecTy).getCallee());
+      decl->setDoesNotAccessMemory();
+      decl->setDoesNotThrow();
+      if (std::find(vectorDecls_.begin(), vectorDecls_.end(), decl) == vectorDecls_.end())
+        vectorDecls_.push_back(decl);
+      abi += fmt::format("{}_ZGV_LLVM_N{}v_{}({})", abi.empty() ? "" : ",", lanes, fn, variant);
+    }
+    if (!abi.empty())
+      c->addFnAttr(llvm::Attribute::get(ctx_, "vector-function-abi-variant", abi));
+    return c;
   }
   llvm::Value *intrinsic(llvm::Intrinsic::ID id, std::vector<llvm::Value *> args) {
     return b_.CreateIntrinsic(id, {args[0]->getType()}, args);
@@ -408,14 +461,14 @@ private:
     switch (e.op) {
     case OpKind::Neg: return b_.CreateFNeg(x);
     case OpKind::Abs: return intrinsic(llvm::Intrinsic::fabs, {x});
-    case OpKind::Exp: return intrinsic(llvm::Intrinsic::exp, {x});
-    case OpKind::Log: return intrinsic(llvm::Intrinsic::log, {x});
+    case OpKind::Exp: return call("exp", x);
+    case OpKind::Log: return call("log", x);
     case OpKind::Log1p: return call("log1p", x);
     case OpKind::Sqrt: return intrinsic(llvm::Intrinsic::sqrt, {x});
     case OpKind::Rsqrt: return b_.CreateFDiv(one, intrinsic(llvm::Intrinsic::sqrt, {x}));
     case OpKind::Reciprocal: return b_.CreateFDiv(one, x);
     case OpKind::Tanh: return call("tanh", x);
-    case OpKind::Sigmoid: return b_.CreateFDiv(one, b_.CreateFAdd(one, intrinsic(llvm::Intrinsic::exp, {b_.CreateFNeg(x)})));
+    case OpKind::Sigmoid: return b_.CreateFDiv(one, b_.CreateFAdd(one, call("exp", b_.CreateFNeg(x))));
     case OpKind::Relu: return b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x, zero);
     case OpKind::LeakyRelu: return b_.CreateSelect(b_.CreateFCmpOGE(x, zero), x, b_.CreateFMul(param(0), x));
     case OpKind::Elu: return b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x, b_.CreateFMul(param(0), call("expm1", x)));
@@ -423,7 +476,7 @@ private:
       return b_.CreateFMul(param(1), b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x,
                                                      b_.CreateFMul(param(0), call("expm1", x))));
     case OpKind::Softplus: {
-      llvm::Value *tail = call("log1p", intrinsic(llvm::Intrinsic::exp, {b_.CreateFNeg(intrinsic(llvm::Intrinsic::fabs, {x}))}));
+      llvm::Value *tail = call("log1p", call("exp", b_.CreateFNeg(intrinsic(llvm::Intrinsic::fabs, {x}))));
       return b_.CreateFAdd(b_.CreateSelect(b_.CreateFCmpOGT(x, zero), x, zero), tail);
     }
     case OpKind::Softsign: return b_.CreateFDiv(x, b_.CreateFAdd(one, intrinsic(llvm::Intrinsic::fabs, {x})));
@@ -503,6 +556,7 @@ private:
   llvm::IRBuilder<> b_;
   const Kernel &k_;
   const Block &code_;
+  std::vector<llvm::Function *> vectorDecls_; ///< libmvec functions the vectorizer may call
   std::string symbol_;
   llvm::Function *fn_ = nullptr;
   const Stmt *parallel_ = nullptr; ///< the loop split across threads
