@@ -481,11 +481,6 @@ private:
     ExprRef groupRows = left(gm, g.m, g0), cols = left(nc, g.n, n0);
     ExprRef colPanels = divIdx(addIdx(cols, I(nr - 1)), nr);
     Block body;
-    { // the block starts at zero
-      int i = newVar(), j = newVar();
-      body.push_back(loop(i, gm, LoopKind::Serial,
-                          {loop(j, nc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), nc), index(j)), imm(0, t))})}));
-    }
     int slice = newVar();
     ExprRef k0 = mulIdx(index(slice), kc);
     ExprRef depth = left(kc, g.k, k0);
@@ -538,7 +533,10 @@ private:
       ExprRef rows = left(mc, g.m, m0), rowPanels = divIdx(addIdx(rows, I(mr - 1)), mr);
       Block blockBody{pack(ap, m0, rows, mr, g.aKInner, true)};
       int jr = newVar(), ir = newVar();
-      Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes, 1, 0, 0, {}};
+      // The first slice's tiles start from zero: the block is never cleared.
+      ExprRef first = addIdx(I(1), mulIdx(minIdx(index(slice), I(1)), -1));
+      Tile tile{ap, bp, mulIdx(index(ir), mr * kc), mulIdx(index(jr), nr * kc), depth, mr, nr, nc, lanes, 1, 0, 0, {},
+                first};
       ExprRef at = addIdx(mulIdx(addIdx(r0, mulIdx(index(ir), mr)), nc), mulIdx(index(jr), nr));
       blockBody.push_back(loopUpTo(jr, ceilDiv(nc, nr), colPanels, LoopKind::Serial,
                                    {loopUpTo(ir, ceilDiv(mc, mr), rowPanels, LoopKind::Serial, {tileFma(cb, at, tile)})}));
@@ -623,15 +621,10 @@ private:
     const int64_t mr = 6, nr = 2 * lanes, k = d.kh * d.kw * d.cin, panels = (d.cout + nr - 1) / nr, ldc = panels * nr;
     const int64_t batch = d.out[0], oh = d.out[2], ow = d.out[3];
     auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
-    {
-      int i = newVar(), j = newVar();
-      taskBody.push_back(loop(i, tiles * mr, LoopKind::Serial,
-                              {loop(j, ldc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), ldc), index(j)), imm(0, t))})}));
-    }
-    { // the taps loop around k inside the tile, the block in registers throughout
+    { // the taps loop around k inside the tile, the block in registers throughout (from zero)
       int p = newVar(), it = newVar();
       Tile tile{rows, bp, mulIdx(index(it), mr * d.cin), mulIdx(index(p), k * nr), I(d.cin), mr, nr, ldc, lanes, d.cin, 1, 0,
-                taps(d, wp, nr)};
+                taps(d, wp, nr), I(1)};
       ExprRef cAt = addIdx(mulIdx(index(it), mr * ldc), mulIdx(index(p), nr));
       taskBody.push_back(loop(p, panels, LoopKind::Serial, {loop(it, tiles, LoopKind::Serial, {tileFma(cb, cAt, tile)})}));
     }
@@ -717,15 +710,11 @@ private:
     int rr = newVar();
     ExprRef row = addIdx(r0, index(rr));
     Block rowBody;
-    {
-      int i = newVar(), j = newVar();
-      rowBody.push_back(loop(i, rowsPad, LoopKind::Serial,
-                             {loop(j, ldc, LoopKind::Vector, {store(cb, addIdx(mulIdx(index(i), ldc), index(j)), imm(0, t))})}));
-    }
-    { // the taps loop around k inside the tile
+    { // the taps loop around k inside the tile (from zero)
       int p = newVar(), ir = newVar();
       ExprRef aAt = mulIdx(addIdx(mulIdx(index(rr), d.strideH * wp), mulIdx(index(ir), mr * d.strideW)), d.cin);
-      Tile tile{rows, bp, aAt, mulIdx(index(p), k * nr), I(d.cin), mr, nr, ldc, lanes, d.strideW * d.cin, 1, 0, taps(d, wp, nr)};
+      Tile tile{rows, bp, aAt, mulIdx(index(p), k * nr), I(d.cin), mr, nr, ldc, lanes, d.strideW * d.cin, 1, 0, taps(d, wp, nr),
+                I(1)};
       ExprRef cAt = addIdx(mulIdx(index(ir), mr * ldc), mulIdx(index(p), nr));
       rowBody.push_back(loop(p, panels, LoopKind::Serial, {loop(ir, rowsPad / mr, LoopKind::Serial, {tileFma(cb, cAt, tile)})}));
     }
@@ -812,7 +801,7 @@ private:
           ExprRef bAt = offset(x, {image, mulIdx(index(chunk), nr), inRow,
                                    I(colLo * win.stride[1] + tw * win.dilation[1] - win.padBegin[1])});
           Tile tile{bufferOf_.at(dy), bufferOf_.at(x), aAt, bAt, I(colHi - colLo), mr, nr, ldc, lanes, 1, co,
-                    win.stride[1] * ci, {{count, ow * co, win.stride[0] * w * ci}}};
+                    win.stride[1] * ci, {{count, ow * co, win.stride[0] * w * ci}}, nullptr};
           ExprRef cAt = addIdx(base, addIdx(mulIdx(index(blk), mr * ldc), addIdx(I((th * kw + tw) * ci), mulIdx(index(chunk), nr))));
           tiles.push_back(loop(blk, blocks, LoopKind::Serial,
                                {loop(chunk, ci / nr, LoopKind::Serial, {tileFma(pb, cAt, tile)})}));
@@ -916,7 +905,7 @@ private:
       int tw = newVar(), chunk = newVar();
       ExprRef aAt = offset(dy, {index(b), o0, index(r), I(0)});
       ExprRef bAt = addIdx(mulIdx(index(tw), win.dilation[1] * ci), mulIdx(index(chunk), nr));
-      Tile tile{bufferOf_.at(dy), rowBuf, aAt, bAt, I(ow), mr, nr, ldc, lanes, 1, co, win.stride[1] * ci, {}};
+      Tile tile{bufferOf_.at(dy), rowBuf, aAt, bAt, I(ow), mr, nr, ldc, lanes, 1, co, win.stride[1] * ci, {}, nullptr};
       ExprRef cAt = addIdx(mulIdx(index(tw), chunks * nr), mulIdx(index(chunk), nr));
       rowBody.push_back(loop(tw, kw, LoopKind::Serial, {loop(chunk, chunks, LoopKind::Serial, {tileFma(cb, cAt, tile)})}));
     }

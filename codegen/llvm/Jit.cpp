@@ -300,9 +300,28 @@ private:
     llvm::Value *aBase = b_.CreateInBoundsGEP(el, buffers_[static_cast<size_t>(t.a)], aIdx);
     llvm::Value *bBase = b_.CreateInBoundsGEP(el, buffers_[static_cast<size_t>(t.b)], bIdx);
     std::vector<llvm::Value *> init;
+    llvm::BasicBlock *fromZero = nullptr, *fromC = nullptr, *join = nullptr;
+    if (t.fresh) { // start from zero, or branch to load C
+      KILN_ASSIGN(llvm::Value * fresh, expr(t.fresh));
+      fromZero = b_.GetInsertBlock();
+      fromC = llvm::BasicBlock::Create(ctx_, "tile.c", fn_);
+      join = llvm::BasicBlock::Create(ctx_, "tile.init", fn_);
+      b_.CreateCondBr(b_.CreateICmpNE(fresh, b_.getInt64(0)), join, fromC);
+      b_.SetInsertPoint(fromC);
+    }
     for (int64_t i = 0; i < t.mr; ++i)
       for (int64_t v = 0; v < nv; ++v)
         init.push_back(b_.CreateAlignedLoad(vec, element(s.buffer, cBase, i * t.ldc + v * t.lanes), align));
+    if (t.fresh) {
+      b_.CreateBr(join);
+      b_.SetInsertPoint(join);
+      for (llvm::Value *&v : init) {
+        llvm::PHINode *phi = b_.CreatePHI(vec, 2);
+        phi->addIncoming(llvm::Constant::getNullValue(vec), fromZero);
+        phi->addIncoming(v, fromC);
+        v = phi;
+      }
+    }
     std::vector<llvm::Value *> sums = tileLoops(s, 0, aBase, bBase, depth, init);
     for (int64_t i = 0; i < t.mr; ++i)
       for (int64_t v = 0; v < nv; ++v)

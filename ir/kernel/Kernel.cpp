@@ -306,10 +306,11 @@ void printBlock(const Kernel &k, const Block &b, const std::string &indent, std:
       std::string around;
       for (const Tile::Around &l : t.around)
         around += fmt::format(" x {} (a +{}, b +{})", l.count, l.aStride, l.bStride);
-      out += fmt::format("{}tile {}x{} {}[{} ..., ldc {}] += {}[{} ...{}] * {}[{} ...{}] over k in 0..{}{} (vector {})\n",
+      std::string fresh = t.fresh ? fmt::format(" (from zero if {})", printExpr(k, t.fresh)) : "";
+      out += fmt::format("{}tile {}x{} {}[{} ..., ldc {}] += {}[{} ...{}] * {}[{} ...{}] over k in 0..{}{} (vector {}){}\n",
                          indent, t.mr, t.nr, name(s.buffer), printExpr(k, s.index), t.ldc, name(t.a),
                          printExpr(k, t.aIndex), aStrides, name(t.b), printExpr(k, t.bIndex), bStride,
-                         printExpr(k, t.depth), around, t.lanes);
+                         printExpr(k, t.depth), around, t.lanes, fresh);
       break;
     }
     }

@@ -91,6 +91,9 @@ struct Tile {
   int64_t aRow = 1, aK = 0; ///< A's strides (aK 0: mr, a packed panel)
   int64_t bK = 0;           ///< B's row stride (0: nr, a packed panel)
   std::vector<Around> around; ///< outermost first
+  /// When set and not 0 (an i64 expression), the block starts from zero
+  /// instead of C (the first slice of k): C need not be cleared first.
+  ExprRef fresh;
 };
 
 /// A statement: a loop, a store, an accumulator's declaration or update, or
