@@ -608,7 +608,8 @@ private:
   /// dilation and B by a row of packed taps; a tap column moves A by the
   /// dilation's pixels and B by one packed tap (`nr` columns per channel).
   static std::vector<Tile::Around> taps(const Direct &d, int64_t wp, int64_t nr) {
-    return {{d.kh, d.dilH * wp * d.cin, d.kw * d.cin * nr}, {d.kw, d.dilW * d.cin, d.cin * nr}};
+    auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+    return {{I(d.kh), d.dilH * wp * d.cin, d.kw * d.cin * nr}, {I(d.kw), d.dilW * d.cin, d.cin * nr}};
   }
 
   /// The tiles and epilogue of a stride-1 direct convolution over the
@@ -762,16 +763,6 @@ private:
     k_.buffers.push_back(Buffer{"partial_sums", t, parts * partSize, false, true, true});
     const int pb = static_cast<int>(k_.buffers.size() - 1);
     auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
-    // The output pixels (along one dim) whose input pixel at tap t is inside
-    // the image: [lo, hi).
-    auto inside = [](int64_t tap, int64_t out, int64_t in, int64_t stride, int64_t dil, int64_t pad) {
-      int64_t lo = 0, hi = out;
-      while (lo < out && lo * stride + tap * dil - pad < 0)
-        ++lo;
-      while (hi > lo && (hi - 1) * stride + tap * dil - pad >= in)
-        --hi;
-      return std::pair{lo, hi};
-    };
     int part = newVar(), b = newVar();
     ExprRef base = mulIdx(index(part), partSize);
     Block body;
@@ -780,42 +771,44 @@ private:
       body.push_back(loop(e, partSize, LoopKind::Vector, {store(pb, addIdx(base, index(e)), imm(0, t))}));
     }
     ExprRef image = addIdx(mulIdx(index(part), perPart), index(b));
-    Block perImage;
+    // The output pixels (along one dim) whose input pixel at tap `tap` is
+    // inside the image, [lo, hi) (hi <= lo: none): lo = ceil(max(0, pad -
+    // tap * dil) / s), hi = min(out, floor((in - 1 + pad - tap * dil) / s) + 1),
+    // written so that every division has a non-negative numerator.
+    auto inside = [&](const ExprRef &tap, int64_t out, int64_t in, int64_t s, int64_t dil, int64_t pad) {
+      ExprRef reach = mulIdx(tap, dil);
+      ExprRef lo = divIdx(addIdx(addIdx(I(pad), mulIdx(minIdx(reach, I(pad)), -1)), I(s - 1)), s);
+      ExprRef num = addIdx(I(in - 1 + pad), mulIdx(reach, -1));
+      ExprRef atLeastMinus1 = addIdx(addIdx(num, I(-1)), mulIdx(minIdx(num, I(-1)), -1)); // max(num, -1)
+      return std::pair{lo, minIdx(I(out), divIdx(addIdx(atLeastMinus1, I(s)), s))};
+    };
+    auto nonNegative = [](const ExprRef &v) { return addIdx(v, mulIdx(minIdx(v, imm(0, DType::I64)), -1)); };
     // Output rows go in bands of about 128 pixels, a loop around the tile's
     // k (the band's dy and x rows stay in L1 across the tiles of its taps
-    // and channel blocks); the rows left over make a last, shorter band.
+    // and channel blocks). One tile statement covers every tap: the rows and
+    // columns inside the image are computed per tap.
     const int64_t band = std::max<int64_t>(1, 128 / ow);
-    for (int64_t th = 0; th < kh; ++th) {
-      auto [rowLo, rowHi] = inside(th, oh, h, win.stride[0], win.dilation[0], win.padBegin[0]);
-      // The tiles of `count` rows from output row `outRow`.
-      auto bandTiles = [&](const ExprRef &outRow, int64_t count) {
-        ExprRef inRow = addIdx(mulIdx(outRow, win.stride[0]), I(th * win.dilation[0] - win.padBegin[0]));
-        Block tiles;
-        for (int64_t tw = 0; tw < kw; ++tw) {
-          auto [colLo, colHi] = inside(tw, ow, w, win.stride[1], win.dilation[1], win.padBegin[1]);
-          if (colLo >= colHi)
-            continue;
-          int blk = newVar(), chunk = newVar();
-          ExprRef o0 = minIdx(mulIdx(index(blk), mr), I(co - mr));
-          ExprRef aAt = offset(dy, {image, o0, outRow, I(colLo)});
-          ExprRef bAt = offset(x, {image, mulIdx(index(chunk), nr), inRow,
-                                   I(colLo * win.stride[1] + tw * win.dilation[1] - win.padBegin[1])});
-          Tile tile{bufferOf_.at(dy), bufferOf_.at(x), aAt, bAt, I(colHi - colLo), mr, nr, ldc, lanes, 1, co,
-                    win.stride[1] * ci, {{count, ow * co, win.stride[0] * w * ci}}, nullptr};
-          ExprRef cAt = addIdx(base, addIdx(mulIdx(index(blk), mr * ldc), addIdx(I((th * kw + tw) * ci), mulIdx(index(chunk), nr))));
-          tiles.push_back(loop(blk, blocks, LoopKind::Serial,
-                               {loop(chunk, ci / nr, LoopKind::Serial, {tileFma(pb, cAt, tile)})}));
-        }
-        return tiles;
-      };
-      const int64_t rows = rowHi - rowLo, full = rows / band;
-      if (full > 0) {
-        int r = newVar();
-        perImage.push_back(loop(r, full, LoopKind::Serial, bandTiles(addIdx(mulIdx(index(r), band), I(rowLo)), band)));
-      }
-      if (rows % band != 0)
-        for (Stmt &st : bandTiles(I(rowLo + full * band), rows % band))
-          perImage.push_back(std::move(st));
+    Block perImage;
+    {
+      int th = newVar(), bi = newVar(), tw = newVar(), blk = newVar(), chunk = newVar();
+      auto [rowLo, rowHi] = inside(index(th, kh), oh, h, win.stride[0], win.dilation[0], win.padBegin[0]);
+      auto [colLo, colHi] = inside(index(tw, kw), ow, w, win.stride[1], win.dilation[1], win.padBegin[1]);
+      ExprRef rows = addIdx(rowHi, mulIdx(rowLo, -1));
+      ExprRef bands = divIdx(addIdx(nonNegative(rows), I(band - 1)), band);
+      ExprRef outRow = addIdx(rowLo, mulIdx(index(bi), band));
+      ExprRef count = minIdx(I(band), addIdx(rows, mulIdx(index(bi), -band)));
+      ExprRef inRow = addIdx(mulIdx(outRow, win.stride[0]), addIdx(mulIdx(index(th, kh), win.dilation[0]), I(-win.padBegin[0])));
+      ExprRef inCol = addIdx(mulIdx(colLo, win.stride[1]), addIdx(mulIdx(index(tw, kw), win.dilation[1]), I(-win.padBegin[1])));
+      ExprRef o0 = minIdx(mulIdx(index(blk), mr), I(co - mr));
+      ExprRef aAt = offset(dy, {image, o0, outRow, colLo});
+      ExprRef bAt = offset(x, {image, mulIdx(index(chunk), nr), inRow, inCol});
+      Tile tile{bufferOf_.at(dy), bufferOf_.at(x), aAt, bAt, addIdx(colHi, mulIdx(colLo, -1)), mr, nr, ldc, lanes, 1, co,
+                win.stride[1] * ci, {{count, ow * co, win.stride[0] * w * ci}}, nullptr};
+      ExprRef cAt = addIdx(base, addIdx(mulIdx(index(blk), mr * ldc),
+                                        addIdx(mulIdx(addIdx(mulIdx(index(th, kh), kw), index(tw, kw)), ci), mulIdx(index(chunk), nr))));
+      Stmt tiles = loop(tw, kw, LoopKind::Serial,
+                        {loop(blk, blocks, LoopKind::Serial, {loop(chunk, ci / nr, LoopKind::Serial, {tileFma(pb, cAt, tile)})})});
+      perImage.push_back(loop(th, kh, LoopKind::Serial, {loopUpTo(bi, (oh + band - 1) / band, bands, LoopKind::Serial, {tiles})}));
     }
     body.push_back(loopUpTo(b, perPart, minIdx(I(perPart), addIdx(I(batch), mulIdx(index(part), -perPart))),
                             LoopKind::Serial, std::move(perImage)));

@@ -322,7 +322,13 @@ private:
         v = phi;
       }
     }
-    std::vector<llvm::Value *> sums = tileLoops(s, 0, aBase, bBase, depth, init);
+    std::vector<llvm::Value *> trips;
+    for (const Tile::Around &l : t.around) {
+      KILN_ASSIGN(llvm::Value * count, expr(l.count));
+      trips.push_back(count);
+    }
+    trips.push_back(depth);
+    std::vector<llvm::Value *> sums = tileLoops(s, 0, aBase, bBase, trips, init);
     for (int64_t i = 0; i < t.mr; ++i)
       for (int64_t v = 0; v < nv; ++v)
         b_.CreateAlignedStore(sums[static_cast<size_t>(i * nv + v)], element(s.buffer, cBase, i * t.ldc + v * t.lanes), align);
@@ -333,7 +339,7 @@ private:
   /// B at `aBase` and `bBase`, carrying the accumulators from `accsIn`;
   /// returns their values after it (the insert point is then after it).
   std::vector<llvm::Value *> tileLoops(const Stmt &s, size_t level, llvm::Value *aBase, llvm::Value *bBase,
-                                       llvm::Value *depth, const std::vector<llvm::Value *> &accsIn) {
+                                       const std::vector<llvm::Value *> &trips, const std::vector<llvm::Value *> &accsIn) {
     const Tile &t = s.tile;
     DType dt = k_.buffers[static_cast<size_t>(s.buffer)].type;
     llvm::Type *el = valueType(dt);
@@ -354,15 +360,14 @@ private:
       accs.push_back(b_.CreatePHI(vec, 2));
       accs.back()->addIncoming(v, pre);
     }
-    llvm::Value *trips = isK ? depth : b_.getInt64(t.around[level].count);
-    b_.CreateCondBr(b_.CreateICmpSLT(k, trips), body, exit);
+    b_.CreateCondBr(b_.CreateICmpSLT(k, trips[level]), body, exit);
     b_.SetInsertPoint(body);
     if (!isK) {
       const Tile::Around &l = t.around[level];
       llvm::Value *a = b_.CreateInBoundsGEP(el, aBase, b_.CreateMul(k, b_.getInt64(l.aStride), "", true, true));
       llvm::Value *b = b_.CreateInBoundsGEP(el, bBase, b_.CreateMul(k, b_.getInt64(l.bStride), "", true, true));
       std::vector<llvm::Value *> in(accs.begin(), accs.end());
-      std::vector<llvm::Value *> out = tileLoops(s, level + 1, a, b, depth, in);
+      std::vector<llvm::Value *> out = tileLoops(s, level + 1, a, b, trips, in);
       for (size_t i = 0; i < accs.size(); ++i)
         accs[i]->addIncoming(out[i], b_.GetInsertBlock());
       k->addIncoming(b_.CreateAdd(k, b_.getInt64(1), "", true, true), b_.GetInsertBlock());

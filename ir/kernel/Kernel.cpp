@@ -305,7 +305,7 @@ void printBlock(const Kernel &k, const Block &b, const std::string &indent, std:
       std::string bStride = t.bK ? fmt::format(", rows {} apart", t.bK) : "";
       std::string around;
       for (const Tile::Around &l : t.around)
-        around += fmt::format(" x {} (a +{}, b +{})", l.count, l.aStride, l.bStride);
+        around += fmt::format(" x {} (a +{}, b +{})", printExpr(k, l.count), l.aStride, l.bStride);
       std::string fresh = t.fresh ? fmt::format(" (from zero if {})", printExpr(k, t.fresh)) : "";
       out += fmt::format("{}tile {}x{} {}[{} ..., ldc {}] += {}[{} ...{}] * {}[{} ...{}] over k in 0..{}{} (vector {}){}\n",
                          indent, t.mr, t.nr, name(s.buffer), printExpr(k, s.index), t.ldc, name(t.a),

@@ -82,7 +82,8 @@ struct Tile {
   /// trips, each moving A's and B's offsets by their strides (a
   /// convolution's taps, or a weight gradient's output rows).
   struct Around {
-    int64_t count = 1, aStride = 0, bStride = 0;
+    ExprRef count; ///< i64 trip count (at most 0: none)
+    int64_t aStride = 0, bStride = 0;
   };
   int a = -1, b = -1;      ///< buffers of A and the B panel (C is Stmt::buffer)
   ExprRef aIndex, bIndex;  ///< offsets of A and the B panel
