@@ -285,13 +285,23 @@ private:
   /// registers (loop-carried values) through the k loop, which loads a row
   /// of the B panel as vectors and broadcasts each element of a column of
   /// the A panel into FMAs.
-  Status tile(const Stmt &s) {
-    const Tile &t = s.tile;
+  /// A tile's element and vector types, alignment and vectors per row.
+  struct TileTypes {
+    llvm::Type *el;
+    llvm::FixedVectorType *vec;
+    llvm::Align align;
+    int64_t nv;
+  };
+  TileTypes tileTypes(const Stmt &s) {
     DType dt = k_.buffers[static_cast<size_t>(s.buffer)].type;
     llvm::Type *el = valueType(dt);
-    auto *vec = llvm::FixedVectorType::get(el, static_cast<unsigned>(t.lanes));
-    llvm::Align align(ir::dtypeSize(dt));
-    int64_t nv = t.nr / t.lanes;
+    return {el, llvm::FixedVectorType::get(el, static_cast<unsigned>(s.tile.lanes)), llvm::Align(ir::dtypeSize(dt)),
+            s.tile.nr / s.tile.lanes};
+  }
+
+  Status tile(const Stmt &s) {
+    const Tile &t = s.tile;
+    auto [el, vec, align, nv] = tileTypes(s);
     KILN_ASSIGN(llvm::Value * cIdx, expr(s.index));
     KILN_ASSIGN(llvm::Value * aIdx, expr(t.aIndex));
     KILN_ASSIGN(llvm::Value * bIdx, expr(t.bIndex));
@@ -341,11 +351,7 @@ private:
   std::vector<llvm::Value *> tileLoops(const Stmt &s, size_t level, llvm::Value *aBase, llvm::Value *bBase,
                                        const std::vector<llvm::Value *> &trips, const std::vector<llvm::Value *> &accsIn) {
     const Tile &t = s.tile;
-    DType dt = k_.buffers[static_cast<size_t>(s.buffer)].type;
-    llvm::Type *el = valueType(dt);
-    auto *vec = llvm::FixedVectorType::get(el, static_cast<unsigned>(t.lanes));
-    llvm::Align align(ir::dtypeSize(dt));
-    int64_t nv = t.nr / t.lanes;
+    auto [el, vec, align, nv] = tileTypes(s);
     bool isK = level == t.around.size();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
     auto *header = llvm::BasicBlock::Create(ctx_, isK ? "tile" : "tile.around", fn_);
