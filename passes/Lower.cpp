@@ -454,13 +454,13 @@ private:
     // Blocks: rows by at most 192 (A's packed block stays in L2), columns by
     // at most 512 (B's packed slice in L2 or L3). A task is a group of row
     // blocks sharing one packed B slice, the group's accumulated block at
-    // most ~1 MB. The runtime gives each thread an equal range of tasks: the
+    // most ~4 MB (in L3). The runtime gives each thread an equal range of tasks: the
     // task count is made a multiple of the threads (more groups, then more
     // column blocks) where the sizes allow, and groups are equal in size.
     const int64_t rowUnits = ceilDiv(g.m, mr), nAlign = std::lcm(nr, g.nStep), nUnits = ceilDiv(g.n, nAlign);
     int64_t nBlocks = std::min(nUnits, ceilDiv(g.n, 512));
     const int64_t blockBytes = 192 * std::min<int64_t>(g.n, 512) * static_cast<int64_t>(dtypeSize(t));
-    int64_t groups = ceilDiv(ceilDiv(g.m, 192), std::max<int64_t>(1, (1 << 20) / blockBytes));
+    int64_t groups = ceilDiv(ceilDiv(g.m, 192), std::max<int64_t>(1, (4 << 20) / blockBytes));
     while ((groups * nBlocks) % threads_ != 0 && groups < rowUnits)
       ++groups;
     while ((groups * nBlocks) % threads_ != 0 && nBlocks < nUnits)
