@@ -743,9 +743,10 @@ private:
   /// tap, every output row whose input row is inside the image, the tile
   /// reads A in place from dy (6 output channels of a pixel, pixels as k)
   /// and B in place from x (16 input channels at the tap, over the output
-  /// columns whose input column is inside the image: the taps are unrolled,
-  /// so these ranges are constants and no padding is copied). Each image is
-  /// read once while in cache. The finish block adds the parts up and runs
+  /// columns whose input column is inside the image: these ranges are index
+  /// expressions of the tap, so no padding is copied and one tile statement
+  /// serves every tap), over bands of output rows. Each image is read once
+  /// while in cache. The finish block adds the parts up and runs
   /// the epilogue (the optimizer's update, fused).
   bool lowerWeightGradByParts(const Node &n, const Window &win) {
     DType t = r_.type(n.results[0]).dtype;
