@@ -264,11 +264,15 @@ int main(int argc, char **argv) {
   std::string json = "bench-kernels.json", only;
   bool quick = false;
   CLI::App app{"kiln's contraction kernels against OpenBLAS and oneDNN"};
-  app.add_option("--runs", runs, "runs per figure (the median is kept)")->check(CLI::PositiveNumber);
+  app.add_option("--runs", runs, "runs per figure (the median is kept)")->check(CLI::Range(1, 1000));
   app.add_option("--json", json, "where the rows go as JSON");
   app.add_flag("--quick", quick, "sgemm at 256 and 1024 only");
   app.add_option("--only", only, "one family of rows")->check(CLI::IsMember({"sgemm", "conv", "eltwise"}));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e) == 0 ? 0 : 1; // --help is 0, a bad option 1
+  }
   std::vector<Row> rows;
   nlohmann::json out = nlohmann::json::array();
   auto emit = [&](const Row &r, double peak) {

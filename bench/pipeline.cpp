@@ -35,8 +35,12 @@ using namespace kiln;
 int main(int argc, char **argv) {
   int runs = 5;
   CLI::App app{"the pass pipeline and compile times on the zoo's training steps"};
-  app.add_option("--runs", runs, "runs per figure (the median is kept)")->check(CLI::PositiveNumber);
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--runs", runs, "runs per figure (the median is kept)")->check(CLI::Range(1, 1000));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e) == 0 ? 0 : 1; // --help is 0, a bad option 1
+  }
   fmt::print("| net (training step, batch 64) | nodes | after -O2 | kernels after fusion | layout conversions | "
              "-O2 time (median of {}) | arena peak | sum of all tensors | compile, cold | compile, from the disk cache |\n",
              runs);
