@@ -44,18 +44,12 @@ ir::AttrList poolAttrs(Ints kernel, const PoolOptions &o, bool isAvg) {
 KILN_UNARY(neg, Neg)
 KILN_UNARY(abs, Abs)
 KILN_UNARY(exp, Exp)
+KILN_UNARY(expm1, Expm1)
 KILN_UNARY(log, Log)
 KILN_UNARY(log1p, Log1p)
 KILN_UNARY(sqrt, Sqrt)
-KILN_UNARY(rsqrt, Rsqrt)
 KILN_UNARY(reciprocal, Reciprocal)
 KILN_UNARY(tanh, Tanh)
-KILN_UNARY(sigmoid, Sigmoid)
-KILN_UNARY(relu, Relu)
-KILN_UNARY(selu, Selu)
-KILN_UNARY(softplus, Softplus)
-KILN_UNARY(softsign, Softsign)
-KILN_UNARY(sign, Sign)
 KILN_UNARY(floor, Floor)
 KILN_UNARY(ceil, Ceil)
 KILN_UNARY(round, Round)
@@ -66,6 +60,13 @@ KILN_UNARY(global_avg_pool, GlobalAvgPool)
 KILN_UNARY(global_max_pool, GlobalMaxPool)
 KILN_UNARY(identity, Identity)
 #undef KILN_UNARY
+
+#define KILN_OP(...)
+#define KILN_DEFINE(id, api, ...)                                              \
+  Tensor api(Tensor x) { return build(OpKind::id, {x}); }
+#include "ir/Ops.def"
+#undef KILN_DEFINE
+#undef KILN_OP
 
 #define KILN_BINARY(fn, kind)                                                  \
   Tensor fn(Tensor a, Tensor b) { return build(OpKind::kind, {a, b}); }

@@ -2,6 +2,7 @@
 #include "ir/Op.h"
 #include "ir/TypeRules.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -13,13 +14,29 @@ namespace {
 #define REQ(n, k) AttrSpec{#n, AttrKind::k, AttrValue(), true}
 #define OPT(n, k) AttrSpec{#n, AttrKind::k, AttrValue(), false}
 
-const std::vector<OpInfo> &table() {
-  static const std::vector<OpInfo> ops = {
-#define KILN_OP(id, name, cat, operands, mn, mx, nres, rule, doc, ...)                                      \
-  OpInfo{OpKind::id, name, OpCategory::cat, operands, mn, mx, nres, rule, doc, {__VA_ARGS__}},
+std::vector<OpInfo> makeTable() {
+  using namespace trait;
+  std::vector<OpInfo> ops = {
+#define KILN_OP(id, name, cat, traits, operands, mn, mx, nres, rule, doc, ...)                              \
+  OpInfo{OpKind::id, name, OpCategory::cat, (traits), operands, mn, mx, nres, rule, doc, {__VA_ARGS__}, {}},
 #include "ir/Ops.def"
 #undef KILN_OP
   };
+  // The definitions of composite ops, over the operand `x`.
+  using namespace def;
+  const Term x = operand(0);
+#define KILN_OP(...)
+#define KILN_DEFINE_ATTRS(id, ...) ops[static_cast<size_t>(OpKind::id)].definition = flatten(__VA_ARGS__);
+#define KILN_DEFINE(id, api, ...) KILN_DEFINE_ATTRS(id, __VA_ARGS__)
+#include "ir/Ops.def"
+#undef KILN_DEFINE
+#undef KILN_DEFINE_ATTRS
+#undef KILN_OP
+  return ops;
+}
+
+const std::vector<OpInfo> &table() {
+  static const std::vector<OpInfo> ops = makeTable();
   return ops;
 }
 
@@ -53,6 +70,15 @@ const OpInfo *findOp(std::string_view name) {
   }();
   auto it = byName.find(name);
   return it == byName.end() ? nullptr : it->second;
+}
+
+bool OpInfo::cheap() const {
+  if (has(trait::Cheap))
+    return true;
+  if (!isComposite())
+    return false;
+  return std::all_of(definition.steps.begin(), definition.steps.end(),
+                     [](const DefStep &s) { return s.kind != DefStep::Apply || opInfo(s.prim).has(trait::Cheap); });
 }
 
 int OpInfo::attrIndex(std::string_view n) const {

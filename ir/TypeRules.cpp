@@ -928,27 +928,8 @@ Result inferLayoutConvert(std::span<const Type> ops, const AttrView &attrs) {
   return Types{t};
 }
 
-bool layoutAware(OpKind op) {
-  switch (op) {
-  case OpKind::ArgMax:
-  case OpKind::ArgMin: return false;
-  case OpKind::MatMul:
-  case OpKind::Reshape:
-  case OpKind::Identity:
-  case OpKind::LayoutConvert:
-  case OpKind::BatchNormTrain:
-  case OpKind::BatchNormInfer:
-  case OpKind::BatchNormGrad:
-  case OpKind::Dropout:
-  case OpKind::Fused: return true;
-  default: break;
-  }
-  OpCategory c = opInfo(op).category;
-  return c == OpCategory::Elementwise || c == OpCategory::Reduction || c == OpCategory::Contraction;
-}
-
 Status checkRowMajorOperands(const OpInfo &op, std::span<const Type> operands) {
-  if (layoutAware(op.kind))
+  if (op.layoutAware())
     return {};
   for (size_t i = 0; i < operands.size(); ++i)
     if (!sameStorage(operands[i].shape, operands[i].layout, Layout{}))

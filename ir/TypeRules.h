@@ -53,11 +53,6 @@ KILN_RULE(inferBatchNormGrad)
 KILN_RULE(inferDropout)
 #undef KILN_RULE
 
-/// True if the op's type rule handles operands in other layouts than
-/// row-major (elementwise, reductions, pooling, the conv family, matmul,
-/// reshape, batch norm, dropout, identity and layout_convert); every other op
-/// reads its operands as row-major.
-bool layoutAware(OpKind op);
 /// The check of every op that is not layout-aware: each operand is stored as
 /// a row-major tensor would be (else the error asks for a layout_convert).
 Status checkRowMajorOperands(const OpInfo &op, std::span<const Type> operands);

@@ -134,16 +134,8 @@ R chainOfSame(Rebuilder &b, const Node &n) {
 
 /// A constant left operand of a commutative op moves to the right.
 R constantsRight(Rebuilder &b, const Node &n) {
-  switch (n.op) {
-  case OpKind::Add:
-  case OpKind::Mul:
-  case OpKind::Max:
-  case OpKind::Min:
-  case OpKind::Equal:
-  case OpKind::And:
-  case OpKind::Or: break;
-  default: return Rebuilder::Replacement{};
-  }
+  if (!n.info().has(trait::Commutative))
+    return Rebuilder::Replacement{};
   if (!b.constant(n.operands[0]) || b.constant(n.operands[1]))
     return Rebuilder::Replacement{};
   KILN_ASSIGN(ValueId s, b.emit(n.op, {n.operands[1], n.operands[0]}));

@@ -26,43 +26,15 @@ std::string_view kindName(Kind k) {
 }
 
 Kind kindOf(const Node &n) {
-  switch (n.op) {
-  case OpKind::MaxPool:
-  case OpKind::AvgPool:
-  case OpKind::MaxPoolGrad:
-  case OpKind::AvgPoolGrad: return Kind::Window;
-  default: break;
-  }
-  switch (n.info().category) {
+  const OpInfo &info = n.info();
+  switch (info.category) {
   case OpCategory::Elementwise: return Kind::Elementwise;
-  case OpCategory::Reduction: return Kind::Reduction;
+  case OpCategory::Reduction: return info.has(trait::Windowed) ? Kind::Window : Kind::Reduction;
   case OpCategory::Contraction: return Kind::Contraction;
   case OpCategory::DataMovement:
   case OpCategory::Opaque: break;
   }
   return Kind::Single;
-}
-
-/// Ops cheap enough to apply while packing a contraction's operand.
-bool isCheap(OpKind op) {
-  switch (op) {
-  case OpKind::Add:
-  case OpKind::Sub:
-  case OpKind::Mul:
-  case OpKind::Neg:
-  case OpKind::Abs:
-  case OpKind::Max:
-  case OpKind::Min:
-  case OpKind::Relu:
-  case OpKind::Select:
-  case OpKind::Greater:
-  case OpKind::Less:
-  case OpKind::Equal:
-  case OpKind::And:
-  case OpKind::Or:
-  case OpKind::Cast: return true;
-  default: return false;
-  }
 }
 
 struct Group {
@@ -153,7 +125,7 @@ private:
       }
     }
     if (join.empty()) {
-      groups_.push_back(Group{kind, out, {i}, isCheap(n.op)});
+      groups_.push_back(Group{kind, out, {i}, n.info().cheap()});
       groupOf_[static_cast<size_t>(i)] = static_cast<int>(groups_.size() - 1);
       return;
     }
@@ -168,7 +140,7 @@ private:
       other.members.clear();
     }
     target.members.push_back(i);
-    target.cheap = target.cheap && isCheap(n.op);
+    target.cheap = target.cheap && n.info().cheap();
     groupOf_[static_cast<size_t>(i)] = join[0];
     if (kind != Kind::Elementwise) { // the node is the new anchor
       target.kind = kind;

@@ -76,6 +76,12 @@ Expected<OperandGrads> unaryRule(const Rule &r, ValueId dy) {
     KILN_ASSIGN(ValueId g, mul(dy, y));
     return OperandGrads{g};
   }
+  case OpKind::Expm1: { // dy (y + 1)
+    KILN_ASSIGN(ValueId one, r.c(1));
+    KILN_ASSIGN(ValueId e, r.op(OpKind::Add, {y, one}));
+    KILN_ASSIGN(ValueId g, mul(dy, e));
+    return OperandGrads{g};
+  }
   case OpKind::Log: {
     KILN_ASSIGN(ValueId g, r.op(OpKind::Div, {dy, x}));
     return OperandGrads{g};
@@ -92,13 +98,6 @@ Expected<OperandGrads> unaryRule(const Rule &r, ValueId dy) {
     KILN_ASSIGN(ValueId g, r.op(OpKind::Div, {dy, d}));
     return OperandGrads{g};
   }
-  case OpKind::Rsqrt: { // -dy y / (2 x)
-    KILN_ASSIGN(ValueId half, r.c(-0.5));
-    KILN_ASSIGN(ValueId yx, r.op(OpKind::Div, {y, x}));
-    KILN_ASSIGN(ValueId t, mul(yx, half));
-    KILN_ASSIGN(ValueId g, mul(dy, t));
-    return OperandGrads{g};
-  }
   case OpKind::Reciprocal: { // -dy y^2
     KILN_ASSIGN(ValueId yy, mul(y, y));
     KILN_ASSIGN(ValueId t, mul(dy, yy));
@@ -112,53 +111,13 @@ Expected<OperandGrads> unaryRule(const Rule &r, ValueId dy) {
     KILN_ASSIGN(ValueId g, mul(dy, d));
     return OperandGrads{g};
   }
-  case OpKind::Sigmoid: { // dy y (1 - y)
+  case OpKind::Sigmoid: { // dy y (1 - y): the one composite with a hand rule (ir/Ops.def says why)
     KILN_ASSIGN(ValueId one, r.c(1));
     KILN_ASSIGN(ValueId om, r.op(OpKind::Sub, {one, y}));
     KILN_ASSIGN(ValueId d, mul(y, om));
     KILN_ASSIGN(ValueId g, mul(dy, d));
     return OperandGrads{g};
   }
-  case OpKind::Relu:
-  case OpKind::LeakyRelu:
-  case OpKind::Elu:
-  case OpKind::Selu: {
-    KILN_ASSIGN(ValueId zero, r.c(0));
-    KILN_ASSIGN(ValueId pos, r.op(k == OpKind::LeakyRelu ? OpKind::Less : OpKind::Greater, {x, zero}));
-    ValueId hi = dy, lo = zero; // relu: dy where x > 0
-    if (k == OpKind::LeakyRelu) { // alpha dy where x < 0, dy elsewhere
-      KILN_ASSIGN(ValueId a, r.c(r.attrs().getFloat("alpha")));
-      KILN_ASSIGN(ValueId s, mul(dy, a));
-      hi = s, lo = dy;
-    } else if (k == OpKind::Elu) { // dy (y + alpha) where x <= 0
-      KILN_ASSIGN(ValueId a, r.c(r.attrs().getFloat("alpha")));
-      KILN_ASSIGN(ValueId ya, r.op(OpKind::Add, {y, a}));
-      KILN_ASSIGN(lo, mul(dy, ya));
-    } else if (k == OpKind::Selu) { // gamma dy where x > 0, dy (y + gamma alpha) elsewhere
-      double gamma = r.attrs().getFloat("gamma"), alpha = r.attrs().getFloat("alpha");
-      KILN_ASSIGN(ValueId gm, r.c(gamma));
-      KILN_ASSIGN(hi, mul(dy, gm));
-      KILN_ASSIGN(ValueId ga, r.c(gamma * alpha));
-      KILN_ASSIGN(ValueId yga, r.op(OpKind::Add, {y, ga}));
-      KILN_ASSIGN(lo, mul(dy, yga));
-    }
-    KILN_ASSIGN(ValueId g, r.op(OpKind::Select, {pos, hi, lo}));
-    return OperandGrads{g};
-  }
-  case OpKind::Softplus: {
-    KILN_ASSIGN(ValueId s, r.op(OpKind::Sigmoid, {x}));
-    KILN_ASSIGN(ValueId g, mul(dy, s));
-    return OperandGrads{g};
-  }
-  case OpKind::Softsign: { // dy / (1 + |x|)^2
-    KILN_ASSIGN(ValueId one, r.c(1));
-    KILN_ASSIGN(ValueId ax, r.op(OpKind::Abs, {x}));
-    KILN_ASSIGN(ValueId d, r.op(OpKind::Add, {ax, one}));
-    KILN_ASSIGN(ValueId dd, mul(d, d));
-    KILN_ASSIGN(ValueId g, r.op(OpKind::Div, {dy, dd}));
-    return OperandGrads{g};
-  }
-  case OpKind::Sign:
   case OpKind::Floor:
   case OpKind::Ceil:
   case OpKind::Round: {
@@ -185,16 +144,6 @@ Expected<OperandGrads> unaryRule(const Rule &r, ValueId dy) {
     KILN_ASSIGN(ValueId g, mul(dy, ns));
     return OperandGrads{g};
   }
-  case OpKind::Clip: { // dy where min <= x <= max
-    KILN_ASSIGN(ValueId lo, r.c(r.attrs().getFloat("min")));
-    KILN_ASSIGN(ValueId hi, r.c(r.attrs().getFloat("max")));
-    KILN_ASSIGN(ValueId below, r.op(OpKind::Less, {x, lo}));
-    KILN_ASSIGN(ValueId above, r.op(OpKind::Greater, {x, hi}));
-    KILN_ASSIGN(ValueId out, r.op(OpKind::Or, {below, above}));
-    KILN_ASSIGN(ValueId zero, r.c(0));
-    KILN_ASSIGN(ValueId g, r.op(OpKind::Select, {out, zero, dy}));
-    return OperandGrads{g};
-  }
   case OpKind::Cast: {
     if (!isFloat(r.type(x).dtype))
       return OperandGrads{std::nullopt};
@@ -203,6 +152,75 @@ Expected<OperandGrads> unaryRule(const Rule &r, ValueId dy) {
   }
   default: return notDifferentiable(r.n, "(a bug: it is listed as unary)");
   }
+}
+
+/// The gradient of a composite op through its definition: its primitives
+/// are appended as nodes on the operands (dead code where the backward pass
+/// does not read them) and the chain rule runs back through them, each with
+/// its own rule.
+Expected<OperandGrads> definitionRule(const Rule &r, ValueId dy) {
+  const Definition &d = r.n.info().definition;
+  GradBuilder &b = r.b;
+  std::vector<double> attrs = definitionAttrs(d, r.attrs());
+  size_t nextAttr = 0;
+  std::vector<ValueId> vals;
+  std::vector<bool> live; // depends on an operand
+  for (const DefStep &s : d.steps) {
+    switch (s.kind) {
+    case DefStep::Operand:
+      vals.push_back(r.x(static_cast<size_t>(s.operand)));
+      live.push_back(true);
+      break;
+    case DefStep::Constant:
+    case DefStep::Attribute: {
+      KILN_ASSIGN(ValueId c, r.c(s.kind == DefStep::Constant ? s.value : attrs[nextAttr++]));
+      vals.push_back(c);
+      live.push_back(false);
+      break;
+    }
+    case DefStep::Apply: {
+      std::vector<ValueId> args;
+      bool any = false;
+      for (int i = 0; i < s.numArgs; ++i) {
+        args.push_back(vals[static_cast<size_t>(s.args[static_cast<size_t>(i)])]);
+        any = any || live[static_cast<size_t>(s.args[static_cast<size_t>(i)])];
+      }
+      KILN_ASSIGN(ValueId v, r.op(s.prim, std::move(args)));
+      vals.push_back(v);
+      live.push_back(any);
+      break;
+    }
+    }
+  }
+  std::vector<std::optional<ValueId>> grads(d.steps.size());
+  grads.back() = dy;
+  auto accumulate = [&](size_t step, ValueId g) -> Status {
+    if (!grads[step]) {
+      grads[step] = g;
+      return {};
+    }
+    KILN_ASSIGN(ValueId sum, r.op(OpKind::Add, {*grads[step], g}));
+    grads[step] = sum;
+    return {};
+  };
+  OperandGrads out(r.n.operands.size());
+  for (size_t i = d.steps.size(); i-- > 0;) {
+    const DefStep &s = d.steps[i];
+    if (!grads[i] || !live[i])
+      continue;
+    if (s.kind == DefStep::Operand) {
+      out[static_cast<size_t>(s.operand)] = grads[i];
+      continue;
+    }
+    const Node node = b.graph().producer(vals[i]); // a copy: the rule appends nodes
+    KILN_ASSIGN(OperandGrads g, gradientRule(b, node, {grads[i]}));
+    for (int j = 0; j < s.numArgs; ++j) {
+      auto arg = static_cast<size_t>(s.args[static_cast<size_t>(j)]);
+      if (live[arg] && g[static_cast<size_t>(j)])
+        KILN_TRY(accumulate(arg, *g[static_cast<size_t>(j)]));
+    }
+  }
+  return out;
 }
 
 Expected<OperandGrads> binaryRule(const Rule &r, ValueId dy) {
@@ -708,6 +726,8 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::Dropout: return nnRule(r, dys);
   default: break;
   }
+  if (info.isComposite() && n.op != OpKind::Sigmoid)
+    return definitionRule(r, *dys[0]);
   if (info.category == OpCategory::Elementwise || n.op == OpKind::Identity || n.op == OpKind::LayoutConvert)
     return unaryRule(r, *dys[0]);
   return notDifferentiable(n, "");

@@ -20,19 +20,23 @@ enum class Want {
   RowMajor, ///< stored as a row-major tensor would be
 };
 
+/// From the op's traits: image operands of the conv family (its other
+/// operands as given), AnyLayout ops (matmul, whose rule takes flat operands
+/// and falls back to row-major on a mismatch; layout_convert; fused nodes),
+/// layout-aware ops, and the rest, which read row-major.
 std::vector<Want> wants(const Node &n) {
+  const OpInfo &info = n.info();
   std::vector<Want> w(n.operands.size(), Want::Follow);
-  switch (n.op) {
-  case OpKind::Conv:
-  case OpKind::ConvTranspose:
-  case OpKind::ConvGradInput: w[0] = Want::Image, w[1] = Want::Any; return w;
-  case OpKind::ConvGradWeight: w[0] = w[1] = Want::Image; return w;
-  case OpKind::MatMul: // its rule takes flat operands; a mismatch falls back to row-major
-  case OpKind::LayoutConvert:
-  case OpKind::Fused: std::fill(w.begin(), w.end(), Want::Any); return w;
-  default: break;
+  if (info.has(trait::ImageOperand0)) {
+    std::fill(w.begin(), w.end(), Want::Any);
+    w[0] = Want::Image;
+    if (info.has(trait::ImageOperand1))
+      w[1] = Want::Image;
+    return w;
   }
-  if (!layoutAware(n.op))
+  if (info.has(trait::AnyLayout))
+    std::fill(w.begin(), w.end(), Want::Any);
+  else if (!info.layoutAware())
     std::fill(w.begin(), w.end(), Want::RowMajor);
   return w;
 }

@@ -19,16 +19,14 @@ namespace {
 
 using Coords = std::vector<ExprRef>;
 
-/// Ops lowered as a sum (or max) over a window of taps.
+/// Window ops lowered as a sum (or max) over taps: the table's windows but
+/// average pooling and transposed convolution, which stay on the reference.
 bool isWindow(OpKind op) {
-  return op == OpKind::Conv || op == OpKind::ConvGradWeight || op == OpKind::ConvGradInput || op == OpKind::MaxPool ||
-         op == OpKind::MaxPoolGrad;
+  return opInfo(op).has(trait::Windowed) && op != OpKind::AvgPool && op != OpKind::AvgPoolGrad &&
+         op != OpKind::ConvTranspose;
 }
 
-bool isReduce(OpKind op) {
-  return op == OpKind::ReduceSum || op == OpKind::ReduceMean || op == OpKind::ReduceMax ||
-         op == OpKind::ReduceMin || op == OpKind::ReduceProd;
-}
+bool isReduce(OpKind op) { return opInfo(op).has(trait::AxisReduce); }
 
 /// A plain node as a one-node region, so both lower the same way.
 std::shared_ptr<const Graph> asRegion(const Graph &g, const Node &n) {
@@ -205,16 +203,29 @@ private:
     return e;
   }
 
+  /// One elementwise node over its operands' values: a primitive as one
+  /// kernel-IR op, a composite expanded from its definition (so codegen
+  /// only meets primitives). Constants take the result's dtype (integers
+  /// clamped: clip's infinite default bounds).
   static ExprRef elementwise(const Node &n, DType t, std::vector<ExprRef> args) {
-    AttrView a = n.attrView();
-    switch (n.op) {
-    case OpKind::Cast: return cast(args[0], t);
-    case OpKind::LeakyRelu:
-    case OpKind::Elu: return op(n.op, t, std::move(args), {a.getFloat("alpha")});
-    case OpKind::Selu: return op(n.op, t, std::move(args), {a.getFloat("alpha"), a.getFloat("gamma")});
-    case OpKind::Clip: return op(n.op, t, std::move(args), {a.getFloat("min"), a.getFloat("max")});
-    default: return op(n.op, t, std::move(args));
-    }
+    const OpInfo &info = n.info();
+    if (n.op == OpKind::Cast)
+      return cast(args[0], t);
+    if (!info.isComposite())
+      return op(n.op, t, std::move(args));
+    auto constant = [t](double c) {
+      if (!isFloat(t))
+        c = std::clamp(c, -9.2e18, 9.2e18);
+      return imm(c, t);
+    };
+    auto apply = [t](OpKind k, std::span<const ExprRef> a) {
+      const OpInfo &p = opInfo(k);
+      DType rt = p.infer == inferCompare || p.infer == inferLogical ? DType::Bool : k == OpKind::Select ? a[1]->type : t;
+      return op(k, rt, std::vector<ExprRef>(a.begin(), a.end()));
+    };
+    std::vector<ExprRef> scratch;
+    return expand<ExprRef>(info.definition, args, definitionAttrs(info.definition, n.attrView()), constant, apply,
+                           scratch);
   }
 
   /// Loops over `vars` (outermost first) around `inner`: the innermost

@@ -115,20 +115,21 @@ private:
 Tensor neg(Tensor x);
 Tensor abs(Tensor x);
 Tensor exp(Tensor x);
+Tensor expm1(Tensor x);
 Tensor log(Tensor x);
 Tensor log1p(Tensor x);
 Tensor sqrt(Tensor x);
-Tensor rsqrt(Tensor x);
 Tensor reciprocal(Tensor x);
 Tensor tanh(Tensor x);
-Tensor sigmoid(Tensor x);
-Tensor relu(Tensor x);
 Tensor leaky_relu(Tensor x, double alpha = 0.01);
+/// The composite ops without attributes (relu, sigmoid, selu, ...), one free
+/// function each, declared by their definitions in ir/Ops.def.
+#define KILN_OP(...)
+#define KILN_DEFINE(id, api, ...) Tensor api(Tensor x);
+#include "ir/Ops.def"
+#undef KILN_DEFINE
+#undef KILN_OP
 Tensor elu(Tensor x, double alpha = 1.0);
-Tensor selu(Tensor x);
-Tensor softplus(Tensor x);
-Tensor softsign(Tensor x);
-Tensor sign(Tensor x);
 Tensor floor(Tensor x);
 Tensor ceil(Tensor x);
 Tensor round(Tensor x);

@@ -42,11 +42,10 @@ ExprRef acc(int id, DType t) {
   return e;
 }
 
-ExprRef op(ir::OpKind k, DType t, std::vector<ExprRef> args, std::vector<double> params) {
+ExprRef op(ir::OpKind k, DType t, std::vector<ExprRef> args) {
   auto e = make(Expr::Op, t);
   e->op = k;
   e->args = std::move(args);
-  e->params = std::move(params);
   return e;
 }
 
@@ -273,8 +272,6 @@ std::string printExpr(const Kernel &k, const ExprRef &e) {
   std::string out = fmt::format("{}(", ir::opInfo(e->op).name);
   for (size_t i = 0; i < e->args.size(); ++i)
     out += (i ? ", " : "") + printExpr(k, e->args[i]);
-  for (double p : e->params)
-    out += fmt::format(", {}", ir::printDouble(p));
   return out + ")";
 }
 

@@ -37,7 +37,7 @@ struct Expr {
     Var,   ///< the index of loop `var` (i64); `imm` bounds it when not 0
     Load,  ///< buffer[args[0]] (the index is i64)
     Acc,   ///< the current value of accumulator `var`
-    Op,    ///< an elementwise op of the table on args (attrs in `params`)
+    Op,    ///< a primitive elementwise op of the table on args
     Cast,  ///< args[0] converted to `type`
   };
   Kind kind = Imm;
@@ -45,7 +45,6 @@ struct Expr {
   ir::OpKind op = ir::OpKind::Identity; ///< for Op
   int var = -1;                         ///< loop or accumulator id; buffer index for Load
   double imm = 0;
-  std::vector<double> params; ///< leaky_relu/elu alpha, selu's two, clip's bounds
   std::vector<ExprRef> args;
 };
 
@@ -55,7 +54,8 @@ ExprRef imm(double v, DType t);
 ExprRef index(int loopVar, int64_t extent = 0);
 ExprRef load(int buffer, DType t, ExprRef idx);
 ExprRef acc(int id, DType t);
-ExprRef op(ir::OpKind k, DType t, std::vector<ExprRef> args, std::vector<double> params = {});
+/// A primitive op of the table (composites are expanded before).
+ExprRef op(ir::OpKind k, DType t, std::vector<ExprRef> args);
 ExprRef cast(ExprRef x, DType t);
 /// i64 index arithmetic, folding constants (divIdx and remIdx take
 /// non-negative values and a positive constant).

@@ -2,6 +2,7 @@
 #include "runtime/reference/Kernels.h"
 
 #include <cmath>
+#include <optional>
 
 namespace kiln::ref {
 
@@ -35,25 +36,21 @@ Sizes broadcastStrides(const Sizes &shape, const Sizes &out) {
 
 namespace {
 
-double unary(OpKind op, double x, const AttrView &a) {
+/// The scalar meaning of every primitive elementwise op (composites expand
+/// to these through their definitions); integer division by zero is the
+/// one error.
+Expected<double> primitive(OpKind op, std::span<const double> v, DType dt) {
+  double x = v[0], y = v.size() > 1 ? v[1] : 0.0;
   switch (op) {
   case OpKind::Neg: return -x;
   case OpKind::Abs: return std::fabs(x);
   case OpKind::Exp: return std::exp(x);
+  case OpKind::Expm1: return std::expm1(x);
   case OpKind::Log: return std::log(x);
   case OpKind::Log1p: return std::log1p(x);
   case OpKind::Sqrt: return std::sqrt(x);
-  case OpKind::Rsqrt: return 1.0 / std::sqrt(x);
   case OpKind::Reciprocal: return 1.0 / x;
   case OpKind::Tanh: return std::tanh(x);
-  case OpKind::Sigmoid: return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
-  case OpKind::Relu: return x > 0 ? x : 0.0;
-  case OpKind::LeakyRelu: return x >= 0 ? x : a.getFloat("alpha") * x;
-  case OpKind::Elu: return x > 0 ? x : a.getFloat("alpha") * std::expm1(x);
-  case OpKind::Selu: return a.getFloat("gamma") * (x > 0 ? x : a.getFloat("alpha") * std::expm1(x));
-  case OpKind::Softplus: return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x)));
-  case OpKind::Softsign: return x / (1.0 + std::fabs(x));
-  case OpKind::Sign: return std::isnan(x) ? x : (x > 0) - (x < 0);
   case OpKind::Floor: return std::floor(x);
   case OpKind::Ceil: return std::ceil(x);
   case OpKind::Round: return std::nearbyint(x); // the default rounding mode: half to even
@@ -61,13 +58,6 @@ double unary(OpKind op, double x, const AttrView &a) {
   case OpKind::Sin: return std::sin(x);
   case OpKind::Cos: return std::cos(x);
   case OpKind::Cast: return x; // the driver rounds to the target dtype
-  case OpKind::Clip: return std::min(std::max(x, a.getFloat("min")), a.getFloat("max"));
-  default: return NAN;
-  }
-}
-
-Expected<double> binary(OpKind op, double x, double y, DType dt) {
-  switch (op) {
   case OpKind::Add: return x + y;
   case OpKind::Sub: return x - y;
   case OpKind::Mul: return x * y;
@@ -86,18 +76,50 @@ Expected<double> binary(OpKind op, double x, double y, DType dt) {
   case OpKind::Greater: return x > y;
   case OpKind::And: return x != 0 && y != 0;
   case OpKind::Or: return x != 0 || y != 0;
-  default: return NAN;
+  case OpKind::Select: return x != 0 ? y : v[2];
+  default: break; // not a primitive: the table's Primitive trait says which are
   }
+  return makeError("op '{}' is not a primitive elementwise op", opInfo(op).name);
 }
+
+/// Evaluates op on one element's operand values: a primitive directly, a
+/// composite through its definition (over doubles, as every primitive).
+struct Scalar {
+  const OpInfo &info;
+  DType dtype;
+  std::vector<double> attrs, scratch;
+  std::optional<Error> error;
+
+  Scalar(const OpInfo &op, const AttrView &a, DType dt)
+      : info(op), dtype(dt), attrs(op.isComposite() ? definitionAttrs(op.definition, a) : std::vector<double>{}) {}
+
+  double operator()(std::span<const double> v) {
+    if (!info.isComposite())
+      return take(primitive(info.kind, v, dtype));
+    return expand<double>(
+        info.definition, v, attrs, [](double c) { return c; },
+        [this](OpKind k, std::span<const double> a) { return take(primitive(k, a, dtype)); }, scratch);
+  }
+
+  double take(Expected<double> r) {
+    if (r)
+      return *r;
+    if (!error)
+      error = r.error();
+    return NAN;
+  }
+};
 
 } // namespace
 
 Results evalElementwise(const KernelCtx &ctx, Args args) {
-  OpKind op = ctx.node.op;
+  Scalar scalar(ctx.node.info(), ctx.attrs, args[0]->dtype);
   if (args.size() == 1) {
     Arr out(ctx.resultTypes[0], args[0]->shape);
     for (int64_t i = 0; i < out.size(); ++i)
-      out.v[i] = unary(op, args[0]->v[i], ctx.attrs);
+      out.v[i] = scalar(std::span<const double>(&args[0]->v[i], 1));
+    if (scalar.error)
+      return *scalar.error;
     return std::vector<Arr>{std::move(out)};
   }
   // Broadcasting binary and ternary ops.
@@ -122,14 +144,9 @@ Results evalElementwise(const KernelCtx &ctx, Args args) {
         off += index[d] * strides[k][d];
       vals[k] = args[k]->v[off];
     }
-    if (op == OpKind::Select) {
-      out.v[i] = vals[0] != 0 ? vals[1] : vals[2];
-      continue;
-    }
-    auto r = binary(op, vals[0], vals[1], args[0]->dtype);
-    if (!r)
-      return r.error();
-    out.v[i] = *r;
+    out.v[i] = scalar(std::span<const double>(vals, args.size()));
+    if (scalar.error)
+      return *scalar.error;
   }
   return std::vector<Arr>{std::move(out)};
 }

@@ -32,6 +32,8 @@ const std::vector<Case> kCases = {
   {"abs", {"i32[4]"}, "", "i32[4]"},
   {"abs", {"bool[4]"}, "", "error: must be numeric"},
   {"exp", {"f64[2,?]"}, "", "f64[2,?]"},
+  {"expm1", {"f32[3]"}, "", "f32[3]"},
+  {"expm1", {"i32[3]"}, "", "error: must be floating-point"},
   {"exp", {"i64[3]"}, "", "error: must be floating-point"},
   {"log", {"f32[N]"}, "", "f32[N]"},
   {"log", {"i32[2]"}, "", "error: must be floating-point"},
@@ -302,4 +304,44 @@ TEST_CASE("the op table is consistent", "[ops]") {
     }
   }
   CHECK(findOp("no_such_op") == nullptr);
+}
+
+TEST_CASE("composite ops are defined over primitives and their own float attributes", "[ops]") {
+  size_t composites = 0;
+  for (const OpInfo &op : allOps()) {
+    INFO("op " << op.name);
+    if (op.has(trait::Primitive)) {
+      CHECK(op.category == OpCategory::Elementwise);
+      CHECK(!op.isComposite());
+    }
+    if (!op.isComposite()) {
+      // Every elementwise op is a primitive or defined over them.
+      CHECK((op.category != OpCategory::Elementwise || op.has(trait::Primitive)));
+      continue;
+    }
+    ++composites;
+    CHECK(op.category == OpCategory::Elementwise);
+    for (const DefStep &s : op.definition.steps) {
+      switch (s.kind) {
+      case DefStep::Operand: CHECK(s.operand < op.minOperands); break;
+      case DefStep::Constant: break;
+      case DefStep::Attribute: {
+        int i = op.attrIndex(s.attr);
+        REQUIRE(i >= 0);
+        CHECK(op.attrs[static_cast<size_t>(i)].kind == AttrKind::Float);
+        break;
+      }
+      case DefStep::Apply: {
+        const OpInfo &p = opInfo(s.prim);
+        INFO("primitive " << p.name);
+        CHECK(p.has(trait::Primitive));
+        CHECK(s.numArgs >= p.minOperands);
+        CHECK(s.numArgs <= p.maxOperands);
+        break;
+      }
+      }
+    }
+    CHECK(op.definition.steps.back().kind == DefStep::Apply);
+  }
+  CHECK(composites >= 10);
 }
