@@ -137,7 +137,7 @@ TEST_CASE("every op has a free function", "[api]") {
   auto s = g.param("s", {4}, init::constant(1));
   std::vector<Tensor> all = {
       neg(v), abs(v), exp(v), expm1(v), log(v), log1p(v), sqrt(v), rsqrt(v), reciprocal(v), tanh(v), sigmoid(v), relu(v),
-      leaky_relu(v), elu(v), selu(v), softplus(v), softsign(v), sign(v), floor(v), ceil(v), round(v), erf(v), sin(v),
+      leaky_relu(v), elu(v), selu(v), softplus(v), softsign(v), hard_swish(v), gelu(v), sign(v), floor(v), ceil(v), round(v), erf(v), sin(v),
       cos(v), add(v, v), sub(v, v), mul(v, v), div(v, v), pow(v, v), maximum(v, v), minimum(v, v), equal(v, v),
       less(v, v), greater(v, v), logical_and(v < v, v > v), logical_or(v < v, v > v), select(v < v, v, v), cast(v, i32),
       clip(v, 0, 1), reduce_sum(v), reduce_mean(v, {1}), reduce_max(v), reduce_min(v), reduce_prod(v), argmax(v, 1),

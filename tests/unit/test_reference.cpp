@@ -45,6 +45,9 @@ TEST_CASE("unary elementwise ops match independent formulas", "[reference][eleme
   });
   checkUnary(OpKind::Softplus, [](double x) { return std::log(1 + std::exp(x)); });
   checkUnary(OpKind::Softsign, [](double x) { return x / (1 + std::fabs(x)); });
+  checkUnary(OpKind::Expm1, [](double x) { return std::exp(x) - 1; });
+  checkUnary(OpKind::HardSwish, [](double x) { return x <= -3 ? 0.0 : x >= 3 ? x : x * (x + 3) / 6; });
+  checkUnary(OpKind::Gelu, [](double x) { return x * 0.5 * std::erfc(-x / std::sqrt(2.0)); });
   checkUnary(OpKind::Sign, [](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; });
   checkUnary(OpKind::Floor, [](double x) { return x - std::fmod(std::fmod(x, 1.0) + 1.0, 1.0); });
   checkUnary(OpKind::Ceil, [](double x) { return -(-x - std::fmod(std::fmod(-x, 1.0) + 1.0, 1.0)); });
