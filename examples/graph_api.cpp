@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include <kiln/kiln.h>
 
-#include "runtime/reference/Reference.h"
+#include "reference/Reference.h"
 
 #include <cstdio>
 

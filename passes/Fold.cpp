@@ -2,7 +2,7 @@
 #include "passes/Fold.h"
 #include "passes/Rebuild.h"
 
-#include "runtime/reference/Reference.h"
+#include "reference/Reference.h"
 
 namespace kiln::passes {
 

@@ -5,7 +5,7 @@
 // elements a result (larger ones stay computed at run time).
 //
 // Needs: a verified graph. Keeps: types; folded nodes become dead (for dce).
-// Uses runtime/reference, which depends on ir/ alone.
+// Uses the reference interpreter (reference/), which depends on ir/ alone.
 //
 //===----------------------------------------------------------------------===//
 #pragma once

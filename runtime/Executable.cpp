@@ -3,7 +3,7 @@
 
 #include "codegen/llvm/DiskCache.h"
 #include "codegen/llvm/Jit.h"
-#include "passes/Lower.h"
+#include "driver/Driver.h"
 #include "runtime/Parallel.h"
 
 #include <algorithm>
@@ -62,21 +62,6 @@ HostTensor relayout(const HostTensor &t, Layout l, bool toPhys) {
   return out;
 }
 
-/// Concrete sizes of a static shape, symbols bound in `dims`; nullopt for a
-/// dim only known at run time.
-std::optional<Sizes> sizesOf(const Shape &shape, const std::map<std::string, int64_t> &dims) {
-  Sizes out;
-  for (const Dim &d : shape) {
-    if (d.isConst())
-      out.push_back(d.value);
-    else if (d.isSymbol() && dims.count(d.sym))
-      out.push_back(dims.at(d.sym));
-    else
-      return std::nullopt;
-  }
-  return out;
-}
-
 } // namespace
 
 HostTensor toPhysical(const HostTensor &t, Layout l) { return relayout(t, l, true); }
@@ -101,67 +86,49 @@ const std::string &Executable::llvmIR() const {
 
 Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const std::map<std::string, Sizes> &inputs,
                                                           const CompileOptions &options) {
+  driver::Options o;
+  o.passes = options.passes;
+  o.inputs = inputs;
+  o.machine.threads = parallelThreads();
+  o.jit.cacheDir = options.cacheDir;
+  o.jit.keepIR = options.keepIR;
+  o.jit.threads = parallelThreads();
+  auto compiled = driver::compile(g, o);
+  if (!compiled)
+    return compiled.error();
+  return create(compiled.take());
+}
+
+Expected<std::unique_ptr<Executable>> Executable::create(driver::Compiled c) {
   std::unique_ptr<Executable> e(new Executable);
-  e->graph_ = g;
-  e->inputSizes_ = inputs;
+  e->graph_ = std::move(c.graph);
+  e->dims_ = std::move(c.dims);
+  e->inputSizes_ = std::move(c.inputs);
+  e->jit_ = std::move(c.jit);
+  e->kernels_ = std::move(c.kernels);
+  if (!e->kernels_.empty() && !e->jit_)
+    return makeError("graph @{}: its kernels were lowered but not compiled", e->graph_.name());
   const Graph &graph = e->graph_;
-  for (ValueId v : graph.inputs()) {
-    auto it = inputs.find(graph.nameOf(v));
-    if (it == inputs.end())
-      return makeError("input '{}' ({}) has no size to compile for", graph.nameOf(v), toString(graph.type(v)));
-    const Shape &shape = graph.type(v).shape;
-    const Sizes &given = it->second;
-    // The reference interpreter's messages, word for word.
-    if (shape.size() != given.size())
-      return makeError("input '{}' has shape {} but rank {} was expected ({})", graph.nameOf(v), toString(given),
-                       shape.size(), toString(shape));
-    for (size_t d = 0; d < shape.size(); ++d)
-      if (shape[d].isConst() && shape[d].value != given[d])
-        return makeError("input '{}' has shape {} but {} was expected (dim {})", graph.nameOf(v), toString(given),
-                         toString(shape), d);
-    for (size_t d = 0; d < shape.size(); ++d)
-      if (shape[d].isSymbol()) {
-        auto [bound, inserted] = e->dims_.emplace(shape[d].sym, given[d]);
-        if (!inserted && bound->second != given[d])
-          return makeError("input '{}' has shape {}: dim {} is {} but {} is already bound to {}", graph.nameOf(v),
-                           toString(given), d, given[d], shape[d].sym, bound->second);
-      }
-  }
   e->values_.resize(graph.numValues());
   for (const Param &p : graph.params())
     e->values_[p.value] = toPhysical(p.data, graph.type(p.value).layout);
-  for (const Const &c : graph.consts())
-    e->values_[c.value] = c.data;
-  std::vector<kernel::Kernel> kernels;
-  const passes::Machine machine{codegen::hostVectorBytes(), parallelThreads()};
-  for (const Node &n : graph.nodes()) {
-    auto k = passes::lower(graph, n, e->dims_, fmt::format("kernel{}", kernels.size()), machine);
-    bool view = n.op == OpKind::Reshape && sizesOf(graph.type(n.results[0]).shape, e->dims_);
-    if (!k || view) {
-      e->steps_.push_back(Step{&n, view ? kView : kReference});
-      continue;
-    }
-    e->steps_.push_back(Step{&n, static_cast<int>(kernels.size())});
-    e->parallelExtents_.push_back(k->parallelExtent());
+  for (const Const &k : graph.consts())
+    e->values_[k.value] = k.data;
+  for (const driver::Step &s : c.steps) {
+    const Node *n = &graph.nodes()[s.node];
+    e->steps_.push_back(Step{n, s.kind == driver::Step::Kernel ? s.kernel
+                                : s.kind == driver::Step::View ? kView
+                                                               : kReference});
+  }
+  for (const kernel::Kernel &k : e->kernels_) {
+    e->parallelExtents_.push_back(k.parallelExtent());
     std::vector<HostTensor> shared;
-    for (const kernel::Buffer &b : k->buffers)
+    for (const kernel::Buffer &b : k.buffers)
       if (b.shared)
         shared.emplace_back(b.type, Sizes{b.elements});
     e->shared_.push_back(std::move(shared));
-    kernels.push_back(std::move(*k));
   }
-  e->native_ = kernels.size();
-  if (!kernels.empty()) {
-    codegen::JitOptions jo;
-    jo.cacheDir = options.cacheDir;
-    jo.keepIR = options.keepIR;
-    jo.threads = parallelThreads();
-    auto jit = codegen::Jit::compile(kernels, jo);
-    if (!jit)
-      return jit.error();
-    e->jit_ = jit.take();
-  }
-  e->kernels_ = std::move(kernels);
+  e->native_ = e->kernels_.size();
   return e;
 }
 
@@ -191,7 +158,7 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
     auto started = std::chrono::steady_clock::now();
     Timed timed{stepSeconds_[si], started};
     if (s.kernel == kView) { // the layout pass kept the bytes' order
-      values_[n.results[0]] = values_[n.operands[0]].reshaped(*sizesOf(g.type(n.results[0]).shape, dims_));
+      values_[n.results[0]] = values_[n.operands[0]].reshaped(*driver::sizesOf(g.type(n.results[0]).shape, dims_));
       continue;
     }
     if (s.kernel == kReference) {
@@ -212,7 +179,7 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
       // A kernel writes every element of its results: the last run's buffer
       // is reused unless something else (an output handed out, a view, a
       // parameter) still holds it.
-      auto sizes = sizesOf(g.type(r).shape, dims_);
+      auto sizes = driver::sizesOf(g.type(r).shape, dims_);
       HostTensor &v = values_[r];
       if (!(v.unshared() && v.dtype() == g.type(r).dtype && v.sizes() == *sizes))
         v = HostTensor(g.type(r).dtype, *sizes);

@@ -1,9 +1,9 @@
 //===- runtime/Executable.h - A graph compiled to native kernels -*- C++ -*-===//
 //
-// An Executable is a graph compiled for concrete input sizes: every node that
-// passes/lower can lower becomes a kernel, all of them compiled together by
-// the LLVM backend (codegen/llvm); the others run on the reference
-// interpreter, for now. Tensors live in their physical layouts (the layout
+// An Executable is a graph compiled for concrete input sizes by the compile
+// driver (driver/Driver.h): every node that lowering (lower/) can lower
+// becomes a kernel, all of them compiled together by the LLVM backend
+// (codegen/llvm); the others run on the reference interpreter, for now. Tensors live in their physical layouts (the layout
 // pass's choice); inputs and outputs cross in row-major, and parameters stay
 // resident, in their layouts, between runs.
 //
@@ -12,7 +12,7 @@
 
 #include "ir/Graph.h"
 #include "ir/kernel/Kernel.h"
-#include "runtime/reference/Reference.h"
+#include "reference/Reference.h"
 
 #include <map>
 #include <memory>
@@ -23,12 +23,18 @@ namespace kiln {
 namespace codegen {
 class Jit;
 }
+namespace driver {
+struct Compiled;
+}
 
 /// `$KILN_CACHE_DIR` if set (empty: no cache), else `$XDG_CACHE_HOME/kiln`
 /// or `~/.cache/kiln`.
 std::string defaultCacheDir();
 
 struct CompileOptions {
+  /// The passes the driver runs first (passes::pipelineFor); none by
+  /// default: the graph given is already optimized.
+  std::vector<std::string> passes;
   /// Where compiled kernels are kept between processes; empty: nowhere.
   std::string cacheDir = defaultCacheDir();
   /// Keep the optimized LLVM IR and the assembly for llvmIR() and
@@ -41,6 +47,8 @@ public:
   /// Compiles `g` for inputs of the given sizes (every input named).
   static Expected<std::unique_ptr<Executable>> compile(const ir::Graph &g, const std::map<std::string, ir::Sizes> &inputs,
                                                        const CompileOptions &options = {});
+  /// An Executable over what the driver compiled.
+  static Expected<std::unique_ptr<Executable>> create(driver::Compiled compiled);
   ~Executable();
 
   /// Runs once: outputs, and (if `wantUpdates`) the new values of updated

@@ -3,7 +3,7 @@
 
 #include "ir/Verifier.h"
 #include "passes/PassManager.h"
-#include "runtime/reference/Reference.h"
+#include "reference/Reference.h"
 
 #include <algorithm>
 
@@ -85,13 +85,6 @@ Expected<std::vector<HostTensor>> Function::runReference(const std::vector<HostT
 }
 
 Expected<std::vector<HostTensor>> Function::runLlvm(const std::vector<HostTensor> &args) {
-  if (!optimized_) {
-    syncParams();
-    auto r = passes::runPipeline(graph_, passes::pipelineFor(2));
-    if (!r)
-      return r.error();
-    optimized_ = std::move(r->graph);
-  }
   std::vector<Sizes> key;
   std::map<std::string, Sizes> sizes;
   ref::TensorMap feeds;
@@ -102,7 +95,10 @@ Expected<std::vector<HostTensor>> Function::runLlvm(const std::vector<HostTensor
   }
   auto &exe = executables_[key];
   if (!exe) {
-    auto compiled = Executable::compile(*optimized_, sizes);
+    syncParams();
+    CompileOptions co;
+    co.passes = passes::pipelineFor(2);
+    auto compiled = Executable::compile(graph_, sizes, co);
     if (!compiled) {
       executables_.erase(key);
       return compiled.error();

@@ -61,7 +61,6 @@ private:
   mutable ir::Graph graph_; ///< parameters up to date unless current_ holds newer ones
   std::vector<std::string> inputNames_;
   Backend backend_ = Backend::Llvm;
-  std::optional<ir::Graph> optimized_;
   std::map<std::vector<ir::Sizes>, std::shared_ptr<Executable>> executables_;
   Executable *current_ = nullptr;     ///< holds the newest parameters when set
   mutable bool paramsStale_ = false;  ///< graph_'s parameters are older than current_'s

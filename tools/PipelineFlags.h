@@ -34,6 +34,24 @@ inline Expected<std::map<std::string, int64_t>> parseDims(const std::vector<std:
   return out;
 }
 
+/// The sizes to compile `g` for: each symbolic dim of its inputs as
+/// `dims` binds it (1 when not given); a dim only known at run time is an
+/// error naming the input.
+inline Expected<std::map<std::string, ir::Sizes>> inputSizes(const ir::Graph &g,
+                                                              const std::map<std::string, int64_t> &dims) {
+  std::map<std::string, ir::Sizes> sizes;
+  for (ir::ValueId v : g.inputs()) {
+    ir::Sizes s;
+    for (const ir::Dim &d : g.type(v).shape) {
+      if (d.isUnknown())
+        return makeError("input %{} has a dim only known at run time", g.nameOf(v));
+      s.push_back(d.isConst() ? d.value : (dims.count(d.sym) ? dims.at(d.sym) : 1));
+    }
+    sizes[g.nameOf(v)] = s;
+  }
+  return sizes;
+}
+
 struct PipelineFlags {
   int level = -1; ///< -1: not given
   std::string passes;

@@ -2,20 +2,63 @@
 //
 //   kiln-opt FILE.kir [--passes=a,b | -O0|-O1|-O2] [--print-after=PASS|all]
 //            [--print-before=...] [--verify-each] [--time-passes] [--dump-dir DIR]
-//            [--plan-memory --dims N=64] [--format text|dot]
+//            [--plan-memory] [--lower [--vector-bytes 32] [--threads 1]]
+//            [--dims N=64] [--format text|dot]
 //
 // Parses and verifies a .kir file, runs the passes asked for (none by
 // default) and prints the result; the golden tests of passes run through it.
-// Errors go to stderr with exit status 1.
+// --lower runs the compile driver through lowering instead (the passes
+// asked for, the memory plan, lowering and the kernel-IR verifier, no
+// codegen) and prints the launch list and the kernels, for a machine of the
+// given vector width and thread count (fixed by default, so golden tests of
+// schedules read the same on every host). Errors go to stderr with exit
+// status 1.
 //
 //===----------------------------------------------------------------------===//
 #include "Model.h"
 #include "PipelineFlags.h"
+#include "driver/Driver.h"
 #include "passes/PlanMemory.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
 
 #include <iostream>
+
+namespace {
+
+int lowerCommand(const std::string &file, const kiln::ir::Graph &g, const kiln::tools::PipelineFlags &flags,
+                 const std::vector<std::string> &dims, const kiln::lower::Machine &machine) {
+  auto fail = [&](const kiln::Error &e) {
+    std::cerr << "kiln-opt: " << file << ": error: " << e.message << "\n";
+    return 1;
+  };
+  auto bound = kiln::tools::parseDims(dims);
+  if (!bound)
+    return fail(bound.error());
+  auto sizes = kiln::tools::inputSizes(g, *bound);
+  if (!sizes)
+    return fail(sizes.error());
+  auto pipeline = flags.pipeline(0);
+  if (!pipeline)
+    return fail(pipeline.error());
+  kiln::driver::Options o;
+  o.passes = *pipeline;
+  o.passOptions = flags.options();
+  o.inputs = *sizes;
+  o.machine = machine;
+  o.verifyKernels = true;
+  o.stopAfter = kiln::driver::Stage::Lower;
+  auto c = kiln::driver::compile(g, o);
+  if (!c)
+    return fail(c.error());
+  std::cerr << c->printed;
+  if (flags.timePasses)
+    std::cerr << kiln::passes::formatStats(c->stats);
+  std::cout << kiln::driver::describe(*c);
+  return 0;
+}
+
+} // namespace
 
 int main(int argc, char **argv) {
   CLI::App app{"kiln-opt: parse, verify, transform and print a .kir file"};
@@ -27,7 +70,13 @@ int main(int argc, char **argv) {
   bool plan = false;
   std::vector<std::string> dims;
   app.add_flag("--plan-memory", plan, "Print the static memory plan of the result (after the passes)");
-  app.add_option("--dims", dims, "Sizes of symbolic dims for --plan-memory, as N=64")->delimiter(',');
+  app.add_option("--dims", dims, "Sizes of symbolic dims for --plan-memory and --lower, as N=64")->delimiter(',');
+  bool lower = false;
+  int vectorBytes = 32, threads = 1;
+  app.add_flag("--lower", lower, "Lower the graph (after the passes) and print its kernels");
+  app.add_option("--vector-bytes", vectorBytes, "Vector register width the schedules assume (--lower)")
+      ->check(CLI::IsMember({16, 32, 64}));
+  app.add_option("--threads", threads, "Threads the schedules are shaped for (--lower)")->check(CLI::Range(1, 256));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -39,6 +88,8 @@ int main(int argc, char **argv) {
     std::cerr << "kiln-opt: " << g.error().message << "\n";
     return 1;
   }
+  if (lower)
+    return lowerCommand(file, *g, flags, dims, kiln::lower::Machine{vectorBytes, threads});
   auto out = flags.run(*g, 0);
   if (!out) {
     std::cerr << "kiln-opt: " << file << ": error: " << out.error().message << "\n";

@@ -13,10 +13,12 @@
 #include "ir/Dot.h"
 #include "ir/Printer.h"
 #include "kiln/train.h"
+#include "driver/Driver.h"
 #include "runtime/Executable.h"
+#include "runtime/Parallel.h"
 #include "runtime/Npy.h"
 #include "runtime/Trainer.h"
-#include "runtime/reference/Reference.h"
+#include "reference/Reference.h"
 
 #include <CLI/CLI.hpp>
 
@@ -76,35 +78,41 @@ int runCommand(const std::string &model, const std::vector<std::string> &inputs,
   return 0;
 }
 
-/// The kernels of a model compiled for inputs whose symbolic dims take the
-/// sizes in `dims` (NAME=SIZE; 1 when not given), or its LLVM module.
+/// The kernels of a model compiled by the driver for inputs whose symbolic
+/// dims take the sizes in `dims` (NAME=SIZE; 1 when not given), its LLVM
+/// module or its assembly; --print-after and --time-passes cover lowering
+/// and codegen too.
 int dumpKernels(const std::string &model, const kiln::ir::Graph &g, const std::string &stage,
-                const std::vector<std::string> &dims) {
+                const kiln::tools::PipelineFlags &flags, const std::vector<std::string> &dims) {
   auto parsed = kiln::tools::parseDims(dims);
   if (!parsed)
     return fail(kiln::makeError("error: {}", parsed.error().message));
-  const std::map<std::string, int64_t> &bound = *parsed;
-  std::map<std::string, kiln::ir::Sizes> sizes;
-  for (kiln::ir::ValueId v : g.inputs()) {
-    kiln::ir::Sizes s;
-    for (const kiln::ir::Dim &d : g.type(v).shape) {
-      if (d.isUnknown())
-        return fail(kiln::makeError("{}: error: input %{} has a dim only known at run time", model, g.nameOf(v)));
-      s.push_back(d.isConst() ? d.value : (bound.count(d.sym) ? bound.at(d.sym) : 1));
-    }
-    sizes[g.nameOf(v)] = s;
-  }
-  kiln::CompileOptions co;
-  co.keepIR = stage == "llvm" || stage == "asm";
-  auto exe = kiln::Executable::compile(g, sizes, co);
-  if (!exe)
-    return fail(kiln::makeError("{}: error: {}", model, exe.error().message));
+  auto sizes = kiln::tools::inputSizes(g, *parsed);
+  if (!sizes)
+    return fail(kiln::makeError("{}: error: {}", model, sizes.error().message));
+  auto pipeline = flags.pipeline(2);
+  if (!pipeline)
+    return fail(kiln::makeError("{}: error: {}", model, pipeline.error().message));
+  kiln::driver::Options o;
+  o.passes = *pipeline;
+  o.passOptions = flags.options();
+  o.inputs = *sizes;
+  o.machine.threads = kiln::parallelThreads();
+  o.jit.cacheDir = kiln::defaultCacheDir();
+  o.jit.keepIR = stage == "llvm" || stage == "asm";
+  o.jit.threads = kiln::parallelThreads();
+  auto c = kiln::driver::compile(g, o);
+  if (!c)
+    return fail(kiln::makeError("{}: error: {}", model, c.error().message));
+  std::cerr << c->printed;
+  if (flags.timePasses)
+    std::cerr << kiln::passes::formatStats(c->stats);
   if (stage == "llvm")
-    std::cout << (*exe)->llvmIR();
+    std::cout << (c->jit ? c->jit->llvmIR() : std::string());
   else if (stage == "asm")
-    std::cout << (*exe)->assembly();
+    std::cout << (c->jit ? c->jit->assembly() : std::string());
   else
-    std::cout << (*exe)->describeSteps() << (*exe)->kernelsText();
+    std::cout << kiln::driver::describe(*c);
   return 0;
 }
 
@@ -114,14 +122,14 @@ int dumpCommand(const std::string &model, const std::string &format, const std::
   if (!g)
     return fail(g.error());
   kiln::ir::Graph shown = g.take();
+  if (stage == "kernels" || stage == "llvm" || stage == "asm")
+    return dumpKernels(model, shown, stage, flags, dims);
   if (stage != "graph") {
     auto opt = flags.run(shown, 2);
     if (!opt)
       return fail(kiln::makeError("{}: error: {}", model, opt.error().message));
     shown = opt.take();
   }
-  if (stage == "kernels" || stage == "llvm" || stage == "asm")
-    return dumpKernels(model, shown, stage, dims);
   std::cout << (format == "dot" ? kiln::ir::toDot(shown) : kiln::ir::print(shown));
   return 0;
 }

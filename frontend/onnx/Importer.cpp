@@ -2,7 +2,7 @@
 #include "frontend/onnx/Importer.h"
 
 #include "ir/File.h"
-#include "runtime/reference/Reference.h"
+#include "reference/Reference.h"
 
 #include <cstring>
 #include <fstream>

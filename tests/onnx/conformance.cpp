@@ -17,7 +17,7 @@
 #include "frontend/onnx/Onnx.h"
 #include "passes/PassManager.h"
 #include "runtime/Executable.h"
-#include "runtime/reference/Reference.h"
+#include "reference/Reference.h"
 
 #include <fmt/format.h>
 

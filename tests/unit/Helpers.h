@@ -4,7 +4,7 @@
 #include "ir/Graph.h"
 #include "ir/Parser.h"
 #include "ir/Printer.h"
-#include "runtime/reference/Reference.h"
+#include "reference/Reference.h"
 
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,5 @@
-//===- passes/Lower.cpp - Graph nodes to kernels --------------------------===//
-#include "passes/Lower.h"
+//===- lower/Lower.cpp - Graph nodes to kernels --------------------------===//
+#include "lower/Lower.h"
 #include "passes/Rebuild.h"
 
 #include "ir/TypeRules.h"
@@ -10,7 +10,7 @@
 #include <numeric>
 #include <limits>
 
-namespace kiln::passes {
+namespace kiln::lower {
 
 using namespace ir;
 using namespace kernel;
@@ -41,7 +41,7 @@ std::shared_ptr<const Graph> asRegion(const Graph &g, const Node &n) {
   std::vector<std::string> names;
   for (ValueId r : n.results)
     names.push_back(g.nameOf(r));
-  auto results = copyNode(*body, n, args, names);
+  auto results = passes::copyNode(*body, n, args, names);
   if (!results)
     return nullptr;
   for (ValueId r : *results)
@@ -1262,7 +1262,7 @@ private:
 
 } // namespace
 
-std::optional<Kernel> lower(const Graph &g, const Node &n, const std::map<std::string, int64_t> &dims,
+std::optional<Kernel> lowerNode(const Graph &g, const Node &n, const std::map<std::string, int64_t> &dims,
                             const std::string &name, const Machine &machine) {
   std::shared_ptr<const Graph> region = n.body ? n.body : asRegion(g, n);
   if (!region)
@@ -1275,4 +1275,4 @@ std::optional<Kernel> lower(const Graph &g, const Node &n, const std::map<std::s
   return Lowerer(*region, dims, machine).run(name, args, results);
 }
 
-} // namespace kiln::passes
+} // namespace kiln::lower

@@ -1,5 +1,5 @@
-//===- runtime/reference/Movement.cpp - Reference data movement -----------===//
-#include "runtime/reference/Kernels.h"
+//===- reference/Movement.cpp - Reference data movement -----------===//
+#include "reference/Kernels.h"
 
 namespace kiln::ref {
 

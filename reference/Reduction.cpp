@@ -1,5 +1,5 @@
-//===- runtime/reference/Reduction.cpp - Reference reductions -------------===//
-#include "runtime/reference/Kernels.h"
+//===- reference/Reduction.cpp - Reference reductions -------------===//
+#include "reference/Kernels.h"
 
 #include <algorithm>
 #include <cmath>

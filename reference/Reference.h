@@ -1,4 +1,4 @@
-//===- runtime/reference/Reference.h - The reference interpreter -*- C++ -*-===//
+//===- reference/Reference.h - The reference interpreter -*- C++ -*-===//
 //
 // Evaluates a Graph op by op on host tensors, computing in double and
 // rounding every result to its dtype. It is written for obvious correctness,

@@ -1,6 +1,6 @@
-//===- runtime/reference/Reference.cpp - The reference interpreter --------===//
-#include "runtime/reference/Reference.h"
-#include "runtime/reference/Kernels.h"
+//===- reference/Reference.cpp - The reference interpreter --------===//
+#include "reference/Reference.h"
+#include "reference/Kernels.h"
 
 namespace kiln::ref {
 

@@ -1,4 +1,4 @@
-//===- runtime/reference/Kernels.h - Reference kernels, by op family -*- C++ -*-===//
+//===- reference/Kernels.h - Reference kernels, by op family -*- C++ -*-===//
 //
 // Internal to the reference interpreter. Every kernel computes in double on
 // plain arrays, written for obvious correctness rather than speed; the driver

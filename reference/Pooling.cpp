@@ -1,5 +1,5 @@
-//===- runtime/reference/Pooling.cpp - Reference pooling and its gradients -===//
-#include "runtime/reference/Kernels.h"
+//===- reference/Pooling.cpp - Reference pooling and its gradients -===//
+#include "reference/Kernels.h"
 
 #include <cmath>
 #include <limits>

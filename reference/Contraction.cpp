@@ -1,5 +1,5 @@
-//===- runtime/reference/Contraction.cpp - Reference matmul and conv ------===//
-#include "runtime/reference/Kernels.h"
+//===- reference/Contraction.cpp - Reference matmul and conv ------===//
+#include "reference/Kernels.h"
 
 namespace kiln::ref {
 

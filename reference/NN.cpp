@@ -1,5 +1,5 @@
-//===- runtime/reference/NN.cpp - Reference composite nn ops --------------===//
-#include "runtime/reference/Kernels.h"
+//===- reference/NN.cpp - Reference composite nn ops --------------===//
+#include "reference/Kernels.h"
 
 #include "ir/Initializer.h"
 

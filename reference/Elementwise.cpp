@@ -1,5 +1,5 @@
-//===- runtime/reference/Elementwise.cpp - Reference elementwise kernels --===//
-#include "runtime/reference/Kernels.h"
+//===- reference/Elementwise.cpp - Reference elementwise kernels --===//
+#include "reference/Kernels.h"
 
 #include <cmath>
 #include <optional>

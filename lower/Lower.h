@@ -1,4 +1,4 @@
-//===- passes/Lower.h - Graph nodes to kernels ------------------*- C++ -*-===//
+//===- lower/Lower.h - Graph nodes to kernels ------------------*- C++ -*-===//
 //
 // Lowers one node of an optimized graph, plain or fused, to a kernel of the
 // kernel IR (ir/kernel) for concrete sizes. The region's values are built as
@@ -32,7 +32,7 @@
 #include <map>
 #include <optional>
 
-namespace kiln::passes {
+namespace kiln::lower {
 
 /// What the schedules are shaped for: the width of a vector register, and
 /// the number of threads the runtime splits a kernel's parallel loop over
@@ -45,7 +45,7 @@ struct Machine {
 /// The kernel of node `n` of `g` named `name`, its buffers the node's operands
 /// then its results (then its scratch buffers); nullopt if the node is not
 /// lowerable yet.
-std::optional<kernel::Kernel> lower(const ir::Graph &g, const ir::Node &n, const std::map<std::string, int64_t> &dims,
+std::optional<kernel::Kernel> lowerNode(const ir::Graph &g, const ir::Node &n, const std::map<std::string, int64_t> &dims,
                                     const std::string &name, const Machine &machine = {});
 
-} // namespace kiln::passes
+} // namespace kiln::lower

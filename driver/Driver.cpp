@@ -1,0 +1,197 @@
+//===- driver/Driver.cpp - The one compile driver -------------------------===//
+#include "driver/Driver.h"
+
+#include "ir/Printer.h"
+#include "ir/kernel/Verifier.h"
+#include "passes/Fuse.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace kiln::driver {
+
+using namespace ir;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double millisecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+bool wants(const std::vector<std::string> &list, const std::string &stage) {
+  return std::find(list.begin(), list.end(), "all") != list.end() ||
+         std::find(list.begin(), list.end(), stage) != list.end();
+}
+
+Status dumpFile(const std::string &dir, size_t index, const std::string &name, const std::string &text) {
+  if (dir.empty())
+    return {};
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::string path = fmt::format("{}/{:02}.{}", dir, index, name);
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out)
+    return makeError("{}: cannot write the dump", path);
+  return {};
+}
+
+/// Binds the symbolic dims of `g`'s inputs from the sizes given; the
+/// reference interpreter's messages, word for word.
+Status bindInputs(const Graph &g, const std::map<std::string, Sizes> &inputs, std::map<std::string, int64_t> &dims) {
+  for (ValueId v : g.inputs()) {
+    auto it = inputs.find(g.nameOf(v));
+    if (it == inputs.end())
+      return makeError("input '{}' ({}) has no size to compile for", g.nameOf(v), toString(g.type(v)));
+    const Shape &shape = g.type(v).shape;
+    const Sizes &given = it->second;
+    if (shape.size() != given.size())
+      return makeError("input '{}' has shape {} but rank {} was expected ({})", g.nameOf(v), toString(given),
+                       shape.size(), toString(shape));
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (shape[d].isConst() && shape[d].value != given[d])
+        return makeError("input '{}' has shape {} but {} was expected (dim {})", g.nameOf(v), toString(given),
+                         toString(shape), d);
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (shape[d].isSymbol()) {
+        auto [bound, inserted] = dims.emplace(shape[d].sym, given[d]);
+        if (!inserted && bound->second != given[d])
+          return makeError("input '{}' has shape {}: dim {} is {} but {} is already bound to {}", g.nameOf(v),
+                           toString(given), d, given[d], shape[d].sym, bound->second);
+      }
+  }
+  return {};
+}
+
+/// Every node lowered to a kernel where lowering can, a reshape of known
+/// sizes a view, the rest left to the reference interpreter.
+void lowerAll(Compiled &c, const lower::Machine &machine) {
+  const std::vector<Node> &nodes = c.graph.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node &n = nodes[i];
+    if (n.op == OpKind::Reshape && sizesOf(c.graph.type(n.results[0]).shape, c.dims)) {
+      c.steps.push_back(Step{i, Step::View, -1});
+      continue;
+    }
+    auto k = lower::lowerNode(c.graph, n, c.dims, fmt::format("kernel{}", c.kernels.size()), machine);
+    if (!k) {
+      c.steps.push_back(Step{i, Step::Reference, -1});
+      continue;
+    }
+    c.steps.push_back(Step{i, Step::Kernel, static_cast<int>(c.kernels.size())});
+    c.kernels.push_back(std::move(*k));
+  }
+}
+
+} // namespace
+
+std::optional<Sizes> sizesOf(const Shape &shape, const std::map<std::string, int64_t> &dims) {
+  Sizes out;
+  for (const Dim &d : shape) {
+    if (d.isConst())
+      out.push_back(d.value);
+    else if (d.isSymbol() && dims.count(d.sym))
+      out.push_back(dims.at(d.sym));
+    else
+      return std::nullopt;
+  }
+  return out;
+}
+
+lower::Machine Options::hostMachine() { return lower::Machine{codegen::hostVectorBytes(), 1}; }
+
+bool Options::defaultVerifyKernels() {
+#ifndef NDEBUG
+  return true;
+#else
+  const char *v = std::getenv("KILN_VERIFY_KERNELS");
+  return v && std::string_view(v) == "1";
+#endif
+}
+
+Expected<Compiled> compile(const Graph &g, const Options &o) {
+  Compiled c;
+  KILN_TRY(bindInputs(g, o.inputs, c.dims));
+  c.inputs = o.inputs;
+  const std::string &dumpDir = o.passOptions.dumpDir;
+  const std::vector<std::string> &printAfter = o.passOptions.printAfter;
+
+  // Passes (each timed, verified, printed and dumped by the pass manager).
+  {
+    auto r = passes::runPipeline(g, o.passes, o.passOptions);
+    if (!r)
+      return r.error();
+    c.graph = std::move(r->graph);
+    c.stats = std::move(r->stats);
+    c.printed = std::move(r->printed);
+  }
+  size_t dumpIndex = o.passes.size() + 1;
+  size_t nodes = c.graph.nodes().size(), graphKernels = passes::countKernels(c.graph);
+  if (o.stopAfter == Stage::Passes)
+    return c;
+
+  // The static memory plan of the intermediates at these sizes.
+  auto t0 = Clock::now();
+  {
+    auto plan = passes::planMemory(c.graph, c.dims);
+    if (!plan)
+      return makeError("plan_memory: {}", plan.error().message);
+    c.plan = plan.take();
+  }
+  c.stats.push_back(passes::PassStat{"plan_memory", millisecondsSince(t0), nodes, nodes, graphKernels, graphKernels});
+  if (wants(printAfter, "plan_memory"))
+    c.printed += "// ----- after plan_memory -----\n" + passes::formatPlan(c.graph, c.plan);
+  if (o.stopAfter == Stage::PlanMemory)
+    return c;
+
+  // Lowering to the kernel IR, checked by its verifier.
+  t0 = Clock::now();
+  lowerAll(c, o.machine);
+  if (o.verifyKernels)
+    for (const kernel::Kernel &k : c.kernels)
+      if (auto s = kernel::verify(k); !s)
+        return makeError("lower: the kernel IR does not verify: {}", s.error().message);
+  c.stats.push_back(passes::PassStat{"lower", millisecondsSince(t0), nodes, nodes, graphKernels, c.kernels.size()});
+  if (wants(printAfter, "lower"))
+    c.printed += "// ----- after lower -----\n" + describe(c);
+  KILN_TRY(dumpFile(dumpDir, dumpIndex++, "lower.kernels", describe(c)));
+  if (o.stopAfter == Stage::Lower || c.kernels.empty())
+    return c;
+
+  // Machine code for every kernel (the disk cache, parallel groups).
+  t0 = Clock::now();
+  codegen::JitOptions jo = o.jit;
+  jo.keepIR = jo.keepIR || wants(printAfter, "codegen") || !dumpDir.empty();
+  {
+    auto jit = codegen::Jit::compile(c.kernels, jo);
+    if (!jit)
+      return makeError("codegen: {}", jit.error().message);
+    c.jit = jit.take();
+  }
+  c.stats.push_back(passes::PassStat{"codegen", millisecondsSince(t0), nodes, nodes, c.kernels.size(), c.kernels.size()});
+  if (wants(printAfter, "codegen"))
+    c.printed += "// ----- after codegen -----\n" + c.jit->llvmIR();
+  KILN_TRY(dumpFile(dumpDir, dumpIndex++, "codegen.ll", c.jit->llvmIR()));
+  return c;
+}
+
+std::string describe(const Compiled &c) {
+  std::string out;
+  for (const Step &s : c.steps)
+    out += fmt::format("// {:<10} {}\n",
+                       s.kind == Step::View        ? "view"
+                       : s.kind == Step::Reference ? "reference"
+                                                   : fmt::format("kernel{}", s.kernel),
+                       c.graph.describe(c.graph.nodes()[s.node]));
+  for (const kernel::Kernel &k : c.kernels)
+    out += kernel::print(k);
+  return out;
+}
+
+} // namespace kiln::driver

@@ -1,0 +1,102 @@
+//===- tests/unit/test_kernel_ir.cpp - The kernel-IR verifier --------------===//
+//
+// The verifier accepts what lowering makes (every test that compiles runs it:
+// tests/unit/main.cpp turns it on) and rejects each kind of broken kernel
+// with a message naming the kernel and the fault.
+//
+//===----------------------------------------------------------------------===//
+#include "ir/kernel/Verifier.h"
+
+#include <catch2/catch.hpp>
+
+using namespace kiln;
+using namespace kiln::kernel;
+using ir::DType;
+using ir::OpKind;
+
+namespace {
+
+/// out[i] = f(in[i]) over a parallel loop of `extent`, buffers of 4.
+Kernel copyKernel(int64_t extent, ExprRef (*value)(ExprRef) = nullptr) {
+  Kernel k;
+  k.name = "k";
+  k.buffers = {Buffer{"in", DType::F32, 4}, Buffer{"out", DType::F32, 4, true}};
+  k.numVars = 2;
+  ExprRef x = load(0, DType::F32, kernel::index(0, extent));
+  k.body = {loop(0, extent, LoopKind::Parallel, {store(1, kernel::index(0, extent), value ? value(x) : x)})};
+  return k;
+}
+
+std::string failure(const Kernel &k) {
+  auto s = verify(k);
+  return s ? std::string("verified") : s.error().message;
+}
+
+} // namespace
+
+TEST_CASE("the kernel-IR verifier accepts a well-formed kernel", "[kernel][verifier]") {
+  CHECK(failure(copyKernel(4)) == "verified");
+  CHECK(failure(copyKernel(4, [](ExprRef x) { return op(OpKind::Exp, DType::F32, {x}); })) == "verified");
+}
+
+TEST_CASE("the kernel-IR verifier rejects broken kernels", "[kernel][verifier]") {
+  CHECK(failure(copyKernel(5)) == "kernel k: a load of in (4 elements) at indices 0..4");
+
+  Kernel race = copyKernel(4);
+  race.body[0].body[0].index = imm(0, DType::I64);
+  CHECK(failure(race) ==
+        "kernel k: a store to out inside the parallel loop is not indexed by its variable i0: parts would race");
+
+  Kernel composite = copyKernel(4, [](ExprRef x) { return op(OpKind::Relu, DType::F32, {x}); });
+  CHECK(failure(composite) == "kernel k: op 'relu' is not a primitive (lowering expands composites)");
+
+  Kernel arity = copyKernel(4, [](ExprRef x) { return op(OpKind::Add, DType::F32, {x}); });
+  CHECK(failure(arity) == "kernel k: op 'add' takes 2 operands, not 1");
+
+  Kernel outside = copyKernel(4);
+  outside.body.insert(outside.body.begin(), store(1, kernel::index(0, 4), imm(0, DType::F32)));
+  CHECK(failure(outside) == "kernel k: loop variable i0 is used outside its loop");
+
+  Kernel before = copyKernel(4);
+  before.body.insert(before.body.begin(), store(1, imm(0, DType::I64), imm(0, DType::F32)));
+  CHECK(failure(before) == "kernel k: a store to out before the parallel loop: every part would write it");
+
+  Kernel notLast = copyKernel(4);
+  notLast.body.push_back(store(1, imm(0, DType::I64), imm(0, DType::F32)));
+  CHECK(failure(notLast) ==
+        "kernel k: a parallel loop that does not end the body (only the last one is split across threads)");
+
+  Kernel badBuffer = copyKernel(4);
+  badBuffer.body[0].body[0].buffer = 7;
+  CHECK(failure(badBuffer) == "kernel k: a store names buffer 7, but the kernel has 2");
+
+  Kernel wrongType = copyKernel(4, [](ExprRef x) { return cast(x, DType::F64); });
+  CHECK(failure(wrongType) == "kernel k: a store of f64 to out, a buffer of f32");
+
+  Kernel undeclared = copyKernel(4, [](ExprRef) { return acc(1, DType::F32); });
+  CHECK(failure(undeclared) == "kernel k: accumulator a1 is read before its declaration");
+
+  Kernel parallelFinish = copyKernel(4);
+  parallelFinish.finish = {loop(1, 4, LoopKind::Parallel, {})};
+  CHECK(failure(parallelFinish) == "kernel k: parallel loop i1 is not the last statement of the body");
+}
+
+TEST_CASE("the kernel-IR verifier checks tiles", "[kernel][verifier]") {
+  Kernel k;
+  k.name = "t";
+  k.buffers = {Buffer{"a", DType::F32, 6 * 8, false, true}, Buffer{"b", DType::F32, 16 * 8, false, true},
+               Buffer{"c", DType::F32, 6 * 16, true}};
+  k.numVars = 1;
+  Tile t;
+  t.a = 0, t.b = 1;
+  t.aIndex = imm(0, DType::I64), t.bIndex = imm(0, DType::I64), t.depth = imm(8, DType::I64);
+  t.mr = 6, t.nr = 16, t.ldc = 16, t.lanes = 8;
+  k.body = {tileFma(2, imm(0, DType::I64), t)};
+  CHECK(failure(k) == "verified");
+  k.body[0].tile.depth = imm(9, DType::I64);
+  CHECK(failure(k) == "kernel t: a tile's packed A panel of 6 x 9 does not fit a (48 elements)");
+  k.body[0].tile.depth = imm(8, DType::I64);
+  k.body[0].tile.nr = 12;
+  k.body[0].tile.ldc = 12;
+  CHECK(failure(k) == "kernel t: a tile of 6 x 12 with 8 lanes (nr must be a positive multiple of lanes)");
+}
