@@ -49,7 +49,7 @@ Status bindInputs(const Graph &g, const std::map<std::string, Sizes> &inputs, st
     auto it = inputs.find(g.nameOf(v));
     if (it == inputs.end())
       return makeError("input '{}' ({}) has no size to compile for", g.nameOf(v), toString(g.type(v)));
-    const Shape &shape = g.type(v).shape;
+    const Shape shape = g.type(v).shape;
     const Sizes &given = it->second;
     if (shape.size() != given.size())
       return makeError("input '{}' has shape {} but rank {} was expected ({})", g.nameOf(v), toString(given),

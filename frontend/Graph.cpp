@@ -3,10 +3,7 @@
 
 namespace kiln {
 
-const ir::Type &Tensor::type() const {
-  static const ir::Type invalid;
-  return valid() ? graph_->ir().type(id_) : invalid;
-}
+ir::Type Tensor::type() const { return valid() ? graph_->ir().type(id_) : ir::Type{}; }
 
 const std::string &Tensor::name() const {
   static const std::string invalid = "<invalid>";

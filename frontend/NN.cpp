@@ -27,7 +27,7 @@ Tensor activate(Tensor x, Activation a) {
 
 /// The constant size of dim i of x, or an error recorded in the graph.
 int64_t constDim(Tensor x, int i, const char *layer) {
-  const Dim &d = x.type().shape[static_cast<size_t>(i)];
+  const Dim d = x.type().shape[static_cast<size_t>(i)];
   if (!d.isConst()) {
     x.graph()->fail(makeError("{}: dim {} of its input {} must be known when the model is built", layer, i,
                               ir::toString(x.type())));

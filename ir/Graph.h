@@ -99,8 +99,10 @@ public:
   /// Renames a value; the new name must be free.
   Status rename(ValueId v, std::string name);
 
+  /// References into the graph's storage: adding a value or node may move
+  /// it, so hold them only while nothing is added (type() gives a copy).
   const Value &value(ValueId v) const { return values_[static_cast<size_t>(v)]; }
-  const Type &type(ValueId v) const { return value(v).type; }
+  Type type(ValueId v) const { return value(v).type; }
   const std::string &nameOf(ValueId v) const { return value(v).name; }
   size_t numValues() const { return values_.size(); }
   /// The value named `name`, or kNoValue.

@@ -95,13 +95,16 @@ double roundToDType(DType dtype, double v) {
 
 HostTensor::HostTensor(DType dtype, Sizes sizes)
     : dtype_(dtype), sizes_(std::move(sizes)),
-      bytes_(std::make_shared<std::vector<std::byte>>(static_cast<size_t>(product(sizes_)) * dtypeSize(dtype))) {}
+      bytes_(static_cast<size_t>(product(sizes_)) * dtypeSize(dtype)) {}
 
 std::byte *HostTensor::data() {
   if (!bytes_)
     return nullptr;
-  if (bytes_.use_count() > 1)
-    bytes_ = std::make_shared<std::vector<std::byte>>(*bytes_);
+  if (!bytes_.unique()) {
+    SharedBytes own(bytes_->size());
+    std::copy(bytes_->begin(), bytes_->end(), own->begin());
+    bytes_ = std::move(own);
+  }
   return bytes_->data();
 }
 

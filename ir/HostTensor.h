@@ -10,12 +10,51 @@
 
 #include "ir/Type.h"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace kiln::ir {
+
+/// Bytes shared by copies of a HostTensor until one is written (copy on
+/// write). The owner count is atomic with acquire/release order, so an owner
+/// that finds itself alone (unique()) also sees everything the owners that
+/// left did with the bytes before leaving: writing them in place is then
+/// race-free across threads. (std::shared_ptr::use_count() loads relaxed and
+/// gives no such order.)
+class SharedBytes {
+public:
+  SharedBytes() = default;
+  explicit SharedBytes(size_t n) : b_(new Block) { b_->bytes.resize(n); }
+  SharedBytes(const SharedBytes &o) : b_(o.b_) {
+    if (b_)
+      b_->owners.fetch_add(1, std::memory_order_relaxed);
+  }
+  SharedBytes(SharedBytes &&o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
+  SharedBytes &operator=(SharedBytes o) noexcept {
+    std::swap(b_, o.b_);
+    return *this;
+  }
+  ~SharedBytes() {
+    if (b_ && b_->owners.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      delete b_;
+  }
+  explicit operator bool() const { return b_ != nullptr; }
+  bool unique() const { return b_ && b_->owners.load(std::memory_order_acquire) == 1; }
+  std::vector<std::byte> &operator*() const { return b_->bytes; }
+  std::vector<std::byte> *operator->() const { return &b_->bytes; }
+  bool operator==(const SharedBytes &o) const { return b_ == o.b_; }
+
+private:
+  struct Block {
+    std::atomic<long> owners{1};
+    std::vector<std::byte> bytes;
+  };
+  Block *b_ = nullptr;
+};
 
 class HostTensor {
 public:
@@ -36,7 +75,7 @@ public:
   std::byte *data();
   const std::byte *data() const { return bytes_ ? bytes_->data() : nullptr; }
   /// Whether this tensor alone holds its bytes (writing them copies nothing).
-  bool unshared() const { return bytes_ && bytes_.use_count() == 1; }
+  bool unshared() const { return bytes_.unique(); }
 
   /// Element i (flat, C order) converted to double.
   double get(int64_t i) const;
@@ -65,7 +104,7 @@ public:
 private:
   DType dtype_ = DType::F32;
   Sizes sizes_;
-  std::shared_ptr<std::vector<std::byte>> bytes_;
+  SharedBytes bytes_;
 };
 
 /// IEEE half and bfloat16 conversions (round to nearest even).

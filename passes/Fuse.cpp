@@ -69,7 +69,7 @@ public:
   Expected<Graph> emit();
 
 private:
-  const Shape &shapeOf(ValueId v) const { return g_.type(v).shape; }
+  const Shape &shapeOf(ValueId v) const { return g_.value(v).type.shape; }
 
   void visit(int i) {
     const Node &n = g_.nodes()[static_cast<size_t>(i)];

@@ -23,7 +23,7 @@ inline const ir::Node *defining(const Rebuilder &b, ValueId v, ir::OpKind k) {
 }
 
 /// The type the node's first result must keep.
-inline const ir::Type &resultType(const Rebuilder &b, const ir::Node &n) { return b.old().type(n.results[0]); }
+inline const ir::Type &resultType(const Rebuilder &b, const ir::Node &n) { return b.old().value(n.results[0]).type; }
 
 /// Replace the node's single result with v, if v has the same type.
 inline Rebuilder::Replacement replaceWith(const Rebuilder &b, const ir::Node &n, ValueId v) {

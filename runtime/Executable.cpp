@@ -7,6 +7,7 @@
 #include "runtime/Parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 
@@ -189,11 +190,16 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
     for (HostTensor &t : shared_[kernel])
       buffers.push_back(t.data());
     int64_t extent = parallelExtents_[kernel];
+    std::atomic<bool> ok = true;
     if (extent == 0)
-      jit_->call(kernel, buffers.data(), 0, 1);
+      ok = jit_->call(kernel, buffers.data(), 0, 1);
     else
-      parallelFor(extent, [&](int64_t begin, int64_t end) { jit_->call(kernel, buffers.data(), begin, end); });
-    jit_->finish(kernel, buffers.data());
+      parallelFor(extent, [&](int64_t begin, int64_t end) {
+        if (!jit_->call(kernel, buffers.data(), begin, end))
+          ok = false;
+      });
+    if (!ok || !jit_->finish(kernel, buffers.data()))
+      return makeError("kernel{} ({}): out of memory for its scratch buffers", kernel, g.describe(n));
   }
   ref::RunResult out;
   for (ValueId v : g.outputs())

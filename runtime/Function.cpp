@@ -55,7 +55,7 @@ void Function::setBackend(Backend b) {
   backend_ = b;
 }
 
-void Function::syncParams() const {
+void Function::syncParams() {
   if (!current_ || !paramsStale_)
     return;
   for (Param &p : graph_.params())
@@ -118,7 +118,7 @@ Expected<std::vector<HostTensor>> Function::runLlvm(const std::vector<HostTensor
   return std::move(run->outputs);
 }
 
-const HostTensor *Function::param(const std::string &name) const {
+const HostTensor *Function::param(const std::string &name) {
   syncParams();
   ValueId v = graph_.lookup(name);
   if (v == kNoValue || graph_.value(v).kind != ValueKind::Param)
@@ -140,7 +140,7 @@ Status Function::setParam(const std::string &name, const HostTensor &value) {
   return {};
 }
 
-std::map<std::string, const HostTensor *> Function::params() const {
+std::map<std::string, const HostTensor *> Function::params() {
   syncParams();
   std::map<std::string, const HostTensor *> out;
   for (const Param &p : graph_.params())

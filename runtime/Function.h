@@ -40,12 +40,19 @@ public:
   Expected<std::vector<ir::HostTensor>> operator()(const std::vector<ir::HostTensor> &args);
 
   /// The current value of a parameter, by name (nullptr if there is none).
-  const ir::HostTensor *param(const std::string &name) const;
+  /// Not const: it brings the newest values back from the executable. A
+  /// Function is used by one thread at a time; two Functions are
+  /// independent (tests/unit/test_threads.cpp).
+  const ir::HostTensor *param(const std::string &name);
   /// Replaces a parameter's value; its dtype and shape must match.
   Status setParam(const std::string &name, const ir::HostTensor &value);
   /// Every parameter, by name.
-  std::map<std::string, const ir::HostTensor *> params() const;
-  const ir::Graph &graph() const { return graph_; }
+  std::map<std::string, const ir::HostTensor *> params();
+  /// The graph, its parameters up to date.
+  const ir::Graph &graph() {
+    syncParams();
+    return graph_;
+  }
   /// Runs on `b` from the next call on (parameters carry over).
   void setBackend(Backend b);
   Backend backend() const { return backend_; }
@@ -56,14 +63,14 @@ private:
   Expected<std::vector<ir::HostTensor>> runReference(const std::vector<ir::HostTensor> &args);
   Expected<std::vector<ir::HostTensor>> runLlvm(const std::vector<ir::HostTensor> &args);
   /// Brings the parameters the current executable holds back into graph_.
-  void syncParams() const;
+  void syncParams();
 
-  mutable ir::Graph graph_; ///< parameters up to date unless current_ holds newer ones
+  ir::Graph graph_; ///< parameters up to date unless current_ holds newer ones
   std::vector<std::string> inputNames_;
   Backend backend_ = Backend::Llvm;
   std::map<std::vector<ir::Sizes>, std::shared_ptr<Executable>> executables_;
   Executable *current_ = nullptr;     ///< holds the newest parameters when set
-  mutable bool paramsStale_ = false;  ///< graph_'s parameters are older than current_'s
+  bool paramsStale_ = false;  ///< graph_'s parameters are older than current_'s
 };
 
 } // namespace kiln

@@ -3,8 +3,11 @@
 # test through ctest; then build again with clang under AddressSanitizer and
 # UndefinedBehaviorSanitizer, run every test there but the whole-model ones
 # (training runs, whole-model gradient checks, the VGG step's kernels: minutes
-# each under the sanitizers, and the normal build runs them), and fuzz the
-# .kir parser and the ONNX importer briefly on seed corpora.
+# each under the sanitizers, and the normal build runs them); build with
+# ThreadSanitizer and run the tests that compile and run from several threads
+# (two Functions in two threads, the JIT's parallel groups, OpenMP kernels,
+# two threads and two processes on one disk cache); and fuzz the .kir parser
+# and the ONNX importer briefly on seed corpora.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -17,6 +20,17 @@ CC=clang-19 CXX=clang++-19 scripts/setup.sh build-san -DKILN_SANITIZE=ON -DKILN_
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-san --output-on-failure -j "$jobs" \
   -E "short training run|cli/kiln-train|whole models|VGG-style training step"
+
+# ThreadSanitizer: OpenMP's ordering through LLVM's Archer tool, libomp's own
+# internals suppressed (tests/tsan.supp).
+CC=clang-19 CXX=clang++-19 cmake -S . -B build-tsan -G Ninja -DKILN_SANITIZE_THREAD=ON \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo > build-tsan.configure.log || { cat build-tsan.configure.log; exit 1; }
+ninja -C build-tsan kiln-unit kiln-cli
+export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp"
+OMP_TOOL_LIBRARIES=/usr/lib/llvm-19/lib/libarcher.so \
+  build-tsan/kiln-unit "[threads],[cache],[llvm],[function]"
+OMP_TOOL_LIBRARIES=/usr/lib/llvm-19/lib/libarcher.so bash tests/cli/cache_processes.sh build-tsan/kiln .
+unset TSAN_OPTIONS
 
 # Fuzz both parsers of untrusted input on seed corpora: the repository's .kir
 # files and a sample of ONNX's test models.

@@ -4,6 +4,7 @@
 //            [--print-before=...] [--verify-each] [--time-passes] [--dump-dir DIR]
 //            [--plan-memory] [--lower [--vector-bytes 32] [--threads 1]]
 //            [--dims N=64] [--format text|dot]
+//   kiln-opt --kernels FILE|-
 //
 // Parses and verifies a .kir file, runs the passes asked for (none by
 // default) and prints the result; the golden tests of passes run through it.
@@ -11,18 +12,24 @@
 // asked for, the memory plan, lowering and the kernel-IR verifier, no
 // codegen) and prints the launch list and the kernels, for a machine of the
 // given vector width and thread count (fixed by default, so golden tests of
-// schedules read the same on every host). Errors go to stderr with exit
-// status 1.
+// schedules read the same on every host). --kernels reads kernel IR text
+// instead (what --lower and `kiln dump --stage kernels` print), verifies
+// every kernel and prints it again: the text round-trips. Errors go to
+// stderr with exit status 1.
 //
 //===----------------------------------------------------------------------===//
 #include "Model.h"
 #include "PipelineFlags.h"
 #include "driver/Driver.h"
+#include "ir/kernel/Parser.h"
+#include "ir/kernel/Verifier.h"
 #include "passes/PlanMemory.h"
 #include "ir/Dot.h"
 #include "ir/Printer.h"
 
+#include <fstream>
 #include <iostream>
+#include <iterator>
 
 namespace {
 
@@ -58,20 +65,48 @@ int lowerCommand(const std::string &file, const kiln::ir::Graph &g, const kiln::
   return 0;
 }
 
+int kernelsCommand(const std::string &file) {
+  std::string text;
+  if (file == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), {});
+  } else {
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "kiln-opt: " << file << ": error: cannot read the file\n";
+      return 1;
+    }
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto ks = kiln::kernel::parse(text);
+  if (!ks) {
+    std::cerr << "kiln-opt: " << file << ": error: " << ks.error().message << "\n";
+    return 1;
+  }
+  for (const kiln::kernel::Kernel &k : *ks) {
+    if (auto s = kiln::kernel::verify(k); !s) {
+      std::cerr << "kiln-opt: " << file << ": error: " << s.error().message << "\n";
+      return 1;
+    }
+    std::cout << kiln::kernel::print(k);
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   CLI::App app{"kiln-opt: parse, verify, transform and print a .kir file"};
   std::string file, format = "text";
   kiln::tools::PipelineFlags flags;
-  app.add_option("file", file, "The .kir file")->required();
+  app.add_option("file", file, "The .kir file (with --kernels: kernel IR text, - for stdin)")->required();
   app.add_option("--format", format, "text or dot")->check(CLI::IsMember({"text", "dot"}));
   flags.addTo(app);
   bool plan = false;
   std::vector<std::string> dims;
   app.add_flag("--plan-memory", plan, "Print the static memory plan of the result (after the passes)");
   app.add_option("--dims", dims, "Sizes of symbolic dims for --plan-memory and --lower, as N=64")->delimiter(',');
-  bool lower = false;
+  bool lower = false, kernels = false;
+  app.add_flag("--kernels", kernels, "The file is kernel IR text: parse, verify and print it");
   int vectorBytes = 32, threads = 1;
   app.add_flag("--lower", lower, "Lower the graph (after the passes) and print its kernels");
   app.add_option("--vector-bytes", vectorBytes, "Vector register width the schedules assume (--lower)")
@@ -83,6 +118,8 @@ int main(int argc, char **argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : 1;
   }
+  if (kernels)
+    return kernelsCommand(file);
   auto g = kiln::loadModel(file);
   if (!g) {
     std::cerr << "kiln-opt: " << g.error().message << "\n";

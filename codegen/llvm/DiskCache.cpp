@@ -96,7 +96,11 @@ void DiskCache::trim() const {
   std::vector<Entry> entries;
   uint64_t total = 0;
   std::error_code ec;
-  for (const fs::directory_entry &e : fs::directory_iterator(dir_, ec)) {
+  // Error codes, never exceptions: this runs inside the compile's OpenMP
+  // region, where a throw would terminate the process.
+  fs::directory_iterator it(dir_, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const fs::directory_entry &e = *it;
     if (e.path().extension() != kSuffix)
       continue;
     std::error_code sec;

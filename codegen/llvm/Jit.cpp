@@ -82,16 +82,15 @@ std::vector<std::pair<std::string, unsigned>> vectorVariants(const std::string &
 #if defined(__clang__)
 __attribute__((no_sanitize("function")))
 #endif
-void Jit::call(size_t i, void **buffers, int64_t begin, int64_t end) const {
-  functions_[i](buffers, begin, end);
+bool Jit::call(size_t i, void **buffers, int64_t begin, int64_t end) const {
+  return functions_[i](buffers, begin, end) == 0;
 }
 
 #if defined(__clang__)
 __attribute__((no_sanitize("function")))
 #endif
-void Jit::finish(size_t i, void **buffers) const {
-  if (finishes_[i])
-    finishes_[i](buffers, 0, 1);
+bool Jit::finish(size_t i, void **buffers) const {
+  return !finishes_[i] || finishes_[i](buffers, 0, 1) == 0;
 }
 
 namespace {
@@ -138,14 +137,15 @@ public:
       }
     params.push_back(i64);
     params.push_back(i64);
-    auto *bodyTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), params, false);
+    // Both return 0, or 1 when a scratch buffer could not be allocated.
+    auto *bodyTy = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
     fn_ = llvm::Function::Create(bodyTy, llvm::Function::InternalLinkage, symbol_ + ".body", m_);
     fn_->addFnAttr(llvm::Attribute::NoUnwind);
     fn_->addFnAttr(llvm::Attribute::AlwaysInline);
     for (size_t a = 0; a < args.size(); ++a)
       fn_->addParamAttr(static_cast<unsigned>(a), llvm::Attribute::NoAlias);
     {
-      auto *entryTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy, i64, i64}, false);
+      auto *entryTy = llvm::FunctionType::get(b_.getInt32Ty(), {ptrTy, i64, i64}, false);
       llvm::Function *entryFn = llvm::Function::Create(entryTy, llvm::Function::ExternalLinkage, symbol_, m_);
       entryFn->addFnAttr(llvm::Attribute::NoUnwind);
       llvm::IRBuilder<> eb(llvm::BasicBlock::Create(ctx_, "entry", entryFn));
@@ -155,8 +155,7 @@ public:
                                          k_.buffers[i].name));
       callArgs.push_back(entryFn->getArg(1));
       callArgs.push_back(entryFn->getArg(2));
-      eb.CreateCall(fn_, callArgs);
-      eb.CreateRetVoid();
+      eb.CreateRet(eb.CreateCall(fn_, callArgs));
     }
     auto *entry = llvm::BasicBlock::Create(ctx_, "entry", fn_);
     b_.SetInsertPoint(entry);
@@ -174,6 +173,19 @@ public:
       }
       buffers_.push_back(fn_->getArg(static_cast<unsigned>(a++)));
     }
+    if (!scratch.empty()) { // out of memory: free what was allocated and say so
+      llvm::Value *failed = b_.getFalse();
+      for (llvm::Value *p : scratch)
+        failed = b_.CreateOr(failed, b_.CreateIsNull(p));
+      auto *oom = llvm::BasicBlock::Create(ctx_, "out_of_memory", fn_);
+      auto *run = llvm::BasicBlock::Create(ctx_, "run", fn_);
+      b_.CreateCondBr(failed, oom, run);
+      b_.SetInsertPoint(oom);
+      for (llvm::Value *p : scratch)
+        b_.CreateCall(release, {p});
+      b_.CreateRet(b_.getInt32(1));
+      b_.SetInsertPoint(run);
+    }
     beginArg_ = fn_->getArg(static_cast<unsigned>(args.size()));
     endArg_ = fn_->getArg(static_cast<unsigned>(args.size() + 1));
     // The outermost parallel loop runs the part [begin, end) it is given.
@@ -185,7 +197,7 @@ public:
     KILN_TRY(block(code_));
     for (llvm::Value *p : scratch)
       b_.CreateCall(release, {p});
-    b_.CreateRetVoid();
+    b_.CreateRet(b_.getInt32(0));
     std::string err;
     llvm::raw_string_ostream os(err);
     // The vectorizer only calls vector variants that stay declared.

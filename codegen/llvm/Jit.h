@@ -22,7 +22,8 @@
 
 namespace kiln::codegen {
 
-using KernelFn = void (*)(void **buffers, int64_t begin, int64_t end);
+/// A kernel's entry: 0, or 1 when its scratch buffers could not be allocated.
+using KernelFn = int (*)(void **buffers, int64_t begin, int64_t end);
 
 struct JitOptions {
   /// The disk cache's directory (codegen/llvm/DiskCache.h); empty: none.
@@ -44,11 +45,12 @@ public:
   /// The entry of kernel i.
   KernelFn function(size_t i) const { return functions_[i]; }
   /// Runs kernel i on its buffers (inputs, then outputs), its parallel loop
-  /// over [begin, end) (0 and 1 when it has none).
-  void call(size_t i, void **buffers, int64_t begin, int64_t end) const;
+  /// over [begin, end) (0 and 1 when it has none); false when its scratch
+  /// buffers could not be allocated.
+  bool call(size_t i, void **buffers, int64_t begin, int64_t end) const;
   /// Runs kernel i's finish block, if it has one, after every part of its
-  /// parallel loop has run.
-  void finish(size_t i, void **buffers) const;
+  /// parallel loop has run; false as call().
+  bool finish(size_t i, void **buffers) const;
   /// The optimized modules as LLVM IR text (`kiln dump --stage llvm`), when
   /// asked for with JitOptions::keepIR.
   const std::string &llvmIR() const { return ir_; }

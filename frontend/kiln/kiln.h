@@ -49,7 +49,8 @@ public:
   Graph *graph() const { return graph_; }
   ir::ValueId id() const { return id_; }
   /// The static type (dtype, shape with symbolic dims, layout).
-  const ir::Type &type() const;
+  /// A copy: adding ops to the graph may move what a reference would point to.
+  ir::Type type() const;
   const std::string &name() const;
   /// Renames the value, so that dumps and output files carry a readable name.
   Tensor named(std::string name) const;

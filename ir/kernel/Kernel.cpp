@@ -4,6 +4,7 @@
 #include "ir/Printer.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace kiln::kernel {
 
@@ -241,13 +242,39 @@ Stmt accUpdate(int id, ir::OpKind combine, ExprRef value) {
 
 namespace {
 
+/// A buffer's name as it reads back: plain when an identifier, else quoted.
+std::string bufferName(const Kernel &k, int b) {
+  const std::string &n = k.buffers[static_cast<size_t>(b)].name;
+  bool plain = !n.empty() && !std::isdigit(static_cast<unsigned char>(n[0])) &&
+               std::all_of(n.begin(), n.end(), [](char c) {
+                 return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.';
+               });
+  if (plain)
+    return n;
+  std::string out = "\"";
+  for (char c : n)
+    out += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+  return out + "\"";
+}
+
+/// Whether an i64 sum, printed without parentheses, shows a `-` at its top
+/// level (a sum right of another then needs them: the text reads back left
+/// to right).
+bool subtracts(const ExprRef &e) {
+  if (e->kind != Expr::Op || e->type != DType::I64)
+    return false;
+  if (e->op == ir::OpKind::Sub)
+    return true;
+  return e->op == ir::OpKind::Add && (subtracts(e->args[0]) || subtracts(e->args[1]));
+}
+
 std::string printExpr(const Kernel &k, const ExprRef &e) {
   switch (e->kind) {
   case Expr::Imm: return ir::printElement(e->type, e->imm);
   case Expr::Var: return fmt::format("i{}", e->var);
   case Expr::Acc: return fmt::format("acc{}", e->var);
   case Expr::Load:
-    return fmt::format("{}[{}]", k.buffers[static_cast<size_t>(e->var)].name, printExpr(k, e->args[0]));
+    return fmt::format("{}[{}]", bufferName(k, e->var), printExpr(k, e->args[0]));
   case Expr::Cast: return fmt::format("{}({})", ir::dtypeName(e->type), printExpr(k, e->args[0]));
   case Expr::Op: break;
   }
@@ -262,12 +289,18 @@ std::string printExpr(const Kernel &k, const ExprRef &e) {
   };
   if (e->type == DType::I64 && e->args.size() == 2 && infix(e->op)) {
     bool product = e->op == ir::OpKind::Mul || e->op == ir::OpKind::Div;
-    auto side = [&](const ExprRef &a) { // a sum under a product needs parentheses
+    auto isOp = [](const ExprRef &a, ir::OpKind k) { return a->kind == Expr::Op && a->op == k && a->type == DType::I64; };
+    // A sum under a product or a difference needs parentheses, and so does a
+    // product or quotient right of one: the text reads back left to right.
+    auto side = [&](const ExprRef &a, bool right) {
       std::string t = printExpr(k, a);
-      bool sum = a->kind == Expr::Op && (a->op == ir::OpKind::Add || a->op == ir::OpKind::Sub) && a->type == DType::I64;
-      return (product || e->op == ir::OpKind::Sub) && sum ? "(" + t + ")" : t;
+      bool sum = isOp(a, ir::OpKind::Add) || isOp(a, ir::OpKind::Sub);
+      bool prod = isOp(a, ir::OpKind::Mul) || isOp(a, ir::OpKind::Div);
+      bool paren = ((product || e->op == ir::OpKind::Sub) && sum) || (right && product && prod) ||
+                   (right && subtracts(a));
+      return paren ? "(" + t + ")" : t;
     };
-    return fmt::format("{} {} {}", side(e->args[0]), infix(e->op), side(e->args[1]));
+    return fmt::format("{} {} {}", side(e->args[0], false), infix(e->op), side(e->args[1], true));
   }
   std::string out = fmt::format("{}(", ir::opInfo(e->op).name);
   for (size_t i = 0; i < e->args.size(); ++i)
@@ -287,17 +320,19 @@ void printBlock(const Kernel &k, const Block &b, const std::string &indent, std:
       break;
     }
     case Stmt::Store:
-      out += fmt::format("{}{}[{}] = {}\n", indent, k.buffers[static_cast<size_t>(s.buffer)].name,
+      out += fmt::format("{}{}[{}] = {}\n", indent, bufferName(k, s.buffer),
                          printExpr(k, s.index), printExpr(k, s.value));
       break;
-    case Stmt::AccInit: out += fmt::format("{}acc{} = {}\n", indent, s.var, printExpr(k, s.value)); break;
+    case Stmt::AccInit:
+      out += fmt::format("{}acc{} : {} = {}\n", indent, s.var, ir::dtypeName(s.value->type), printExpr(k, s.value));
+      break;
     case Stmt::AccUpdate:
       out += fmt::format("{}acc{} = {}(acc{}, {})\n", indent, s.var, ir::opInfo(s.combine).name, s.var,
                          printExpr(k, s.value));
       break;
     case Stmt::TileFma: {
       const Tile &t = s.tile;
-      auto name = [&](int b) { return k.buffers[static_cast<size_t>(b)].name; };
+      auto name = [&](int b) { return bufferName(k, b); };
       std::string aStrides = t.aK ? fmt::format(", {} x {}", t.aRow, t.aK) : "";
       std::string bStride = t.bK ? fmt::format(", rows {} apart", t.bK) : "";
       std::string around;
@@ -321,7 +356,8 @@ std::string print(const Kernel &k) {
   for (size_t i = 0; i < k.buffers.size(); ++i) {
     const Buffer &b = k.buffers[i];
     out += fmt::format("{}{}{} : {}[{}]", i ? ", " : "",
-                       b.output ? "out " : b.shared ? "shared scratch " : b.scratch ? "scratch " : "", b.name,
+                       b.output ? "out " : b.shared ? "shared scratch " : b.scratch ? "scratch " : "",
+                       bufferName(k, static_cast<int>(i)),
                        ir::dtypeName(b.type), b.elements);
   }
   out += ") {\n";

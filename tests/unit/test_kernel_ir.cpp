@@ -2,10 +2,14 @@
 //
 // The verifier accepts what lowering makes (every test that compiles runs it:
 // tests/unit/main.cpp turns it on) and rejects each kind of broken kernel
-// with a message naming the kernel and the fault.
+// with a message naming the kernel and the fault; the text printer and
+// parser round-trip every kernel of the zoo's training steps.
 //
 //===----------------------------------------------------------------------===//
+#include "driver/Driver.h"
+#include "ir/kernel/Parser.h"
 #include "ir/kernel/Verifier.h"
+#include "kiln/train.h"
 
 #include <catch2/catch.hpp>
 
@@ -99,4 +103,51 @@ TEST_CASE("the kernel-IR verifier checks tiles", "[kernel][verifier]") {
   k.body[0].tile.nr = 12;
   k.body[0].tile.ldc = 12;
   CHECK(failure(k) == "kernel t: a tile of 6 x 12 with 8 lanes (nr must be a positive multiple of lanes)");
+}
+
+TEST_CASE("the kernels of the zoo's training steps print, parse and print the same", "[kernel][parser]") {
+  for (const char *name : {"mlp", "lenet", "vgg"}) {
+    INFO("net " << name);
+    auto net = nn::zoo::byName(name);
+    REQUIRE(net);
+    optim::Options o;
+    auto g = classifierStep(*net, {1, 28, 28}, o, 1, true);
+    REQUIRE(g);
+    driver::Options d;
+    d.passes = passes::pipelineFor(2);
+    d.inputs = {{"images", {16, 1, 28, 28}}, {"labels", {16}}};
+    d.machine = lower::Machine{32, 2};
+    d.stopAfter = driver::Stage::Lower;
+    auto c = driver::compile(*g, d);
+    REQUIRE(c);
+    REQUIRE(c->kernels.size() > 5);
+    std::string text;
+    for (const Kernel &k : c->kernels)
+      text += print(k);
+    auto parsed = parse(text);
+    if (!parsed)
+      FAIL(parsed.error().message);
+    REQUIRE(parsed->size() == c->kernels.size());
+    std::string again;
+    for (const Kernel &k : *parsed) {
+      CHECK(failure(k) == "verified");
+      again += print(k);
+    }
+    CHECK(again == text);
+  }
+}
+
+TEST_CASE("kernel IR that does not parse is one error naming the line and column", "[kernel][parser]") {
+  auto bad = [](const char *text) {
+    auto r = parse(text);
+    return r ? std::string("parsed") : r.error().message;
+  };
+  CHECK(bad("kernel @k(x : f32[4], out y : f32[4]) {\n  y[0] = z[0]\n}\n") ==
+        "kernel IR 2:10: kernel k has no buffer 'z'");
+  CHECK(bad("kernel @k(x : f99[4]) {\n}\n") == "kernel IR 1:15: unknown dtype 'f99'");
+  CHECK(bad("kernel @k(x : f32[4], out y : f32[4]) {\n  y[0] = frob(x[0])\n}\n") ==
+        "kernel IR 2:10: unknown op 'frob'");
+  CHECK(bad("kernel @k(out y : f32[4]) {\n  y[0] = acc1\n}\n") ==
+        "kernel IR 2:10: accumulator acc1 is read before its declaration");
+  CHECK(bad("kernel @k(out y : f32[4]) {\n  for i0 in 0..4 {\n") == "kernel IR 3:1: expected a name");
 }
