@@ -20,6 +20,10 @@
 // grouped convolutions, dtypes other than f32, f64 and bool) gives nullopt,
 // not an error: the runtime runs such a node on the reference interpreter.
 //
+// The kernel builder (lower/Lowerer.h) is one class whose members live in a
+// file per kernel family: Elementwise, Reduction, Gemm (the BLIS schedule),
+// DirectConv (oneDNN's), Pooling, and Lowerer.cpp for what they share.
+//
 // Needs: a verified graph whose symbols are bound in `dims`. Keeps: the
 // node's meaning, as the reference interpreter defines it.
 //
