@@ -18,12 +18,15 @@ std::vector<Tile::Around> Lowerer::taps(const Direct &d, int64_t wp, int64_t nr)
 }
 
 /// The tiles and epilogue of a stride-1 direct convolution over the
-/// flattened copied rows (see lowerDirect): `body` packs the weights,
-/// `taskBody` copies the rows of output rows [r0, r0 + group) of image b.
-bool Lowerer::lowerDirectFlat(const Direct &d, Block body, Block taskBody, int task, const ExprRef &b, const ExprRef &r0, int64_t group, int64_t groups, int64_t wp, int64_t tiles, int rows, int bp, int cb) {
+/// flattened copied rows (see lowerDirect), on its schedule and buffers:
+/// `body` packs the weights, `taskBody` copies the rows of output rows
+/// [r0, r0 + group) of image b.
+bool Lowerer::lowerDirectFlat(const Direct &d, const DirectSchedule &s, const DirectBuffers &buf, Block body,
+                              Block taskBody, int task, const ExprRef &b, const ExprRef &r0) {
   DType t = r_.type(r_.nodes()[static_cast<size_t>(anchor_)].results[0]).dtype;
-  const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
-  const int64_t mr = 6, nr = 2 * lanes, k = d.kh * d.kw * d.cin, panels = (d.cout + nr - 1) / nr, ldc = panels * nr;
+  const int64_t mr = s.mr, nr = s.nr, lanes = s.lanes, k = s.k, panels = s.panels, ldc = s.ldc, wp = s.wp;
+  const int64_t group = s.group, groups = s.groups, tiles = s.flatTiles;
+  const int rows = buf.rows, bp = buf.bPanels, cb = buf.cBlock;
   const int64_t batch = d.out[0], oh = d.out[2], ow = d.out[3];
   auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
   { // the taps loop around k inside the tile, the block in registers throughout (from zero)
@@ -48,6 +51,31 @@ bool Lowerer::lowerDirectFlat(const Direct &d, Block body, Block taskBody, int t
   return true;
 }
 
+/// How a direct convolution is blocked, from its sizes and the machine.
+/// Output rows per task: all of an image's, unless that leaves fewer than 4
+/// tasks per thread. At stride 1 the copied rows are as wide as an output row
+/// plus the taps' reach, and output pixel (r, c) reads input pixel (r, c) +
+/// tap in them: a tile takes 6 consecutive pixels of the flattened rows,
+/// whose columns past the output row's end are computed and dropped (fewer
+/// than rounding every row up to whole tiles wastes).
+Lowerer::DirectSchedule Lowerer::directSchedule(const Direct &d, DType t, const Machine &machine) {
+  auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  const int64_t threads = std::max(1, machine.threads), batch = d.out[0], oh = d.out[2], ow = d.out[3];
+  DirectSchedule s;
+  s.lanes = std::max<int64_t>(1, machine.vectorBytes / static_cast<int64_t>(dtypeSize(t)));
+  s.mr = 6, s.nr = 2 * s.lanes;
+  const int64_t perImage = std::min(oh, ceilDiv(4 * threads, batch));
+  s.group = ceilDiv(oh, perImage);
+  s.groups = ceilDiv(oh, s.group), s.inRows = (s.group - 1) * d.strideH + (d.kh - 1) * d.dilH + 1;
+  s.flat = d.strideH == 1 && d.strideW == 1;
+  s.rowsPad = ceilDiv(ow, s.mr) * s.mr;
+  s.wp = s.flat ? ow + (d.kw - 1) * d.dilW : (s.rowsPad - 1) * d.strideW + (d.kw - 1) * d.dilW + 1;
+  s.flatTiles = ceilDiv((s.group - 1) * s.wp + ow, s.mr);
+  s.k = d.kh * d.kw * d.cin, s.panels = ceilDiv(d.cout, s.nr), s.ldc = s.panels * s.nr;
+  s.slack = s.flat ? s.mr : 0;
+  return s;
+}
+
 /// The weights are packed once per call into panels of nr output channels
 /// (tap, input channel, channel). The parallel loop runs over groups of
 /// output rows of an image (a whole image when there are enough images
@@ -59,25 +87,11 @@ bool Lowerer::lowerDirectFlat(const Direct &d, Block body, Block taskBody, int t
 /// stores every result. No im2col matrix is built.
 bool Lowerer::lowerDirect(const Direct &d) {
   DType t = r_.type(r_.nodes()[static_cast<size_t>(anchor_)].results[0]).dtype;
-  const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
-  const int64_t mr = 6, nr = 2 * lanes;
-  auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-  const int64_t batch = d.out[0], oh = d.out[2], ow = d.out[3];
-  // Output rows per task: all of an image's, unless that leaves fewer than
-  // 4 tasks per thread.
-  const int64_t perImage = std::min(oh, ceilDiv(4 * threads_, batch)), group = ceilDiv(oh, perImage);
-  const int64_t groups = ceilDiv(oh, group), inRows = (group - 1) * d.strideH + (d.kh - 1) * d.dilH + 1;
-  // At stride 1 the copied rows are as wide as an output row plus the
-  // taps' reach, and output pixel (r, c) reads input pixel (r, c) + tap in
-  // them: a tile takes 6 consecutive pixels of the flattened rows, whose
-  // columns past the output row's end are computed and dropped (fewer than
-  // rounding every row up to whole tiles wastes).
-  const bool flat = d.strideH == 1 && d.strideW == 1;
-  const int64_t rowsPad = ceilDiv(ow, mr) * mr;
-  const int64_t wp = flat ? ow + (d.kw - 1) * d.dilW : (rowsPad - 1) * d.strideW + (d.kw - 1) * d.dilW + 1;
-  const int64_t flatTiles = ceilDiv((group - 1) * wp + ow, mr);
-  const int64_t k = d.kh * d.kw * d.cin, panels = ceilDiv(d.cout, nr), ldc = panels * nr;
-  const int64_t slack = flat ? mr : 0; // pixels the last tile reads past the rows
+  const DirectSchedule s = directSchedule(d, t, Machine{vectorBytes_, threads_});
+  const int64_t lanes = s.lanes, mr = s.mr, nr = s.nr, group = s.group, groups = s.groups, inRows = s.inRows;
+  const bool flat = s.flat;
+  const int64_t rowsPad = s.rowsPad, wp = s.wp, flatTiles = s.flatTiles, k = s.k, panels = s.panels, ldc = s.ldc;
+  const int64_t slack = s.slack, batch = d.out[0], oh = d.out[2], ow = d.out[3];
   int rows = scratch("input_rows", t, (inRows * wp + slack) * d.cin), bp = scratch("b_panels", t, panels * k * nr);
   int cb = scratch("c_block", t, (flat ? flatTiles * mr : rowsPad) * ldc);
   auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
@@ -111,7 +125,7 @@ bool Lowerer::lowerDirect(const Direct &d) {
     }
   }
   if (flat)
-    return lowerDirectFlat(d, std::move(body), std::move(taskBody), task, b, r0, group, groups, wp, flatTiles, rows, bp, cb);
+    return lowerDirectFlat(d, s, DirectBuffers{rows, bp, cb}, std::move(body), std::move(taskBody), task, b, r0);
   int rr = newVar();
   ExprRef row = addIdx(r0, index(rr));
   Block rowBody;

@@ -6,7 +6,44 @@
 #include <limits>
 #include <numeric>
 
-namespace kiln::lower::detail {
+namespace kiln::lower {
+
+/// BLIS's blocking for C[m, n] += A(m, k) B(k, n) of dtype t on `machine`.
+/// k is cut into slices of at most 256 holding whole units of kStep (a
+/// conv's channels); rows go by blocks of at most 192 (A's packed block stays
+/// in L2), columns by blocks of at most 512 holding whole units of lcm(nr,
+/// nStep) (B's packed slice in L2 or L3). A task is a group of row blocks
+/// sharing one packed B slice, the group's accumulated block at most ~4 MB
+/// (in L3). The runtime gives each thread an equal range of tasks: the task
+/// count is made a multiple of the threads (more groups, then more column
+/// blocks) where the sizes allow, and groups are equal in size.
+GemmSchedule gemmSchedule(int64_t m, int64_t n, int64_t k, int64_t kStep, int64_t nStep, ir::DType t,
+                          const Machine &machine) {
+  auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  const int64_t threads = std::max(1, machine.threads);
+  GemmSchedule s;
+  s.lanes = std::max<int64_t>(1, machine.vectorBytes / static_cast<int64_t>(ir::dtypeSize(t)));
+  s.mr = 6, s.nr = 2 * s.lanes;
+  const int64_t units = k / kStep;
+  s.perSlice = ceilDiv(units, ceilDiv(k, 256)), s.kc = s.perSlice * kStep, s.kBlocks = ceilDiv(units, s.perSlice);
+  const int64_t rowUnits = ceilDiv(m, s.mr), nAlign = std::lcm(s.nr, nStep), nUnits = ceilDiv(n, nAlign);
+  int64_t nBlocks = std::min(nUnits, ceilDiv(n, 512));
+  const int64_t blockBytes = 192 * std::min<int64_t>(n, 512) * static_cast<int64_t>(ir::dtypeSize(t));
+  int64_t groups = ceilDiv(ceilDiv(m, 192), std::max<int64_t>(1, (4 << 20) / blockBytes));
+  while ((groups * nBlocks) % threads != 0 && groups < rowUnits)
+    ++groups;
+  while ((groups * nBlocks) % threads != 0 && nBlocks < nUnits)
+    ++nBlocks;
+  const int64_t groupUnits = ceilDiv(rowUnits, groups);
+  s.perGroup = ceilDiv(groupUnits * s.mr, 192);
+  s.mc = ceilDiv(groupUnits, s.perGroup) * s.mr, s.gm = s.perGroup * s.mc;
+  s.groups = ceilDiv(m, s.gm);
+  s.nc = ceilDiv(nUnits, nBlocks) * nAlign;
+  s.nBlocks = ceilDiv(n, s.nc);
+  return s;
+}
+
+namespace detail {
 
 int Lowerer::scratch(const char *name, DType t, int64_t elements) {
   k_.buffers.push_back(Buffer{name, t, elements, false, true});
@@ -28,30 +65,11 @@ bool Lowerer::lowerGemm(const Gemm &g) {
   for (size_t y = 0; y < r_.outputs().size(); ++y)
     if (bufferOf_.count(r_.outputs()[y]) || nodeOf_.at(r_.outputs()[y]) < anchor_)
       return false; // a value made before the anchor, in another domain
-  const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
-  const int64_t mr = 6, nr = 2 * lanes;
+  const GemmSchedule sched = gemmSchedule(g.m, g.n, g.k, g.kStep, g.nStep, t, Machine{vectorBytes_, threads_});
+  const int64_t lanes = sched.lanes, mr = sched.mr, nr = sched.nr, perSlice = sched.perSlice, kc = sched.kc;
+  const int64_t kBlocks = sched.kBlocks, perGroup = sched.perGroup, mc = sched.mc, gm = sched.gm;
+  const int64_t groups = sched.groups, nc = sched.nc, nBlocks = sched.nBlocks;
   auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-  const int64_t units = g.k / g.kStep, perSlice = ceilDiv(units, ceilDiv(g.k, 256)), kc = perSlice * g.kStep;
-  const int64_t kBlocks = ceilDiv(units, perSlice);
-  // Blocks: rows by at most 192 (A's packed block stays in L2), columns by
-  // at most 512 (B's packed slice in L2 or L3). A task is a group of row
-  // blocks sharing one packed B slice, the group's accumulated block at
-  // most ~4 MB (in L3). The runtime gives each thread an equal range of tasks: the
-  // task count is made a multiple of the threads (more groups, then more
-  // column blocks) where the sizes allow, and groups are equal in size.
-  const int64_t rowUnits = ceilDiv(g.m, mr), nAlign = std::lcm(nr, g.nStep), nUnits = ceilDiv(g.n, nAlign);
-  int64_t nBlocks = std::min(nUnits, ceilDiv(g.n, 512));
-  const int64_t blockBytes = 192 * std::min<int64_t>(g.n, 512) * static_cast<int64_t>(dtypeSize(t));
-  int64_t groups = ceilDiv(ceilDiv(g.m, 192), std::max<int64_t>(1, (4 << 20) / blockBytes));
-  while ((groups * nBlocks) % threads_ != 0 && groups < rowUnits)
-    ++groups;
-  while ((groups * nBlocks) % threads_ != 0 && nBlocks < nUnits)
-    ++nBlocks;
-  const int64_t groupUnits = ceilDiv(rowUnits, groups), perGroup = ceilDiv(groupUnits * mr, 192);
-  const int64_t mc = ceilDiv(groupUnits, perGroup) * mr, gm = perGroup * mc;
-  groups = ceilDiv(g.m, gm);
-  const int64_t nc = ceilDiv(nUnits, nBlocks) * nAlign;
-  nBlocks = ceilDiv(g.n, nc);
   int ap = scratch("a_panels", t, mc * kc), bp = scratch("b_panels", t, kc * nc), cb = scratch("c_block", t, gm * nc);
 
   auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
@@ -290,4 +308,6 @@ bool Lowerer::lowerConv(const Node &n, const Window &win) {
   return lowerGemm(g);
 }
 
-} // namespace kiln::lower::detail
+} // namespace detail
+
+} // namespace kiln::lower

@@ -46,6 +46,20 @@ struct Machine {
   int threads = 1;
 };
 
+/// How a contraction C[m, n] += A(m, k) B(k, n) is blocked (BLIS's
+/// schedule, lower/Gemm.cpp): a plain value chosen by gemmSchedule from the
+/// sizes and the Machine alone, which the kernel builder consumes.
+struct GemmSchedule {
+  int64_t lanes = 0, mr = 0, nr = 0;               ///< the tile: mr rows by nr = 2 vectors of lanes
+  int64_t kc = 0, perSlice = 0, kBlocks = 0;       ///< k slices of kc (perSlice units of kStep), kBlocks of them
+  int64_t mc = 0, perGroup = 0, gm = 0, groups = 0; ///< row blocks of mc, perGroup to a task's gm rows
+  int64_t nc = 0, nBlocks = 0;                     ///< column blocks of nc
+};
+/// k holds units of kStep (a conv's channels), n of nStep (a weight
+/// gradient's columns): blocks hold whole units.
+GemmSchedule gemmSchedule(int64_t m, int64_t n, int64_t k, int64_t kStep, int64_t nStep, ir::DType t,
+                          const Machine &machine);
+
 /// The kernel of node `n` of `g` named `name`, its buffers the node's operands
 /// then its results (then its scratch buffers); nullopt if the node is not
 /// lowerable yet.

@@ -114,10 +114,27 @@ private:
     int64_t kh = 0, kw = 0, strideH = 1, strideW = 1, dilH = 1, dilW = 1, padT = 0, padL = 0;
     std::function<ExprRef(const ExprRef &, const ExprRef &, const ExprRef &, const ExprRef &)> w;
   };
+  /// How a direct convolution is blocked: a plain value directSchedule
+  /// chooses from the sizes and the Machine, which lowerDirect builds.
+  struct DirectSchedule {
+    int64_t lanes = 0, mr = 0, nr = 0;  ///< the tile: mr pixels by nr = 2 vectors of output channels
+    int64_t group = 0, groups = 0;      ///< output rows per task, tasks per image
+    int64_t inRows = 0, wp = 0;         ///< the copied input rows: inRows of wp pixels
+    bool flat = false;                  ///< stride 1: tiles run over the flattened rows
+    int64_t rowsPad = 0, flatTiles = 0; ///< a row's pixels rounded up to tiles; tiles over a flat group
+    int64_t k = 0, panels = 0, ldc = 0; ///< depth (taps x channels), panels of nr channels, C's row stride
+    int64_t slack = 0;                  ///< pixels the last flat tile reads past the rows
+  };
+  /// A direct convolution's scratch buffers.
+  struct DirectBuffers {
+    int rows = -1, bPanels = -1, cBlock = -1;
+  };
+  static DirectSchedule directSchedule(const Direct &d, DType t, const Machine &machine);
+
 
   static std::vector<Tile::Around> taps(const Direct &d, int64_t wp, int64_t nr);
-  bool lowerDirectFlat(const Direct &d, Block body, Block taskBody, int task, const ExprRef &b, const ExprRef &r0,
-                       int64_t group, int64_t groups, int64_t wp, int64_t tiles, int rows, int bp, int cb);
+  bool lowerDirectFlat(const Direct &d, const DirectSchedule &s, const DirectBuffers &buf, Block body, Block taskBody,
+                       int task, const ExprRef &b, const ExprRef &r0);
   bool lowerDirect(const Direct &d);
   bool lowerWeightGradByParts(const Node &n, const Window &win);
   bool lowerDirectWeightGrad(const Node &n, const Window &win);

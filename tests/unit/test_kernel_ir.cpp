@@ -10,6 +10,7 @@
 #include "ir/kernel/Parser.h"
 #include "ir/kernel/Verifier.h"
 #include "kiln/train.h"
+#include "lower/Lower.h"
 
 #include <catch2/catch.hpp>
 
@@ -150,4 +151,31 @@ TEST_CASE("kernel IR that does not parse is one error naming the line and column
   CHECK(bad("kernel @k(out y : f32[4]) {\n  y[0] = acc1\n}\n") ==
         "kernel IR 2:10: accumulator acc1 is read before its declaration");
   CHECK(bad("kernel @k(out y : f32[4]) {\n  for i0 in 0..4 {\n") == "kernel IR 3:1: expected a name");
+}
+
+TEST_CASE("schedules are plain values chosen from the sizes and the machine", "[kernel][schedule]") {
+  using lower::gemmSchedule;
+  // 200 x 128 x 256 on 2 threads (tests/lit/lower_gemm.kir): two tasks of
+  // 102 rows, one column block of 128, one k slice of 256, a 6 x 16 tile.
+  auto s = gemmSchedule(200, 128, 256, 1, 1, DType::F32, lower::Machine{32, 2});
+  CHECK(s.mr == 6);
+  CHECK(s.nr == 16);
+  CHECK(s.kc == 256);
+  CHECK(s.kBlocks == 1);
+  CHECK(s.gm == 102);
+  CHECK(s.groups * s.nBlocks == 2);
+  CHECK(s.nc == 128);
+  // sgemm 1024: blocks that fit the caches, a task count the threads divide.
+  for (int threads : {1, 2, 3}) {
+    INFO(threads << " threads");
+    auto b = gemmSchedule(1024, 1024, 1024, 1, 1, DType::F32, lower::Machine{32, threads});
+    CHECK(b.kc == 256);
+    CHECK(b.mc <= 192);
+    CHECK(b.nc <= 512);
+    CHECK((b.groups * b.nBlocks) % threads == 0);
+    CHECK(b.gm * b.groups >= 1024);
+  }
+  // AVX-512: two vectors of 16 floats.
+  CHECK(gemmSchedule(64, 64, 64, 1, 1, DType::F32, lower::Machine{64, 1}).nr == 32);
+  CHECK(gemmSchedule(64, 64, 64, 1, 1, DType::F64, lower::Machine{32, 1}).nr == 8);
 }
