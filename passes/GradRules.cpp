@@ -1,7 +1,10 @@
 //===- passes/GradRules.cpp - The gradient rule of every differentiable op -===//
 //
-// One switch over the op table: given the gradients of a node's results,
-// build the gradients of its operands out of ordinary ops. Ops whose results
+// One switch over the op table, with no default (-Wswitch names an op added
+// without a decision here): given the gradients of a node's results, build
+// the gradients of its operands out of ordinary ops. Composite elementwise
+// ops get theirs through their definitions (definitionRule), their case
+// labels generated from ir/Ops.def. Ops whose results
 // are integers or booleans (comparisons, argmax, one_hot) have none; rounding
 // ops (sign, floor, ceil, round) have a zero gradient, as in Theano.
 //
@@ -673,7 +676,6 @@ Expected<OperandGrads> nnRule(const Rule &r, const std::vector<std::optional<Val
 
 Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::vector<std::optional<ValueId>> &dys) {
   Rule r{b, n, dys};
-  const OpInfo &info = n.info();
   // Results that are not floating point carry no gradient.
   if (!isFloat(b.type(n.results[0]).dtype))
     return OperandGrads(n.operands.size());
@@ -724,12 +726,46 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::BatchNormInfer:
   case OpKind::BatchNormGrad:
   case OpKind::Dropout: return nnRule(r, dys);
-  default: break;
+  case OpKind::Neg:
+  case OpKind::Abs:
+  case OpKind::Exp:
+  case OpKind::Expm1:
+  case OpKind::Log:
+  case OpKind::Log1p:
+  case OpKind::Sqrt:
+  case OpKind::Reciprocal:
+  case OpKind::Tanh:
+  case OpKind::Floor:
+  case OpKind::Ceil:
+  case OpKind::Round:
+  case OpKind::Erf:
+  case OpKind::Sin:
+  case OpKind::Cos:
+  case OpKind::Cast:
+  case OpKind::Identity:
+  case OpKind::LayoutConvert: return unaryRule(r, *dys[0]);
+    // Every composite, its case labels generated from the table: the chain
+    // rule through its definition (sigmoid's hand rule is in unaryRule).
+#define KILN_OP(...)
+#define KILN_DEFINE_ATTRS(id, ...) case OpKind::id:
+#define KILN_DEFINE(id, api, ...) case OpKind::id:
+#include "ir/Ops.def"
+#undef KILN_DEFINE
+#undef KILN_DEFINE_ATTRS
+#undef KILN_OP
+    return n.op == OpKind::Sigmoid ? unaryRule(r, *dys[0]) : definitionRule(r, *dys[0]);
+  // Integer or boolean results returned above; these have no rule yet.
+  case OpKind::Equal:
+  case OpKind::Less:
+  case OpKind::Greater:
+  case OpKind::And:
+  case OpKind::Or:
+  case OpKind::ArgMax:
+  case OpKind::ArgMin:
+  case OpKind::GatherElements:
+  case OpKind::OneHot:
+  case OpKind::Fused: break;
   }
-  if (info.isComposite() && n.op != OpKind::Sigmoid)
-    return definitionRule(r, *dys[0]);
-  if (info.category == OpCategory::Elementwise || n.op == OpKind::Identity || n.op == OpKind::LayoutConvert)
-    return unaryRule(r, *dys[0]);
   return notDifferentiable(n, "");
 }
 

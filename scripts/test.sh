@@ -26,7 +26,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 CC=clang-19 CXX=clang++-19 cmake -S . -B build-tsan -G Ninja -DKILN_SANITIZE_THREAD=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo > build-tsan.configure.log || { cat build-tsan.configure.log; exit 1; }
 ninja -C build-tsan kiln-unit kiln-cli
-export TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/tsan.supp"
+export TSAN_OPTIONS="halt_on_error=1 ignore_noninstrumented_modules=1 suppressions=$PWD/tests/tsan.supp"
 OMP_TOOL_LIBRARIES=/usr/lib/llvm-19/lib/libarcher.so \
   build-tsan/kiln-unit "[threads],[cache],[llvm],[function]"
 OMP_TOOL_LIBRARIES=/usr/lib/llvm-19/lib/libarcher.so bash tests/cli/cache_processes.sh build-tsan/kiln .
