@@ -1,15 +1,12 @@
 //===- driver/Driver.cpp - The one compile driver -------------------------===//
 #include "driver/Driver.h"
 
-#include "ir/Printer.h"
 #include "ir/kernel/Verifier.h"
 #include "passes/Fuse.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 
 namespace kiln::driver {
 
@@ -23,24 +20,8 @@ double millisecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-bool wants(const std::vector<std::string> &list, const std::string &stage) {
-  return std::find(list.begin(), list.end(), "all") != list.end() ||
-         std::find(list.begin(), list.end(), stage) != list.end();
-}
-
-Status dumpFile(const std::string &dir, size_t index, const std::string &name, const std::string &text) {
-  if (dir.empty())
-    return {};
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  std::string path = fmt::format("{}/{:02}.{}", dir, index, name);
-  std::ofstream out(path);
-  out << text;
-  out.close();
-  if (!out)
-    return makeError("{}: cannot write the dump", path);
-  return {};
-}
+using passes::dumpStage;
+using passes::wantsStage;
 
 /// Binds the symbolic dims of `g`'s inputs from the sizes given; the
 /// reference interpreter's messages, word for word.
@@ -145,7 +126,7 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
     c.plan = plan.take();
   }
   c.stats.push_back(passes::PassStat{"plan_memory", millisecondsSince(t0), nodes, nodes, graphKernels, graphKernels});
-  if (wants(printAfter, "plan_memory"))
+  if (wantsStage(printAfter, "plan_memory"))
     c.printed += "// ----- after plan_memory -----\n" + passes::formatPlan(c.graph, c.plan);
   if (o.stopAfter == Stage::PlanMemory)
     return c;
@@ -158,16 +139,17 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
       if (auto s = kernel::verify(k); !s)
         return makeError("lower: the kernel IR does not verify: {}", s.error().message);
   c.stats.push_back(passes::PassStat{"lower", millisecondsSince(t0), nodes, nodes, graphKernels, c.kernels.size()});
-  if (wants(printAfter, "lower"))
+  if (wantsStage(printAfter, "lower"))
     c.printed += "// ----- after lower -----\n" + describe(c);
-  KILN_TRY(dumpFile(dumpDir, dumpIndex++, "lower.kernels", describe(c)));
+  if (!dumpDir.empty())
+    KILN_TRY(dumpStage(dumpDir, dumpIndex++, "lower.kernels", describe(c)));
   if (o.stopAfter == Stage::Lower || c.kernels.empty())
     return c;
 
   // Machine code for every kernel (the disk cache, parallel groups).
   t0 = Clock::now();
   codegen::JitOptions jo = o.jit;
-  jo.keepIR = jo.keepIR || wants(printAfter, "codegen") || !dumpDir.empty();
+  jo.keepIR = jo.keepIR || wantsStage(printAfter, "codegen") || !dumpDir.empty();
   {
     auto jit = codegen::Jit::compile(c.kernels, jo);
     if (!jit)
@@ -175,20 +157,31 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
     c.jit = jit.take();
   }
   c.stats.push_back(passes::PassStat{"codegen", millisecondsSince(t0), nodes, nodes, c.kernels.size(), c.kernels.size()});
-  if (wants(printAfter, "codegen"))
+  if (wantsStage(printAfter, "codegen"))
     c.printed += "// ----- after codegen -----\n" + c.jit->llvmIR();
-  KILN_TRY(dumpFile(dumpDir, dumpIndex++, "codegen.ll", c.jit->llvmIR()));
+  if (!dumpDir.empty())
+    KILN_TRY(dumpStage(dumpDir, dumpIndex++, "codegen.ll", c.jit->llvmIR()));
   return c;
 }
 
-std::string describe(const Compiled &c) {
+std::string stepName(const Step &s) {
+  switch (s.kind) {
+  case Step::Kernel: return fmt::format("kernel{}", s.kernel);
+  case Step::View: return "view";
+  case Step::Reference: return "reference";
+  }
+  return "?";
+}
+
+std::string describeSteps(const Graph &g, const std::vector<Step> &steps) {
   std::string out;
-  for (const Step &s : c.steps)
-    out += fmt::format("// {:<10} {}\n",
-                       s.kind == Step::View        ? "view"
-                       : s.kind == Step::Reference ? "reference"
-                                                   : fmt::format("kernel{}", s.kernel),
-                       c.graph.describe(c.graph.nodes()[s.node]));
+  for (const Step &s : steps)
+    out += fmt::format("// {:<10} {}\n", stepName(s), g.describe(g.nodes()[s.node]));
+  return out;
+}
+
+std::string describe(const Compiled &c) {
+  std::string out = describeSteps(c.graph, c.steps);
   for (const kernel::Kernel &k : c.kernels)
     out += kernel::print(k);
   return out;

@@ -85,6 +85,10 @@ Expected<Compiled> compile(const ir::Graph &g, const Options &options);
 /// dim only known at run time.
 std::optional<ir::Sizes> sizesOf(const ir::Shape &shape, const std::map<std::string, int64_t> &dims);
 
+/// Where a step runs: `kernelN`, `view` or `reference`.
+std::string stepName(const Step &s);
+/// The launch list, a line per step (as `--profile` names them).
+std::string describeSteps(const ir::Graph &g, const std::vector<Step> &steps);
 /// The launch list and every kernel as text (`kiln dump --stage kernels`).
 std::string describe(const Compiled &c);
 

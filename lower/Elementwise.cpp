@@ -23,10 +23,8 @@ ExprRef Lowerer::elementwise(const Node &n, DType t, std::vector<ExprRef> args) 
       c = std::clamp(c, -9.2e18, 9.2e18);
     return imm(c, t);
   };
-  auto apply = [t](OpKind k, std::span<const ExprRef> a) {
-    const OpInfo &p = opInfo(k);
-    DType rt = p.infer == inferCompare || p.infer == inferLogical ? DType::Bool : k == OpKind::Select ? a[1]->type : t;
-    return op(k, rt, std::vector<ExprRef>(a.begin(), a.end()));
+  auto apply = [](OpKind k, std::span<const ExprRef> a) {
+    return op(k, primitiveType(k, a), std::vector<ExprRef>(a.begin(), a.end()));
   };
   std::vector<ExprRef> scratch;
   return expand<ExprRef>(info.definition, args, definitionAttrs(info.definition, n.attrView()), constant, apply,

@@ -39,23 +39,28 @@ const PassEntry kPasses[] = {
     {"fuse", [](const Graph &g, const Target &) { return fuse(g); }},
 };
 
-bool wants(const std::vector<std::string> &list, const std::string &pass) {
-  return std::find(list.begin(), list.end(), "all") != list.end() ||
-         std::find(list.begin(), list.end(), pass) != list.end();
-}
-
-Status dump(const std::string &dir, int index, const std::string &stage, const Graph &g) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  std::string path = fmt::format("{}/{:02}.{}.kir", dir, index, stage);
-  std::ofstream out(path);
-  if (!out)
-    return makeError("{}: cannot write the dump", path);
-  out << print(g);
-  return {};
+Status dump(const std::string &dir, size_t index, const std::string &stage, const Graph &g) {
+  return dumpStage(dir, index, stage + ".kir", print(g));
 }
 
 } // namespace
+
+bool wantsStage(const std::vector<std::string> &list, const std::string &stage) {
+  return std::find(list.begin(), list.end(), "all") != list.end() ||
+         std::find(list.begin(), list.end(), stage) != list.end();
+}
+
+Status dumpStage(const std::string &dir, size_t index, const std::string &file, const std::string &text) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::string path = fmt::format("{}/{:02}.{}", dir, index, file);
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out)
+    return makeError("{}: cannot write the dump", path);
+  return {};
+}
 
 std::vector<std::string> allPasses() {
   std::vector<std::string> out;
@@ -96,7 +101,7 @@ Expected<PipelineResult> runPipeline(const Graph &g, const std::vector<std::stri
   PipelineResult r{g, {}, {}};
   if (!options.dumpDir.empty())
     KILN_TRY(dump(options.dumpDir, 0, "input", r.graph));
-  int index = 0;
+  size_t index = 0;
   for (const std::string &name : passes) {
     const PassEntry *entry = nullptr;
     for (const PassEntry &p : kPasses)
@@ -104,7 +109,7 @@ Expected<PipelineResult> runPipeline(const Graph &g, const std::vector<std::stri
         entry = &p;
     if (!entry)
       return makeError("unknown pass '{}'", name);
-    if (wants(options.printBefore, name))
+    if (wantsStage(options.printBefore, name))
       r.printed += fmt::format("// ----- before {} -----\n{}", name, print(r.graph));
     PassStat stat{name, 0, r.graph.nodes().size(), 0, countKernels(r.graph), 0};
     auto t0 = std::chrono::steady_clock::now();
@@ -119,7 +124,7 @@ Expected<PipelineResult> runPipeline(const Graph &g, const std::vector<std::stri
     if (options.verifyEach)
       if (auto s = verify(r.graph); !s)
         return makeError("the graph does not verify after pass {}: {}", name, s.error().message);
-    if (wants(options.printAfter, name))
+    if (wantsStage(options.printAfter, name))
       r.printed += fmt::format("// ----- after {} -----\n{}", name, print(r.graph));
     if (!options.dumpDir.empty())
       KILN_TRY(dump(options.dumpDir, ++index, "after_" + name, r.graph));

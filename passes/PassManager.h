@@ -46,6 +46,12 @@ std::vector<std::string> pipelineFor(int level);
 Expected<std::vector<std::string>> parsePipeline(const std::string &text);
 Expected<PipelineResult> runPipeline(const ir::Graph &g, const std::vector<std::string> &passes,
                                      const PassOptions &options = {});
+/// Whether --print-before/--print-after's list names `stage` (or `all`);
+/// the compile driver asks it of its later stages too.
+bool wantsStage(const std::vector<std::string> &list, const std::string &stage);
+/// Writes a stage's text to DIR/NN.FILE (`NN.after_fuse.kir`,
+/// `NN.lower.kernels`); an error names the file.
+Status dumpStage(const std::string &dir, size_t index, const std::string &file, const std::string &text);
 /// The table of --time-passes.
 std::string formatStats(const std::vector<PassStat> &stats);
 

@@ -115,12 +115,7 @@ Expected<std::unique_ptr<Executable>> Executable::create(driver::Compiled c) {
     e->values_[p.value] = toPhysical(p.data, graph.type(p.value).layout);
   for (const Const &k : graph.consts())
     e->values_[k.value] = k.data;
-  for (const driver::Step &s : c.steps) {
-    const Node *n = &graph.nodes()[s.node];
-    e->steps_.push_back(Step{n, s.kind == driver::Step::Kernel ? s.kernel
-                                : s.kind == driver::Step::View ? kView
-                                                               : kReference});
-  }
+  e->steps_ = std::move(c.steps);
   for (const kernel::Kernel &k : e->kernels_) {
     e->parallelExtents_.push_back(k.parallelExtent());
     std::vector<HostTensor> shared;
@@ -153,24 +148,26 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
     values_[v] = toPhysical(it->second, g.type(v).layout);
   }
   stepSeconds_.resize(steps_.size());
+  // Types by reference: the graph does not change while it runs.
+  auto typeOf = [&g](ValueId v) -> const Type & { return g.value(v).type; };
   for (size_t si = 0; si < steps_.size(); ++si) {
-    const Step &s = steps_[si];
-    const Node &n = *s.node;
+    const driver::Step &s = steps_[si];
+    const Node &n = g.nodes()[s.node];
     auto started = std::chrono::steady_clock::now();
     Timed timed{stepSeconds_[si], started};
-    if (s.kernel == kView) { // the layout pass kept the bytes' order
-      values_[n.results[0]] = values_[n.operands[0]].reshaped(*driver::sizesOf(g.type(n.results[0]).shape, dims_));
+    if (s.kind == driver::Step::View) { // the layout pass kept the bytes' order
+      values_[n.results[0]] = values_[n.operands[0]].reshaped(*driver::sizesOf(typeOf(n.results[0]).shape, dims_));
       continue;
     }
-    if (s.kernel == kReference) {
+    if (s.kind == driver::Step::Reference) {
       std::vector<HostTensor> operands;
       for (ValueId o : n.operands)
-        operands.push_back(toLogical(values_[o], g.type(o).layout));
+        operands.push_back(toLogical(values_[o], typeOf(o).layout));
       auto results = ref::evaluateNode(g, n, operands, dims_);
       if (!results)
         return results.error();
       for (size_t i = 0; i < n.results.size(); ++i)
-        values_[n.results[i]] = toPhysical((*results)[i], g.type(n.results[i]).layout);
+        values_[n.results[i]] = toPhysical((*results)[i], typeOf(n.results[i]).layout);
       continue;
     }
     std::vector<void *> buffers;
@@ -180,10 +177,11 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
       // A kernel writes every element of its results: the last run's buffer
       // is reused unless something else (an output handed out, a view, a
       // parameter) still holds it.
-      auto sizes = driver::sizesOf(g.type(r).shape, dims_);
+      const Type &rt = typeOf(r);
+      auto sizes = driver::sizesOf(rt.shape, dims_);
       HostTensor &v = values_[r];
-      if (!(v.unshared() && v.dtype() == g.type(r).dtype && v.sizes() == *sizes))
-        v = HostTensor(g.type(r).dtype, *sizes);
+      if (!(v.unshared() && v.dtype() == rt.dtype && v.sizes() == *sizes))
+        v = HostTensor(rt.dtype, *sizes);
       buffers.push_back(v.data());
     }
     auto kernel = static_cast<size_t>(s.kernel);
@@ -232,12 +230,9 @@ std::string Executable::profile() const {
   }
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return stepSeconds_[a] > stepSeconds_[b]; });
   std::string out = fmt::format("// {:.3f} s in {} steps\n", total, order.size());
-  for (size_t i : order) {
-    const Step &s = steps_[i];
-    std::string where = s.kernel == kView ? "view" : s.kernel == kReference ? "reference" : fmt::format("kernel{}", s.kernel);
+  for (size_t i : order)
     out += fmt::format("// {:8.3f} s {:5.1f}%  {:<10} {}\n", stepSeconds_[i], total > 0 ? 100 * stepSeconds_[i] / total : 0.0,
-                       where, graph_.describe(*s.node));
-  }
+                       driver::stepName(steps_[i]), graph_.describe(graph_.nodes()[steps_[i].node]));
   return out;
 }
 
@@ -248,16 +243,7 @@ std::string Executable::kernelsText() const {
   return out;
 }
 
-std::string Executable::describeSteps() const {
-  std::string out;
-  for (const Step &s : steps_)
-    out += fmt::format("// {:<10} {}\n",
-                       s.kernel == kView        ? "view"
-                       : s.kernel == kReference ? "reference"
-                                                : fmt::format("kernel{}", s.kernel),
-                       graph_.describe(*s.node));
-  return out;
-}
+std::string Executable::describeSteps() const { return driver::describeSteps(graph_, steps_); }
 
 void Executable::setParam(const std::string &name, const HostTensor &value) {
   ValueId v = graph_.lookup(name);

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "driver/Driver.h"
 #include "ir/Graph.h"
 #include "ir/kernel/Kernel.h"
 #include "reference/Reference.h"
@@ -23,9 +24,7 @@ namespace kiln {
 namespace codegen {
 class Jit;
 }
-namespace driver {
-struct Compiled;
-}
+
 
 /// `$KILN_CACHE_DIR` if set (empty: no cache), else `$XDG_CACHE_HOME/kiln`
 /// or `~/.cache/kiln`.
@@ -60,8 +59,8 @@ public:
   size_t nativeNodes() const { return native_; }
   size_t referenceNodes() const {
     size_t n = 0;
-    for (const Step &s : steps_)
-      n += s.kernel == kReference;
+    for (const driver::Step &s : steps_)
+      n += s.kind == driver::Step::Reference;
     return n;
   }
   /// The launch list: each node and where it runs (a kernel or the reference).
@@ -72,7 +71,9 @@ public:
   /// The seconds each step of the launch list took, summed over runs, and
   /// whether step i runs a native kernel of node `op`.
   const std::vector<double> &stepSeconds() const { return stepSeconds_; }
-  bool stepIsKernel(size_t i, ir::OpKind op) const { return steps_[i].kernel >= 0 && steps_[i].node->op == op; }
+  bool stepIsKernel(size_t i, ir::OpKind op) const {
+    return steps_[i].kind == driver::Step::Kernel && graph_.nodes()[steps_[i].node].op == op;
+  }
   /// Every kernel as kernel IR text, and the optimized LLVM module.
   std::string kernelsText() const;
   const std::string &llvmIR() const;
@@ -89,18 +90,13 @@ public:
   void setParam(const std::string &name, const ir::HostTensor &value);
 
 private:
-  static constexpr int kReference = -1, kView = -2;
-  struct Step {
-    const ir::Node *node;
-    int kernel; ///< index into the JIT's functions, kReference or kView (a reshape)
-  };
   Executable() = default;
 
   ir::Graph graph_;
   std::map<std::string, int64_t> dims_;
   std::map<std::string, ir::Sizes> inputSizes_;
   std::vector<ir::HostTensor> values_; ///< by value id, in physical layout
-  std::vector<Step> steps_;
+  std::vector<driver::Step> steps_; ///< the driver's launch list
   std::vector<double> stepSeconds_; ///< per step, summed over runs
   std::vector<int64_t> parallelExtents_; ///< per kernel; 0: no parallel loop
   std::vector<std::vector<ir::HostTensor>> shared_; ///< per kernel, its shared scratch buffers

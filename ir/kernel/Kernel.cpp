@@ -2,6 +2,7 @@
 #include "ir/kernel/Kernel.h"
 
 #include "ir/Printer.h"
+#include "ir/TypeRules.h"
 
 #include <algorithm>
 #include <cctype>
@@ -48,6 +49,15 @@ ExprRef op(ir::OpKind k, DType t, std::vector<ExprRef> args) {
   e->op = k;
   e->args = std::move(args);
   return e;
+}
+
+DType primitiveType(ir::OpKind k, std::span<const ExprRef> args) {
+  const ir::OpInfo &info = ir::opInfo(k);
+  if (info.infer == ir::inferCompare || info.infer == ir::inferLogical)
+    return DType::Bool;
+  if (k == ir::OpKind::Select && args.size() > 1)
+    return args[1]->type;
+  return args.empty() ? DType::F32 : args[0]->type;
 }
 
 ExprRef cast(ExprRef x, DType t) {

@@ -21,6 +21,7 @@
 #include "ir/Op.h"
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ ExprRef load(int buffer, DType t, ExprRef idx);
 ExprRef acc(int id, DType t);
 /// A primitive op of the table (composites are expanded before).
 ExprRef op(ir::OpKind k, DType t, std::vector<ExprRef> args);
+/// The dtype primitive k gives on `args`: bool for comparisons and logical
+/// ops, the branches' for select, the first operand's otherwise.
+DType primitiveType(ir::OpKind k, std::span<const ExprRef> args);
 ExprRef cast(ExprRef x, DType t);
 /// i64 index arithmetic, folding constants (divIdx and remIdx take
 /// non-negative values and a positive constant).

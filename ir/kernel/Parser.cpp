@@ -381,6 +381,16 @@ private:
   }
 
   Expected<ExprRef> primary(std::optional<ir::DType> expected) {
+    // Expressions nest by recursion: a bound keeps hostile text from
+    // overflowing the stack.
+    if (++depth_ > kMaxDepth)
+      return fail(fmt::format("expressions nest deeper than {}", kMaxDepth));
+    auto e = primaryAt(expected);
+    --depth_;
+    return e;
+  }
+
+  Expected<ExprRef> primaryAt(std::optional<ir::DType> expected) {
     if (accept("(")) {
       KILN_ASSIGN(ExprRef e, expr(expected));
       KILN_TRY(expect(")"));
@@ -492,12 +502,14 @@ private:
           args[i] = imm(args[i]->imm, *sibling);
     if (args.empty())
       return fail(fmt::format("op '{}' without operands", n));
-    ir::DType t = compare ? ir::DType::Bool : select && args.size() > 1 ? args[1]->type : args[0]->type;
+    ir::DType t = primitiveType(info->kind, args);
     return op(info->kind, t, std::move(args));
   }
 
+  static constexpr int kMaxDepth = 500;
   std::string_view t_;
   size_t p_ = 0;
+  int depth_ = 0;
   const Kernel *k_ = nullptr;
   int numVars_ = 0;
   std::map<int, ir::DType> accTypes_;
