@@ -1,5 +1,6 @@
 //===- driver/Driver.cpp - The one compile driver -------------------------===//
 #include "driver/Driver.h"
+#include "ir/Limits.h"
 
 #include "ir/kernel/Verifier.h"
 #include "passes/Fuse.h"
@@ -116,6 +117,21 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
   size_t nodes = c.graph.nodes().size(), graphKernels = passes::countKernels(c.graph);
   if (o.stopAfter == Stage::Passes)
     return c;
+
+  // Every value at these sizes, sized before anything is allocated: the
+  // Executable holds all of them at once.
+  {
+    int64_t total = 0;
+    for (size_t v = 0; v < c.graph.numValues(); ++v) {
+      auto id = static_cast<ValueId>(v);
+      auto sizes = sizesOf(c.graph.type(id).shape, c.dims);
+      if (!sizes)
+        continue;
+      KILN_ASSIGN(int64_t bytes, checkedTensorBytes(c.graph.type(id).dtype, *sizes,
+                                                    fmt::format("%{} at these input sizes", c.graph.nameOf(id))));
+      KILN_TRY(addToBudget(total, bytes, fmt::format("the values of @{} at these input sizes", c.graph.name())));
+    }
+  }
 
   // The static memory plan of the intermediates at these sizes.
   auto t0 = Clock::now();

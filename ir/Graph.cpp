@@ -1,5 +1,6 @@
 //===- ir/Graph.cpp - The dataflow graph ----------------------------------===//
 #include "ir/Graph.h"
+#include "ir/Limits.h"
 #include "ir/TypeRules.h"
 
 namespace kiln::ir {
@@ -9,6 +10,7 @@ Expected<ValueId> Graph::addValue(std::string name, Type type, ValueKind kind, i
     return makeError("a value needs a name");
   if (byName_.count(name))
     return makeError("the name %{} is already defined", name);
+  KILN_TRY(checkedTypeBytes(type, fmt::format("%{}", name)));
   auto id = static_cast<ValueId>(values_.size());
   byName_.emplace(name, id);
   values_.push_back(Value{std::move(name), std::move(type), kind, owner, resultIndex});
@@ -27,9 +29,14 @@ Expected<ValueId> Graph::addParam(std::string name, HostTensor data, std::option
   type.layout = layout;
   if (layout.isFlat() ? type.rank() != 2 : (layout.kind != Layout::RowMajor && type.rank() < 3))
     return makeError("parameter %{}: layout {} does not apply to {}", name, layoutName(layout), toString(type));
+  int64_t total = staticBytes_;
+  KILN_TRY(addToBudget(total, static_cast<int64_t>(data.byteSize()),
+                       fmt::format("the parameters and constants of @{} (at %{})", name_, name)));
   auto v = addValue(std::move(name), type, ValueKind::Param, static_cast<int32_t>(params_.size()), 0);
-  if (v)
+  if (v) {
+    staticBytes_ = total;
     params_.push_back(Param{*v, std::move(data), init});
+  }
   return v;
 }
 
@@ -40,13 +47,22 @@ Expected<ValueId> Graph::addParam(std::string name, const Type &type, const Init
       return makeError("parameter %{} must have a constant shape, got {}", name, toString(type));
     sizes.push_back(d.value);
   }
+  // Sized before it is made: a declared 100 GB parameter is refused, not allocated.
+  KILN_ASSIGN(int64_t bytes, checkedTypeBytes(type, fmt::format("parameter %{}", name)));
+  int64_t total = staticBytes_;
+  KILN_TRY(addToBudget(total, bytes, fmt::format("the parameters and constants of @{} (at %{})", name_, name)));
   return addParam(std::move(name), materialize(init, type.dtype, sizes), init, type.layout);
 }
 
 Expected<ValueId> Graph::addConst(std::string name, HostTensor data) {
+  int64_t total = staticBytes_;
+  KILN_TRY(addToBudget(total, static_cast<int64_t>(data.byteSize()),
+                       fmt::format("the parameters and constants of @{} (at %{})", name_, name)));
   auto v = addValue(std::move(name), data.type(), ValueKind::Const, static_cast<int32_t>(consts_.size()), 0);
-  if (v)
+  if (v) {
+    staticBytes_ = total;
     consts_.push_back(Const{*v, std::move(data)});
+  }
   return v;
 }
 
@@ -72,6 +88,12 @@ Expected<std::vector<ValueId>> Graph::addNode(OpKind op, std::vector<ValueId> op
     return resolved.error();
   Status layoutOk = checkRowMajorOperands(info, types);
   auto results = layoutOk ? info.infer(types, AttrView(info, *resolved)) : Expected<std::vector<Type>>(layoutOk.error());
+  if (results)
+    for (const Type &t : *results)
+      if (auto bytes = checkedTypeBytes(t, "its result"); !bytes) {
+        results = bytes.error();
+        break;
+      }
   if (!results) {
     std::string operandText;
     for (size_t i = 0; i < operands.size(); ++i)

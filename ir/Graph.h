@@ -139,6 +139,8 @@ private:
   std::vector<ValueId> outputs_;
   std::vector<Update> updates_;
   int32_t nextAutoName_ = 0;
+  /// Bytes of the parameters' and constants' data, within the memory limit.
+  int64_t staticBytes_ = 0;
 };
 
 } // namespace kiln::ir

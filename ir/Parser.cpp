@@ -53,8 +53,8 @@ public:
       advance();
       t.kind = c == '%' ? Tok::Percent : Tok::At;
       if (pos_ < s_.size() && s_[pos_] == '"') {
-        if (!readString(t.text))
-          t.kind = Tok::Bad, t.text = "unterminated quoted name";
+        if (std::string bad = readString(t.text); !bad.empty())
+          t.kind = Tok::Bad, t.text = bad == "unterminated string" ? "unterminated quoted name" : bad;
         return t;
       }
       while (pos_ < s_.size() && isWordChar(s_[pos_]))
@@ -65,8 +65,8 @@ public:
     }
     if (c == '"') {
       t.kind = Tok::String;
-      if (!readString(t.text))
-        t.kind = Tok::Bad, t.text = "unterminated string";
+      if (std::string bad = readString(t.text); !bad.empty())
+        t.kind = Tok::Bad, t.text = bad;
       return t;
     }
     if (c == '<' && pos_ + 1 < s_.size() && s_[pos_ + 1] == '-') {
@@ -123,28 +123,50 @@ private:
       }
     }
   }
-  bool readString(std::string &out) {
+  /// Reads a quoted string with the printer's escapes (\\n, \\" and
+  /// \\\\); an empty result on success, else what is wrong with it.
+  std::string readString(std::string &out) {
     advance(); // opening quote
     while (pos_ < s_.size()) {
       char c = advance();
       if (c == '"')
-        return true;
+        return {};
       if (c == '\\' && pos_ < s_.size()) {
         char e = advance();
+        if (e != 'n' && e != '"' && e != '\\')
+          return std::isprint(static_cast<unsigned char>(e))
+                     ? fmt::format("unknown escape '\\{}' in a string (\\n, \\\" and \\\\ are known)", e)
+                     : fmt::format("unknown escape of byte 0x{:02x} in a string", static_cast<unsigned char>(e));
         out += e == 'n' ? '\n' : e;
         continue;
       }
       if (c == '\n')
-        return false;
+        break;
       out += c;
     }
-    return false;
+    return "unterminated string";
   }
 
   std::string_view s_;
   size_t pos_ = 0;
   int line_ = 1, col_ = 1;
 };
+
+/// Whether integer `v` is a value of `dtype` (floats take any integer).
+bool fitsInteger(DType dtype, int64_t v) {
+  switch (dtype) {
+  case DType::I8: return v >= -128 && v <= 127;
+  case DType::U8: return v >= 0 && v <= 255;
+  case DType::I32: return v >= INT32_MIN && v <= INT32_MAX;
+  case DType::Bool: return v == 0 || v == 1;
+  case DType::I64:
+  case DType::F32:
+  case DType::F64:
+  case DType::F16:
+  case DType::BF16: return true;
+  }
+  return false;
+}
 
 std::string describe(const Token &t) {
   switch (t.kind) {
@@ -381,7 +403,9 @@ private:
       return NAN;
     double v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if ((ec != std::errc() && ec != std::errc::result_out_of_range) || ptr != s.data() + s.size() || s.empty())
+    if (ec == std::errc::result_out_of_range)
+      return errorAt(t, fmt::format("number {} is out of the range of f64 (write inf, or 0)", t.text));
+    if (ec != std::errc() || ptr != s.data() + s.size() || s.empty())
       return errorAt(t, fmt::format("expected a number, got {}", describe(t)));
     return neg ? -v : v;
   }
@@ -457,6 +481,11 @@ private:
       const Literal &item = lit->items[i];
       if (item.kind == Literal::Word || item.kind == Literal::Str)
         return errorAt(open, fmt::format("'{}' is not a number", item.s));
+      if (item.kind == Literal::Float && !isFloat(type.dtype))
+        return errorAt(open, fmt::format("value {} (item {}) is not an integer, as {} data must be", item.f, i,
+                                         dtypeName(type.dtype)));
+      if (item.kind != Literal::Float && !fitsInteger(type.dtype, item.i))
+        return errorAt(open, fmt::format("value {} (item {}) does not fit in {}", item.i, i, dtypeName(type.dtype)));
       if (item.kind == Literal::Float)
         t.set(static_cast<int64_t>(i), item.f);
       else
@@ -723,7 +752,7 @@ Expected<Graph> parse(std::string_view text, std::string_view filename, const Pa
 Expected<Graph> parseFile(const std::string &path, const ParseOptions &options) {
   auto text = readFile(path);
   if (!text)
-    return makeError("{}: error: cannot open the file", path);
+    return text.error();
   return parse(*text, path, options);
 }
 

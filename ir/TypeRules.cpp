@@ -1,5 +1,6 @@
 //===- ir/TypeRules.cpp - Type inference rules of the op table ------------===//
 #include "ir/TypeRules.h"
+#include "ir/Limits.h"
 
 #include <algorithm>
 #include <limits>
@@ -95,8 +96,8 @@ Expected<Shape> windowOutputShape(const Window &w, const Type &x, Dim channels) 
 }
 
 Status checkGroups(const Dim &channels, int64_t groups, std::string_view what) {
-  if (groups < 1)
-    return makeError("groups must be >= 1, got {}", groups);
+  if (groups < 1 || groups > (int64_t{1} << 31))
+    return makeError("groups must be >= 1 and at most 2^31, got {}", groups);
   if (channels.isConst() && channels.value % groups != 0)
     return makeError("{} ({}) is not divisible by groups ({})", what, channels.value, groups);
   return {};
@@ -212,12 +213,17 @@ SliceBounds sliceBounds(int64_t start, int64_t end, int64_t step, int64_t dim) {
   return {s, step, s > e ? (s - e + (-step) - 1) / (-step) : 0};
 }
 
+/// The largest kernel size, stride, dilation or padding: every dim of a
+/// valid type is below 2^43 (ir/Limits.h), so a window's arithmetic on them
+/// stays far inside int64.
+constexpr int64_t kMaxWindowAttr = int64_t{1} << 31;
+
 Expected<Window> readWindow(const AttrView &attrs, std::vector<int64_t> kernel) {
   Window w;
   size_t n = kernel.size();
   for (int64_t k : kernel)
-    if (k < 1)
-      return makeError("kernel sizes must be >= 1, got [{}]", fmt::join(kernel, ","));
+    if (k < 1 || k > kMaxWindowAttr)
+      return makeError("kernel sizes must be >= 1 and at most 2^31, got [{}]", fmt::join(kernel, ","));
   w.kernel = std::move(kernel);
   auto list = [&](std::string_view name, size_t len, int64_t def, int64_t minValue,
                    std::vector<int64_t> &out) -> Status {
@@ -229,8 +235,8 @@ Expected<Window> readWindow(const AttrView &attrs, std::vector<int64_t> kernel) 
     if (v.size() != len)
       return makeError("{} must have {} entries, got [{}]", name, len, fmt::join(v, ","));
     for (int64_t x : v)
-      if (x < minValue)
-        return makeError("{} entries must be >= {}, got [{}]", name, minValue, fmt::join(v, ","));
+      if (x < minValue || x > kMaxWindowAttr)
+        return makeError("{} entries must be >= {} and at most 2^31, got [{}]", name, minValue, fmt::join(v, ","));
     out = v;
     return {};
   };
@@ -533,6 +539,9 @@ Result inferConvTranspose(std::span<const Type> ops, const AttrView &attrs) {
     outPad.assign(n, 0);
   if (outPad.size() != n)
     return makeError("output_padding must have {} entries", n);
+  for (int64_t p : outPad)
+    if (p < 0 || p > kMaxWindowAttr)
+      return makeError("output_padding entries must be >= 0 and at most 2^31, got [{}]", fmt::join(outPad, ","));
   Shape out = {x.shape[0], mulDim(w.shape[1], groups)};
   for (size_t i = 0; i < n; ++i) {
     const Dim &in = x.shape[i + 2];
@@ -713,12 +722,16 @@ static Result reshapeType(std::span<const Type> ops, const AttrView &attrs) {
     } else {
       d = Dim::of(spec[i]);
     }
-    if (d.isConst())
-      outConst *= d.value;
-    else if (d.isSymbol())
+    if (d.isConst()) {
+      auto next = checkedMul(outConst, d.value);
+      if (!next)
+        return makeError("shape [{}] has more elements than kiln can address", fmt::join(spec, ","));
+      outConst = *next;
+    } else if (d.isSymbol()) {
       outSyms.insert(d.sym);
-    else
+    } else {
       outUnknown = true;
+    }
     out.push_back(d);
   }
   if (inUnknown || outUnknown)
@@ -856,6 +869,8 @@ Result inferPad(std::span<const Type> ops, const AttrView &attrs) {
     int64_t b = pads[i], e = pads[i + x.rank()];
     if (b == 0 && e == 0)
       continue;
+    if (std::abs(b) > kMaxWindowAttr || std::abs(e) > kMaxWindowAttr)
+      return makeError("pads [{}] must each be at most 2^31 in size", fmt::join(pads, ","));
     if (!x.shape[i].isConst()) {
       out[i] = Dim::unknown();
       continue;

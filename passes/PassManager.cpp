@@ -1,6 +1,7 @@
 //===- passes/PassManager.cpp - Running named pipelines of passes ---------===//
 #include "passes/PassManager.h"
 
+#include "ir/File.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
 #include "passes/CSE.h"
@@ -54,12 +55,9 @@ Status dumpStage(const std::string &dir, size_t index, const std::string &file, 
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   std::string path = fmt::format("{}/{:02}.{}", dir, index, file);
-  std::ofstream out(path);
-  out << text;
-  out.close();
-  if (!out)
-    return makeError("{}: cannot write the dump", path);
-  return {};
+  if (ec)
+    return makeError("{}: cannot create the dump directory ({})", dir, ec.message());
+  return writeFileAtomic(path, text);
 }
 
 std::vector<std::string> allPasses() {

@@ -2,6 +2,8 @@
 #include "reference/Reference.h"
 #include "reference/Kernels.h"
 
+#include "ir/Limits.h"
+
 namespace kiln::ref {
 
 using namespace ir;
@@ -56,16 +58,37 @@ Results dispatch(const KernelCtx &ctx, Args args) {
   }
 }
 
-Expected<std::vector<Arr>> runNode(const Graph &g, const Node &n, Args args, SymbolEnv &env);
+Expected<std::vector<Arr>> runNode(const Graph &g, const Node &n, Args args, SymbolEnv &env, int64_t &budget);
+
+/// Sizes a node's results before they are computed (the interpreter holds
+/// every value as doubles until the run ends): each within the memory limit,
+/// and all of a run's together within it. Dims bound in `env` are known; an
+/// unknown dim (a reshape's -1) comes from data that already exists.
+Status sizeResults(const Graph &g, const Node &n, const SymbolEnv &env, int64_t &budget) {
+  for (ValueId r : n.results) {
+    Sizes known;
+    for (const Dim &d : g.type(r).shape) {
+      if (d.isConst())
+        known.push_back(d.value);
+      else if (auto it = d.isSymbol() ? env.find(d.sym) : env.end(); it != env.end())
+        known.push_back(it->second);
+    }
+    KILN_ASSIGN(int64_t bytes, checkedTensorBytes(DType::F64, known, fmt::format("result %{} of {}", g.nameOf(r),
+                                                                                  g.describe(n))));
+    KILN_TRY(addToBudget(budget, bytes, fmt::format("the values of a reference run (at {})", g.describe(n))));
+  }
+  return {};
+}
 
 /// Runs the nodes of `g` on `vals`, whose inputs, parameters and constants
 /// are set; symbols bound so far are in `env`.
-Status runNodes(const Graph &g, std::vector<Arr> &vals, SymbolEnv &env) {
+Status runNodes(const Graph &g, std::vector<Arr> &vals, SymbolEnv &env, int64_t &budget) {
   for (const Node &n : g.nodes()) {
+    KILN_TRY(sizeResults(g, n, env, budget));
     std::vector<const Arr *> args;
     for (ValueId o : n.operands)
       args.push_back(&vals[o]);
-    auto results = runNode(g, n, args, env);
+    auto results = runNode(g, n, args, env, budget);
     if (!results)
       return results.error();
     for (size_t i = 0; i < n.results.size(); ++i)
@@ -75,13 +98,13 @@ Status runNodes(const Graph &g, std::vector<Arr> &vals, SymbolEnv &env) {
 }
 
 /// A fused node: its region runs on the operands, as a graph of its own.
-Results runRegion(const Graph &body, Args args, SymbolEnv &env) {
+Results runRegion(const Graph &body, Args args, SymbolEnv &env, int64_t &budget) {
   std::vector<Arr> vals(body.numValues());
   for (size_t i = 0; i < args.size(); ++i)
     vals[body.inputs()[i]] = *args[i];
   for (const Const &c : body.consts())
     vals[c.value] = toArr(c.data);
-  KILN_TRY(runNodes(body, vals, env));
+  KILN_TRY(runNodes(body, vals, env, budget));
   std::vector<Arr> out;
   for (ValueId v : body.outputs())
     out.push_back(vals[v]);
@@ -89,11 +112,11 @@ Results runRegion(const Graph &body, Args args, SymbolEnv &env) {
 }
 
 /// Runs one node: kernel, rounding to dtype, shape check.
-Expected<std::vector<Arr>> runNode(const Graph &g, const Node &n, Args args, SymbolEnv &env) {
+Expected<std::vector<Arr>> runNode(const Graph &g, const Node &n, Args args, SymbolEnv &env, int64_t &budget) {
   KernelCtx ctx{n, n.attrView(), {}, env};
   for (ValueId r : n.results)
     ctx.resultTypes.push_back(g.type(r).dtype);
-  auto results = n.body ? runRegion(*n.body, args, env) : dispatch(ctx, args);
+  auto results = n.body ? runRegion(*n.body, args, env, budget) : dispatch(ctx, args);
   if (!results)
     return makeError("{}: {}", g.describe(n), results.error().message);
   for (size_t i = 0; i < results->size(); ++i) {
@@ -132,7 +155,8 @@ Expected<RunResult> evaluate(const Graph &g, const TensorMap &inputs) {
     vals[p.value] = toArr(p.data);
   for (const Const &c : g.consts())
     vals[c.value] = toArr(c.data);
-  KILN_TRY(runNodes(g, vals, env));
+  int64_t budget = 0;
+  KILN_TRY(runNodes(g, vals, env, budget));
   RunResult out;
   for (ValueId v : g.outputs())
     out.outputs.push_back(toHost(vals[v]));
@@ -155,7 +179,9 @@ Expected<std::vector<HostTensor>> evaluateNode(const Graph &g, const Node &n, co
   std::vector<const Arr *> args;
   for (const Arr &a : arrs)
     args.push_back(&a);
-  auto results = runNode(g, n, args, env);
+  int64_t budget = 0;
+  KILN_TRY(sizeResults(g, n, env, budget));
+  auto results = runNode(g, n, args, env, budget);
   if (!results)
     return results.error();
   std::vector<HostTensor> out;

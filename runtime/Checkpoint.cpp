@@ -4,7 +4,9 @@
 #include "ir/File.h"
 
 #include <nlohmann/json.hpp>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -15,10 +17,25 @@ namespace kiln::checkpoint {
 using namespace ir;
 using json = nlohmann::json;
 
+/// The metadata key of a tensor's checksum: `crc32:NAME`.
+const std::string kChecksumPrefix = "crc32:";
+
 namespace {
 const std::pair<DType, const char *> kNames[] = {{DType::F32, "F32"}, {DType::F64, "F64"}, {DType::F16, "F16"},
                                                  {DType::BF16, "BF16"}, {DType::I64, "I64"}, {DType::I32, "I32"},
                                                  {DType::I8, "I8"},   {DType::U8, "U8"},   {DType::Bool, "BOOL"}};
+/// The CRC-32 of a tensor's bytes, as 8 hex digits.
+std::string crcOf(const HostTensor &t) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const auto *p = reinterpret_cast<const Bytef *>(t.data());
+  for (size_t left = t.byteSize(); left > 0;) {
+    auto chunk = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
+    crc = crc32(crc, p, chunk);
+    p += chunk;
+    left -= chunk;
+  }
+  return fmt::format("{:08x}", static_cast<uint32_t>(crc));
+}
 } // namespace
 
 Status save(const std::string &path, const Tensors &tensors, const Metadata &meta) {
@@ -32,31 +49,24 @@ Status save(const std::string &path, const Tensors &tensors, const Metadata &met
     header[name] = {{"dtype", dt}, {"shape", t.sizes()}, {"data_offsets", {offset, offset + t.byteSize()}}};
     offset += t.byteSize();
   }
-  if (!meta.empty())
-    header["__metadata__"] = meta;
+  // Each tensor's CRC-32 in the metadata (safetensors allows only strings
+  // there), verified on load: flipped bits in the weights are an error.
+  Metadata withSums = meta;
+  for (const auto &[name, t] : tensors)
+    withSums[kChecksumPrefix + name] = crcOf(t);
+  if (!withSums.empty())
+    header["__metadata__"] = withSums;
   std::string text = header.dump();
   while (text.size() % 8)
     text += ' ';
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      return makeError("{}: cannot write the checkpoint", tmp);
-    uint64_t n = text.size();
-    char len[8];
-    for (int i = 0; i < 8; ++i)
-      len[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-    out.write(len, 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto &[name, t] : tensors)
-      out.write(reinterpret_cast<const char *>(t.data()), static_cast<std::streamsize>(t.byteSize()));
-    out.flush();
-    if (!out)
-      return makeError("{}: writing the checkpoint failed", tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return makeError("{}: cannot move the checkpoint into place", path);
-  return {};
+  std::string file;
+  uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i)
+    file += static_cast<char>((n >> (8 * i)) & 0xff);
+  file += text;
+  for (const auto &[name, t] : tensors)
+    file.append(reinterpret_cast<const char *>(t.data()), t.byteSize());
+  return writeFileAtomic(path, file);
 }
 
 Expected<Loaded> load(const std::string &path) {
@@ -113,6 +123,23 @@ Expected<Loaded> load(const std::string &path) {
       std::memcpy(t.data(), bytes.data() + dataStart + b, t.byteSize());
     out.tensors.emplace(name, std::move(t));
   }
+  // Checksums: verified where present (safetensors files from other tools
+  // carry none), and then required of every tensor.
+  bool summed = false;
+  for (const auto &[key, value] : out.meta)
+    summed |= key.starts_with(kChecksumPrefix);
+  for (const auto &[name, t] : out.tensors) {
+    auto it = out.meta.find(kChecksumPrefix + name);
+    if (it == out.meta.end()) {
+      if (summed)
+        return fail(fmt::format("tensor '{}' has no checksum while the others have one", name));
+      continue;
+    }
+    if (it->second != crcOf(t))
+      return fail(fmt::format("tensor '{}' does not match its checksum (the file is damaged)", name));
+  }
+  for (auto it = out.meta.begin(); it != out.meta.end();)
+    it = it->first.starts_with(kChecksumPrefix) ? out.meta.erase(it) : std::next(it);
   return out;
 }
 

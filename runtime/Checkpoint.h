@@ -2,8 +2,11 @@
 //
 // Saves named tensors and string metadata in the safetensors format (an
 // 8-byte little-endian header length, a JSON header, the raw data), written
-// to a temporary file and renamed, so a crash never leaves a half-written
-// checkpoint. Loads them back with every inconsistency reported.
+// through writeFileAtomic (a temporary file, fsync'ed and renamed), so a
+// crash or a power loss never leaves a half-written checkpoint. Each tensor's
+// CRC-32 is kept in the metadata (`crc32:NAME`) and verified on load, so
+// flipped bits are an error. Loads them back with every inconsistency
+// reported; the checksums are not part of the Metadata returned.
 //
 //===----------------------------------------------------------------------===//
 #pragma once

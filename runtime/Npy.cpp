@@ -2,6 +2,7 @@
 #include "runtime/Npy.h"
 
 #include "ir/File.h"
+#include "ir/Limits.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -61,6 +62,13 @@ Expected<HostTensor> decode(std::string_view bytes, std::string_view name) {
   if (bytes.size() < offset + headerLen)
     return fail("truncated header");
   std::string_view header = bytes.substr(offset, headerLen);
+  for (size_t i = 0; i < header.size(); ++i) {
+    auto c = static_cast<unsigned char>(header[i]);
+    if ((c < 0x20 || c > 0x7e) && !(c == '\n' && i + 1 == header.size()))
+      return fail(fmt::format("the header holds byte 0x{:02x} at offset {} (a header is printable ASCII ending "
+                              "in a newline)",
+                              c, offset + i));
+  }
 
   auto descr = dictValue(header, "descr");
   if (!descr || descr->size() < 2 || (*descr)[0] != '\'')
@@ -82,8 +90,15 @@ Expected<HostTensor> decode(std::string_view bytes, std::string_view name) {
   auto fortran = dictValue(header, "fortran_order");
   if (!fortran)
     return fail("the header has no 'fortran_order'");
-  if (fortran->substr(0, 4) == "True")
+  auto isWord = [&](std::string_view word) {
+    return fortran->substr(0, word.size()) == word &&
+           (fortran->size() == word.size() || std::string_view(", }").find((*fortran)[word.size()]) != std::string_view::npos);
+  };
+  if (isWord("True"))
     return fail("Fortran-ordered arrays are not supported; save with numpy.ascontiguousarray");
+  if (!isWord("False"))
+    return fail(fmt::format("the header's 'fortran_order' is '{}', not True or False",
+                            fortran->substr(0, fortran->find_first_of(",}"))));
 
   auto shapeText = dictValue(header, "shape");
   if (!shapeText || shapeText->empty() || (*shapeText)[0] != '(')
@@ -93,7 +108,8 @@ Expected<HostTensor> decode(std::string_view bytes, std::string_view name) {
     return fail("the header's 'shape' is not closed");
   Sizes sizes;
   std::string_view inner = shapeText->substr(1, close - 1);
-  int64_t count = 1;
+  // Python's tuple syntax: `()`, `(3,)`, `(2, 3)` or `(2, 3,)`; an empty
+  // entry elsewhere (`(3,, 4)`, `(,)`) is an error.
   while (!inner.empty()) {
     size_t comma = inner.find(',');
     std::string_view item = inner.substr(0, comma);
@@ -101,25 +117,33 @@ Expected<HostTensor> decode(std::string_view bytes, std::string_view name) {
       item.remove_prefix(1);
     while (!item.empty() && (item.back() == ' ' || item.back() == 'L'))
       item.remove_suffix(1);
+    bool last = comma == std::string_view::npos;
+    if (item.empty() && !(last && !sizes.empty()))
+      return fail(fmt::format("the header's 'shape' {} has an empty entry", shapeText->substr(0, close + 1)));
     if (!item.empty()) {
       int64_t v = 0;
       for (char c : item) {
         if (c < '0' || c > '9' || __builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, c - '0', &v))
           return fail(fmt::format("bad shape entry '{}'", item));
       }
-      if (__builtin_mul_overflow(count, v, &count))
-        return fail("the shape's element count overflows");
       sizes.push_back(v);
     }
-    if (comma == std::string_view::npos)
+    if (last)
       break;
     inner.remove_prefix(comma + 1);
   }
+  auto bytesNeeded = checkedTensorBytes(found->dtype, sizes, "the array");
+  if (!bytesNeeded)
+    return fail(bytesNeeded.error().message);
+  int64_t count = *checkedProduct(sizes);
   size_t elem = dtypeSize(found->dtype);
   size_t dataStart = offset + headerLen;
   if (static_cast<uint64_t>(count) > (bytes.size() - dataStart) / elem)
     return fail(fmt::format("the data is truncated: shape {} needs {} bytes, the file has {}", toString(sizes),
                             static_cast<uint64_t>(count) * elem, bytes.size() - dataStart));
+  if (static_cast<uint64_t>(count) * elem != bytes.size() - dataStart)
+    return fail(fmt::format("shape {} needs {} bytes of data, the file has {} more after them", toString(sizes),
+                            static_cast<uint64_t>(count) * elem, bytes.size() - dataStart - count * elem));
   HostTensor t(found->dtype, sizes);
   if (t.byteSize())
     std::memcpy(t.data(), bytes.data() + dataStart, t.byteSize());
@@ -162,20 +186,6 @@ Expected<HostTensor> load(const std::string &path) {
   return decode(*bytes, path);
 }
 
-Status save(const std::string &path, const HostTensor &t) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      return makeError("{}: cannot write the file", tmp);
-    std::string bytes = encode(t);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out)
-      return makeError("{}: write failed", tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return makeError("{}: cannot rename {} into place", path, tmp);
-  return {};
-}
+Status save(const std::string &path, const HostTensor &t) { return writeFileAtomic(path, encode(t)); }
 
 } // namespace kiln::npy

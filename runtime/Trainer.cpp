@@ -1,11 +1,14 @@
 //===- runtime/Trainer.cpp - Mini-batch training loops --------------------===//
 #include "runtime/Trainer.h"
 
+#include "ir/File.h"
 #include "runtime/Checkpoint.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -60,12 +63,30 @@ Expected<int> Trainer::resume() {
       return makeError("{}: {}", config_.resume, s.error().message);
   }
   int done = 0;
-  if (auto it = loaded->meta.find("epochs_done"); it != loaded->meta.end())
-    done = std::atoi(it->second.c_str());
+  if (auto it = loaded->meta.find("epochs_done"); it != loaded->meta.end()) {
+    const std::string &text = it->second;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), done);
+    if (ec != std::errc() || end != text.data() + text.size() || done < 0)
+      return makeError("{}: the checkpoint's epochs_done is \"{}\", not a count of epochs (0 or more)",
+                       config_.resume, text);
+    if (done > config_.epochs)
+      return makeError("{}: the checkpoint has done {} epochs, more than the {} asked for", config_.resume, done,
+                       config_.epochs);
+  }
+  // A checkpoint of NaN or infinite weights would train on with a NaN loss.
+  for (const auto &[name, t] : loaded->tensors)
+    for (int64_t i = 0, n = t.numElements(); i < n; ++i)
+      if (!std::isfinite(t.get(i)))
+        return makeError("{}: parameter '{}' holds a non-finite value ({}) at element {}", config_.resume, name,
+                         t.get(i), i);
   return done;
 }
 
 Expected<std::vector<EpochStats>> Trainer::fit(const data::Dataset &train, const data::Dataset &test) {
+  if (train.size() == 0)
+    return makeError("the training set holds no images: there is nothing to train on");
+  if (test.size() == 0)
+    return makeError("the test set holds no images: there is nothing to evaluate on");
   int start = 0;
   if (!config_.resume.empty()) {
     auto r = resume();
@@ -88,6 +109,10 @@ Expected<std::vector<EpochStats>> Trainer::fit(const data::Dataset &train, const
       if (!r)
         return r.error();
       int64_t n = batch.labels.numElements();
+      if (double loss = (*r)[0].get(0); !std::isfinite(loss))
+        return makeError("epoch {}, batch {}: the training loss is {}; training stops (a learning rate too large, "
+                         "or NaN in the data or the weights)",
+                         epoch + 1, b + 1, loss);
       lossSum += (*r)[0].get(0) * static_cast<double>(n);
       correct += (*r)[1].get(0);
       seen += n;
@@ -136,15 +161,11 @@ Expected<std::vector<EpochStats>> Trainer::fit(const data::Dataset &train, const
 }
 
 Status writeCurve(const std::string &prefix, const std::vector<EpochStats> &stats) {
-  {
-    std::ofstream csv(prefix + ".csv");
-    if (!csv)
-      return makeError("{}.csv: cannot write the training curve", prefix);
-    csv << "epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds,images_per_second\n";
-    for (const EpochStats &s : stats)
-      csv << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", s.epoch, s.trainLoss, s.trainAccuracy,
-                         s.testLoss, s.testAccuracy, s.seconds, s.imagesPerSecond);
-  }
+  std::string csv = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds,images_per_second\n";
+  for (const EpochStats &s : stats)
+    csv += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", s.epoch, s.trainLoss, s.trainAccuracy,
+                       s.testLoss, s.testAccuracy, s.seconds, s.imagesPerSecond);
+  KILN_TRY(writeFileAtomic(prefix + ".csv", csv));
   // Two panels, loss and accuracy, each a polyline per split.
   const double w = 360, h = 220, pad = 40;
   double maxLoss = 1e-9;
@@ -171,11 +192,7 @@ Status writeCurve(const std::string &prefix, const std::vector<EpochStats> &stat
   svg += line([&](const EpochStats &s) { return s.testAccuracy; }, h, "#ff7f0e");
   svg += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"#1f77b4\">train</text><text x=\"{}\" y=\"{}\" fill=\"#ff7f0e\">test</text>\n</svg>\n",
                      w - pad - 80, 2 * h - 10, w - pad - 35, 2 * h - 10);
-  std::ofstream out(prefix + ".svg");
-  if (!out)
-    return makeError("{}.svg: cannot write the training curve", prefix);
-  out << svg;
-  return {};
+  return writeFileAtomic(prefix + ".svg", svg);
 }
 
 } // namespace kiln

@@ -11,6 +11,7 @@
 #include "Model.h"
 #include "PipelineFlags.h"
 #include "ir/Dot.h"
+#include "ir/File.h"
 #include "ir/Printer.h"
 #include "kiln/train.h"
 #include "driver/Driver.h"
@@ -22,7 +23,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
+#include <cstring>
+#include <unistd.h>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <iostream>
 
@@ -61,16 +66,28 @@ int runCommand(const std::string &model, const std::vector<std::string> &inputs,
       return fail(kiln::makeError("error: input '{}': {}", name, t.error().message));
     feeds.emplace(name, t.take());
   }
-  auto result = kiln::ref::evaluate(*g, feeds);
-  if (!result)
-    return fail(kiln::makeError("{}: error: {}", model, result.error().message));
+  // One file per output, named injectively: outputs whose names map to one
+  // file name (`a/b` and `a:b` both to a_b.npy) are an error before the run.
+  std::map<std::string, std::string> fileOwner;
+  std::vector<std::string> paths;
+  for (kiln::ir::ValueId v : g->outputs()) {
+    const std::string &name = g->nameOf(v);
+    std::string file = fileNameFor(name) + ".npy";
+    auto [at, fresh] = fileOwner.emplace(file, name);
+    if (!fresh && at->second != name)
+      return fail(kiln::makeError("{}: error: outputs '{}' and '{}' would both be written to {}; rename one of them",
+                                  model, at->second, name, file));
+    paths.push_back((std::filesystem::path(outDir) / file).string());
+  }
   std::error_code ec;
   std::filesystem::create_directories(outDir, ec);
   if (ec)
     return fail(kiln::makeError("error: cannot create the output directory {}: {}", outDir, ec.message()));
+  auto result = kiln::ref::evaluate(*g, feeds);
+  if (!result)
+    return fail(kiln::makeError("{}: error: {}", model, result.error().message));
   for (size_t i = 0; i < g->outputs().size(); ++i) {
-    std::string name = g->nameOf(g->outputs()[i]);
-    std::string path = (std::filesystem::path(outDir) / (fileNameFor(name) + ".npy")).string();
+    const std::string &path = paths[i];
     if (auto s = kiln::npy::save(path, result->outputs[i]); !s)
       return fail(s.error());
     std::cout << "wrote " << path << " " << kiln::ir::toString(result->outputs[i].type()) << "\n";
@@ -151,6 +168,28 @@ int trainCommand(const TrainArgs &a) {
   auto method = kiln::optim::parseMethod(a.optimizer);
   if (!method)
     return fail(kiln::makeError("error: {}", method.error().message));
+  // Hyperparameters a NaN or a sign slip would turn into a silent NaN loss.
+  auto finite = [](double v) { return std::isfinite(v); };
+  if (!finite(a.lr) || a.lr < 0)
+    return fail(kiln::makeError("error: --lr {} is not a learning rate (a finite number >= 0)", a.lr));
+  if (!finite(a.momentum) || a.momentum < 0 || a.momentum >= 1)
+    return fail(kiln::makeError("error: --momentum {} must be finite, >= 0 and < 1", a.momentum));
+  if (!finite(a.weightDecay) || a.weightDecay < 0)
+    return fail(kiln::makeError("error: --weight-decay {} must be finite and >= 0", a.weightDecay));
+  // Where the run writes, checked before it trains for an epoch.
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(a.outputDir, ec);
+    if (ec)
+      return fail(kiln::makeError("error: --output-dir {}: cannot create it ({})", a.outputDir, ec.message()));
+    for (const std::string &dir :
+         {a.outputDir, a.checkpoint.empty() ? std::string()
+                                            : std::filesystem::path(a.checkpoint).parent_path().string()})
+      if (!a.checkpoint.empty() || dir == a.outputDir)
+        if (::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0)
+          return fail(kiln::makeError("error: {}: cannot write there ({})", dir.empty() ? "." : dir,
+                                      std::strerror(errno)));
+  }
   kiln::optim::Options o;
   o.method = *method;
   o.lr = a.lr;
@@ -187,8 +226,6 @@ int trainCommand(const TrainArgs &a) {
     return fail(kiln::makeError("error: {}", fns.error().message));
   fns->train.setBackend(*kiln::parseBackend(a.backend));
   fns->eval.setBackend(*kiln::parseBackend(a.backend));
-  std::error_code ec;
-  std::filesystem::create_directories(a.outputDir, ec);
   kiln::TrainConfig cfg;
   cfg.epochs = a.epochs;
   cfg.batchSize = a.batchSize;
@@ -212,10 +249,8 @@ int trainCommand(const TrainArgs &a) {
       fmt::print("no profile: the reference backend runs no executable\n");
   }
   if (!a.dumpKernels.empty() && step) {
-    std::ofstream out(a.dumpKernels);
-    out << step->kernelsText();
-    if (!out)
-      return fail(kiln::makeError("error: cannot write '{}'", a.dumpKernels));
+    if (auto written = kiln::writeFileAtomic(a.dumpKernels, step->kernelsText()); !written)
+      return fail(kiln::makeError("error: {}", written.error().message));
     fmt::print("wrote the training step's kernels to {}\n", a.dumpKernels);
   }
   return 0;
@@ -280,8 +315,8 @@ int main(int argc, char **argv) {
   train->add_option("--seed", ta.seed, "Seed of the initializers, shuffling and dropout");
   train->add_option("--checkpoint", ta.checkpoint, "Write a safetensors checkpoint here after every epoch");
   train->add_option("--resume", ta.resume, "Resume from this checkpoint");
-  train->add_option("--limit", ta.limit, "Train on the first N images only");
-  train->add_option("--test-limit", ta.testLimit, "Test on the first N test images only");
+  train->add_option("--limit", ta.limit, "Train on the first N images only")->check(CLI::PositiveNumber);
+  train->add_option("--test-limit", ta.testLimit, "Test on the first N test images only")->check(CLI::PositiveNumber);
   train->add_option("--output-dir", ta.outputDir, "Where the training curve (curve.csv, curve.svg) goes");
   train->add_flag("--profile", ta.profile, "Print where the training step's time went, kernel by kernel");
   train->add_option("--dump-kernels", ta.dumpKernels, "Write the training step's kernel IR (last batch size) to FILE");

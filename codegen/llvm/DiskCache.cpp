@@ -1,5 +1,6 @@
 //===- codegen/llvm/DiskCache.cpp - Compiled objects kept on disk ---------===//
 #include "codegen/llvm/DiskCache.h"
+#include "ir/File.h"
 
 #include <llvm/Support/xxhash.h>
 
@@ -9,9 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <random>
-#include <sstream>
 #include <vector>
 
 namespace kiln::codegen {
@@ -39,23 +37,30 @@ std::string DiskCache::defaultDir() {
   return "";
 }
 
+// An entry is the object, then the key it was stored under, the key's
+// length and a checksum of all of it (little-endian u64s): a file renamed or
+// copied under another key, or damaged, reads as a miss.
 std::optional<std::string> DiskCache::load(const std::string &key) const {
   if (dir_.empty())
     return std::nullopt;
-  std::ifstream in(fs::path(dir_) / (key + kSuffix), std::ios::binary);
-  if (!in)
+  auto file = readFile((fs::path(dir_) / (key + kSuffix)).string(), int64_t{1} << 30);
+  if (!file)
     return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string bytes = ss.str();
-  if (bytes.size() <= kTrailer)
+  std::string &bytes = *file;
+  if (bytes.size() < 2 * kTrailer)
     return std::nullopt;
-  uint64_t want = 0;
+  uint64_t want = 0, keyLength = 0;
   std::memcpy(&want, bytes.data() + bytes.size() - kTrailer, kTrailer);
   bytes.resize(bytes.size() - kTrailer);
   if (checksum(bytes) != want)
     return std::nullopt;
-  return bytes;
+  std::memcpy(&keyLength, bytes.data() + bytes.size() - kTrailer, kTrailer);
+  bytes.resize(bytes.size() - kTrailer);
+  if (keyLength != key.size() || bytes.size() < keyLength ||
+      std::string_view(bytes).substr(bytes.size() - keyLength) != key)
+    return std::nullopt;
+  bytes.resize(bytes.size() - keyLength);
+  return std::move(bytes);
 }
 
 void DiskCache::store(const std::string &key, std::string_view object) const {
@@ -65,26 +70,16 @@ void DiskCache::store(const std::string &key, std::string_view object) const {
   fs::create_directories(dir_, ec);
   if (ec)
     return;
-  // A name no other writer uses: pid and a random number.
-  std::random_device rd;
-  fs::path tmp = fs::path(dir_) / (key + "." + std::to_string(getpid()) + "." + std::to_string(rd()) + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    uint64_t sum = checksum(object);
-    out.write(object.data(), static_cast<std::streamsize>(object.size()));
-    out.write(reinterpret_cast<const char *>(&sum), kTrailer);
-    if (!out) {
-      out.close();
-      fs::remove(tmp, ec);
-      return;
-    }
-  }
-  fs::rename(tmp, fs::path(dir_) / (key + kSuffix), ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return;
-  }
-  trim();
+  std::string entry(object);
+  entry += key;
+  uint64_t keyLength = key.size();
+  entry.append(reinterpret_cast<const char *>(&keyLength), kTrailer);
+  uint64_t sum = checksum(entry);
+  entry.append(reinterpret_cast<const char *>(&sum), kTrailer);
+  // Written to a temporary name (pid and a counter) and renamed: a reader
+  // sees a whole entry or none. A failure is only a miss next time.
+  if (writeFileAtomic((fs::path(dir_) / (key + kSuffix)).string(), entry))
+    trim();
 }
 
 void DiskCache::trim() const {

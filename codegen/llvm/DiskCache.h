@@ -5,8 +5,10 @@
 // JIT computes (a hash of the kernels' LLVM IR, the target CPU, and the kiln
 // and LLVM versions). Safe when several processes compile at once: a file is
 // written under a temporary name in the same directory and renamed into
-// place, so a reader sees a whole object or none; each file ends with a
-// checksum, so a damaged one reads as a miss. The directory is kept under a
+// place, so a reader sees a whole object or none; each file records the key
+// it was stored under and ends with a checksum, so a damaged entry, or one
+// renamed or copied under another key, reads as a miss (and the JIT checks
+// that a hit defines the symbols it needs before using it). The directory is kept under a
 // size bound by deleting the least recently written files. Every failure
 // (no home directory, a read-only disk) only means a miss: the cache never
 // fails a compile.

@@ -2,6 +2,7 @@
 #include "codegen/llvm/Jit.h"
 #include "codegen/llvm/DiskCache.h"
 
+#include <llvm/Object/ObjectFile.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
@@ -25,6 +26,7 @@
 #include <llvm/TargetParser/Host.h>
 
 #include <algorithm>
+#include <set>
 #include <map>
 #include <mutex>
 
@@ -631,6 +633,39 @@ std::vector<Group> partition(const std::vector<Kernel> &kernels, size_t n) {
   return groups;
 }
 
+/// Whether `object` defines every entry of the group's kernels: a cache hit
+/// that does not (an entry from another build under a colliding name) is
+/// compiled again rather than failing at lookup.
+bool definesKernels(const std::string &object, const Group &g, const std::vector<Kernel> &kernels) {
+  auto file = llvm::object::ObjectFile::createObjectFile(
+      llvm::MemoryBufferRef(llvm::StringRef(object.data(), object.size()), "cached"));
+  if (!file) {
+    llvm::consumeError(file.takeError());
+    return false;
+  }
+  std::set<std::string> defined;
+  for (const llvm::object::SymbolRef &sym : (*file)->symbols()) {
+    auto name = sym.getName();
+    auto flags = sym.getFlags();
+    if (!name || !flags) {
+      if (!name)
+        llvm::consumeError(name.takeError());
+      if (!flags)
+        llvm::consumeError(flags.takeError());
+      continue;
+    }
+    if (!(*flags & llvm::object::SymbolRef::SF_Undefined))
+      defined.insert(name->str());
+  }
+  for (size_t i : g.kernels) {
+    if (!defined.count(kernels[i].name))
+      return false;
+    if (!kernels[i].finish.empty() && !defined.count(finishSymbol(kernels[i])))
+      return false;
+  }
+  return true;
+}
+
 /// Emits, optimizes (new pass manager, O3) and compiles one group to an
 /// object, or takes it from the cache. The key hashes the unoptimized
 /// module with everything else that decides the object.
@@ -667,7 +702,7 @@ void compileGroup(Group &g, const std::vector<Kernel> &kernels, llvm::orc::JITTa
     sha.update(llvm::StringRef(part.data(), part.size() + 1)); // the NUL separates the parts
   std::string key = llvm::toHex(sha.final(), true);
   if (!keepIR)
-    if (auto hit = cache.load(key)) {
+    if (auto hit = cache.load(key); hit && definesKernels(*hit, g, kernels)) {
       g.object = std::move(*hit);
       g.cached = true;
       return;

@@ -1,5 +1,6 @@
 //===- frontend/onnx/Importer.cpp - ONNX import: model, tensors, graph ----===//
 #include "frontend/onnx/Importer.h"
+#include "ir/Limits.h"
 
 #include "ir/File.h"
 #include "reference/Reference.h"
@@ -35,60 +36,56 @@ Expected<HostTensor> tensorFromProto(const TP &t) {
   if (!dt)
     return dt.error();
   Sizes sizes;
-  int64_t n = 1;
   for (int64_t d : t.dims()) {
     if (d < 0)
       return makeError("tensor '{}' has a negative dim {}", t.name(), d);
-    if (__builtin_mul_overflow(n, d, &n) || n > (int64_t{1} << 40))
-      return makeError("tensor '{}': its dims overflow", t.name());
     sizes.push_back(d);
   }
+  // Sized and checked against its data before anything is allocated: 8
+  // bytes of data claiming dims [2^32] are an error, not a 32 GiB tensor.
+  KILN_TRY(checkedTensorBytes(*dt, sizes, fmt::format("tensor '{}'", t.name())));
+  int64_t n = *checkedProduct(sizes);
   if (t.data_location() == TP::EXTERNAL)
     return makeError("tensor '{}' keeps its data in an external file, which is unsupported", t.name());
-  HostTensor out(*dt, sizes);
   size_t elem = dtypeSize(*dt);
-  auto mismatch = [&](size_t got) {
-    return makeError("tensor '{}' of shape {} needs {} values, its data holds {}", t.name(), toString(sizes), n, got);
-  };
   if (t.has_raw_data()) {
     if (t.raw_data().size() != static_cast<size_t>(n) * elem)
       return makeError("tensor '{}' of shape {} needs {} bytes of data, it has {}", t.name(), toString(sizes),
                        static_cast<size_t>(n) * elem, t.raw_data().size());
+    HostTensor out(*dt, sizes);
     if (n)
       std::memcpy(out.data(), t.raw_data().data(), out.byteSize());
     return out;
   }
+  int64_t stored = *dt == DType::F32   ? t.float_data_size()
+                   : *dt == DType::F64 ? t.double_data_size()
+                   : *dt == DType::I64 ? t.int64_data_size()
+                                       : t.int32_data_size();
+  if (stored != n)
+    return makeError("tensor '{}' of shape {} needs {} values, its data holds {}", t.name(), toString(sizes), n,
+                     stored);
+  HostTensor out(*dt, sizes);
   switch (*dt) {
   case DType::F32:
-    if (t.float_data_size() != n)
-      return mismatch(t.float_data_size());
     for (int64_t i = 0; i < n; ++i)
       out.set(i, t.float_data(static_cast<int>(i)));
     return out;
   case DType::F64:
-    if (t.double_data_size() != n)
-      return mismatch(t.double_data_size());
     for (int64_t i = 0; i < n; ++i)
       out.set(i, t.double_data(static_cast<int>(i)));
     return out;
   case DType::I64:
-    if (t.int64_data_size() != n)
-      return mismatch(t.int64_data_size());
     for (int64_t i = 0; i < n; ++i)
       out.setInt(i, t.int64_data(static_cast<int>(i)));
     return out;
   case DType::F16:
   case DType::BF16: // stored as their bit patterns in int32_data
-    if (t.int32_data_size() != n)
-      return mismatch(t.int32_data_size());
     for (int64_t i = 0; i < n; ++i) {
       auto bits = static_cast<uint16_t>(t.int32_data(static_cast<int>(i)));
       std::memcpy(out.data() + i * 2, &bits, 2);
     }
     return out;
   default:
-    if (t.int32_data_size() != n)
-      return mismatch(t.int32_data_size());
     for (int64_t i = 0; i < n; ++i)
       out.setInt(i, t.int32_data(static_cast<int>(i)));
     return out;
@@ -363,14 +360,14 @@ Expected<ir::Graph> importOnnxBytes(std::string_view bytes, std::string_view nam
 Expected<ir::Graph> importOnnx(const std::string &path, const OnnxImportOptions &options) {
   auto bytes = readFile(path);
   if (!bytes)
-    return makeError("{}: error: cannot open the file", path);
+    return bytes.error();
   return importOnnxBytes(*bytes, path, options);
 }
 
 Expected<ir::HostTensor> loadOnnxTensor(const std::string &path, std::string *name) {
   auto bytes = readFile(path);
   if (!bytes)
-    return makeError("{}: error: cannot open the file", path);
+    return bytes.error();
   ::onnx::TensorProto t;
   if (!t.ParseFromString(*bytes))
     return makeError("{}: error: not a serialized ONNX TensorProto", path);

@@ -71,5 +71,5 @@ TEST_CASE(".npy: big-endian data is swapped; bad files are clear errors", "[npy]
   CHECK(decodeError(std::string("\x93NUMPY\x07\x00\x10\x00", 10)) == "in.npy: not a valid .npy file: unsupported format version 7");
   auto missing = npy::load("/nonexistent/x.npy");
   REQUIRE_FALSE(missing);
-  CHECK(missing.error().message == "/nonexistent/x.npy: cannot open the file");
+  CHECK(missing.error().message == "/nonexistent/x.npy: cannot open the file (No such file or directory)");
 }
