@@ -11,6 +11,9 @@ using namespace ir;
 
 namespace {
 
+/// The most nodes one kernel holds (see Fuser::hasRoom).
+constexpr size_t kMaxKernelNodes = 128;
+
 /// What a kernel is built around; it decides what may join it.
 enum class Kind { Elementwise, Reduction, Window, Contraction, Single };
 
@@ -88,6 +91,11 @@ private:
         const Group &grp = groups_[static_cast<size_t>(gid)];
         if (grp.kind == Kind::Single || !(grp.domain == out) || !(shapeOf(o) == out))
           continue;
+        size_t joined = 1;
+        for (int j : join)
+          joined += groups_[static_cast<size_t>(j)].members.size();
+        if (!hasRoom(gid, joined))
+          continue;
         if (grp.kind != Kind::Elementwise && anchored)
           continue;
         join.push_back(gid);
@@ -105,7 +113,7 @@ private:
       // An elementwise producer over the reduction's input domain.
       int gid = producerGroup(n.operands[0]);
       if (gid >= 0 && groups_[static_cast<size_t>(gid)].kind == Kind::Elementwise &&
-          groups_[static_cast<size_t>(gid)].domain == shapeOf(n.operands[0])) {
+          groups_[static_cast<size_t>(gid)].domain == shapeOf(n.operands[0]) && hasRoom(gid)) {
         join.push_back(gid);
         if (wouldCycle(join, i))
           join.clear();
@@ -117,7 +125,8 @@ private:
         if (gid < 0 || contains(join, gid))
           continue;
         const Group &grp = groups_[static_cast<size_t>(gid)];
-        if (grp.kind != Kind::Elementwise || !grp.cheap || !(grp.domain == shapeOf(o)) || !onlyFeeds(gid, i))
+        if (grp.kind != Kind::Elementwise || !grp.cheap || !(grp.domain == shapeOf(o)) || !hasRoom(gid) ||
+            !onlyFeeds(gid, i))
           continue;
         join.push_back(gid);
         if (wouldCycle(join, i))
@@ -126,7 +135,10 @@ private:
     }
     if (join.empty()) {
       groups_.push_back(Group{kind, out, {i}, n.info().cheap()});
+      succ_.emplace_back();
+      pred_.emplace_back();
       groupOf_[static_cast<size_t>(i)] = static_cast<int>(groups_.size() - 1);
+      addEdges(i);
       return;
     }
     Group &target = groups_[static_cast<size_t>(join[0])];
@@ -138,10 +150,12 @@ private:
       }
       target.cheap = target.cheap && other.cheap;
       other.members.clear();
+      mergeEdges(join[k], join[0]);
     }
     target.members.push_back(i);
     target.cheap = target.cheap && n.info().cheap();
     groupOf_[static_cast<size_t>(i)] = join[0];
+    addEdges(i);
     if (kind != Kind::Elementwise) { // the node is the new anchor
       target.kind = kind;
       target.domain = out;
@@ -172,46 +186,86 @@ private:
   /// True if merging the groups and node i would make a path leave the new
   /// kernel and come back into it. Kernels run as wholes, so the paths are
   /// taken between kernels, not nodes: a kernel reached from the merged set
-  /// must not feed it.
-  bool wouldCycle(const std::vector<int> &gids, int i) const {
-    auto inSet = [&](int node) { return node == i || contains(gids, groupOf_[static_cast<size_t>(node)]); };
-    std::vector<char> reached(groups_.size());
-    std::vector<int> stack;
-    auto visitUsers = [&](int node) {
-      for (ValueId r : g_.nodes()[static_cast<size_t>(node)].results)
-        for (int u : uses_[r]) {
-          int ug = groupOf_[static_cast<size_t>(u)];
-          if (ug >= 0 && !inSet(u) && !reached[static_cast<size_t>(ug)]) {
-            reached[static_cast<size_t>(ug)] = 1;
-            stack.push_back(ug);
-          }
-        }
+  /// must not feed it. The search runs over the kernel graph (succ_/pred_),
+  /// never over a kernel's members, so a long chain costs O(1) per node.
+  bool wouldCycle(const std::vector<int> &gids, int i) {
+    auto inSet = [&](int gid) { return contains(gids, gid); };
+    // The kernels that feed the merged set, outside it: the search's targets.
+    ++stamp_;
+    if (target_.size() < groups_.size())
+      target_.resize(groups_.size(), 0), reached_.resize(groups_.size(), 0);
+    auto mark = [&](int gid) {
+      if (gid >= 0 && !inSet(gid))
+        target_[static_cast<size_t>(gid)] = stamp_;
     };
+    for (ValueId o : g_.nodes()[static_cast<size_t>(i)].operands)
+      mark(producerGroup(o));
     for (int gid : gids)
-      for (int m : groups_[static_cast<size_t>(gid)].members)
-        visitUsers(m);
+      for (int p : pred_[static_cast<size_t>(gid)])
+        mark(p);
+    // Forward from the merged set's users outside it.
+    std::vector<int> stack;
+    for (int gid : gids)
+      for (int u : succ_[static_cast<size_t>(gid)])
+        if (!inSet(u) && reached_[static_cast<size_t>(u)] != stamp_) {
+          reached_[static_cast<size_t>(u)] = stamp_;
+          stack.push_back(u);
+        }
     while (!stack.empty()) {
       int gid = stack.back();
       stack.pop_back();
-      for (int m : groups_[static_cast<size_t>(gid)].members)
-        visitUsers(m);
+      if (target_[static_cast<size_t>(gid)] == stamp_)
+        return true;
+      for (int u : succ_[static_cast<size_t>(gid)])
+        if (!inSet(u) && reached_[static_cast<size_t>(u)] != stamp_) {
+          reached_[static_cast<size_t>(u)] = stamp_;
+          stack.push_back(u);
+        }
     }
-    auto feeds = [&](int node) {
-      for (ValueId o : g_.nodes()[static_cast<size_t>(node)].operands) {
-        int p = nodeOf_[o];
-        if (p >= 0 && !inSet(p) && groupOf_[static_cast<size_t>(p)] >= 0 &&
-            reached[static_cast<size_t>(groupOf_[static_cast<size_t>(p)])])
-          return true;
-      }
-      return false;
-    };
-    if (feeds(i))
-      return true;
-    for (int gid : gids)
-      for (int m : groups_[static_cast<size_t>(gid)].members)
-        if (feeds(m))
-          return true;
     return false;
+  }
+
+  /// Records the kernel-graph edges into node i's kernel from its operands'.
+  void addEdges(int i) {
+    int gid = groupOf_[static_cast<size_t>(i)];
+    for (ValueId o : g_.nodes()[static_cast<size_t>(i)].operands) {
+      int p = producerGroup(o);
+      if (p >= 0 && p != gid) {
+        succ_[static_cast<size_t>(p)].insert(gid);
+        pred_[static_cast<size_t>(gid)].insert(p);
+      }
+    }
+  }
+
+  /// Moves kernel `from`'s edges to `into` (which absorbed its members).
+  void mergeEdges(int from, int into) {
+    auto f = static_cast<size_t>(from), t = static_cast<size_t>(into);
+    for (int s : succ_[f]) {
+      pred_[static_cast<size_t>(s)].erase(from);
+      if (s != into) {
+        pred_[static_cast<size_t>(s)].insert(into);
+        succ_[t].insert(s);
+      }
+    }
+    for (int p : pred_[f]) {
+      succ_[static_cast<size_t>(p)].erase(from);
+      if (p != into) {
+        succ_[static_cast<size_t>(p)].insert(into);
+        pred_[t].insert(p);
+      }
+    }
+    succ_[t].erase(from);
+    pred_[t].erase(from);
+    succ_[f].clear();
+    pred_[f].clear();
+  }
+
+  /// Whether kernel `gid` may take more nodes: a kernel's expressions nest as
+  /// deep as its chains, and lowering, the verifier and the code generator
+  /// walk them recursively, so a kernel holds at most kMaxKernelNodes nodes
+  /// (a longer chain becomes several kernels).
+  bool hasRoom(int gid, size_t adding = 1) const {
+    return groups_[static_cast<size_t>(gid)].members.size() + adding <= kMaxKernelNodes;
   }
 
   Expected<std::vector<ValueId>> emitGroup(Graph &out, const Group &grp, std::vector<ValueId> &map);
@@ -222,6 +276,13 @@ private:
   std::vector<bool> escapes_;          ///< value is an output or an update
   std::vector<int> groupOf_;           ///< node -> group
   std::vector<Group> groups_;
+  /// The kernel graph: the kernels each kernel feeds, and is fed by.
+  std::vector<std::set<int>> succ_, pred_;
+  /// wouldCycle's marks, valid where equal to stamp_ (no clearing per call).
+  std::vector<unsigned> target_, reached_;
+  unsigned stamp_ = 0;
+  /// emitGroup's map from outer to region values, reset after each kernel.
+  std::vector<ValueId> inner_;
 };
 
 Expected<std::vector<ValueId>> Fuser::emitGroup(Graph &out, const Group &grp, std::vector<ValueId> &map) {
@@ -241,8 +302,10 @@ Expected<std::vector<ValueId>> Fuser::emitGroup(Graph &out, const Group &grp, st
   }
   int gid = groupOf_[static_cast<size_t>(grp.members[0])];
   auto body = std::make_shared<Graph>("kernel");
-  std::vector<ValueId> inner(g_.numValues(), kNoValue), operands;
-  std::vector<ValueId> yielded;
+  std::vector<ValueId> &inner = inner_, operands;
+  if (inner.size() != g_.numValues())
+    inner.assign(g_.numValues(), kNoValue);
+  std::vector<ValueId> yielded, yieldedInner;
   for (int m : grp.members) {
     const Node &n = nodes[static_cast<size_t>(m)];
     std::vector<ValueId> args;
@@ -263,16 +326,24 @@ Expected<std::vector<ValueId>> Fuser::emitGroup(Graph &out, const Group &grp, st
       bool usedOutside = escapes_[r];
       for (int u : uses_[r])
         usedOutside = usedOutside || groupOf_[static_cast<size_t>(u)] != gid;
-      if (usedOutside)
+      if (usedOutside) {
         yielded.push_back(r);
+        yieldedInner.push_back(results[k]);
+      }
     }
+  }
+  for (int m : grp.members) { // back to all kNoValue for the next kernel
+    for (ValueId o : nodes[static_cast<size_t>(m)].operands)
+      inner[o] = kNoValue;
+    for (ValueId r : nodes[static_cast<size_t>(m)].results)
+      inner[r] = kNoValue;
   }
   if (yielded.empty()) // nothing of the kernel is used: dead code
     return std::vector<ValueId>{};
   std::vector<std::string> names;
-  for (ValueId r : yielded) {
-    KILN_TRY(body->addOutput(inner[r]));
-    names.push_back(g_.nameOf(r));
+  for (size_t k = 0; k < yielded.size(); ++k) {
+    KILN_TRY(body->addOutput(yieldedInner[k]));
+    names.push_back(g_.nameOf(yielded[k]));
   }
   KILN_ASSIGN(std::vector<ValueId> results, out.addFused(operands, body, std::string(kindName(grp.kind)), names));
   for (size_t k = 0; k < yielded.size(); ++k)

@@ -16,6 +16,12 @@
 //   - data movement and opaque ops (softmax, batch norm, reshape, ...) stay
 //     kernels of their own.
 //
+// A kernel holds at most 128 nodes (a longer elementwise chain becomes
+// several kernels: lowering and codegen walk a kernel's expressions
+// recursively, so their depth stays bounded). The cycle check searches the
+// kernel graph, not the nodes, so fusing is near-linear in the nodes: a
+// 100,000-node chain takes well under a second.
+//
 // A node joins at most one kernel and no join may create a cycle between
 // kernels, so nothing is computed twice: a value made inside a kernel and
 // used outside it becomes one more result of the kernel. A kernel of two or

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "ir/Limits.h"
 #include "passes/PassManager.h"
 
 #include <CLI/CLI.hpp>
@@ -14,9 +15,39 @@
 #include <charconv>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <iostream>
 
 namespace kiln::tools {
+
+/// The value of KEY in `KILN_FLAGS=key=value,key=value`, if given.
+inline std::optional<std::string> kilnFlag(std::string_view key) {
+  const char *flags = std::getenv("KILN_FLAGS");
+  if (!flags)
+    return std::nullopt;
+  std::string_view f = flags;
+  while (!f.empty()) {
+    std::string_view item = f.substr(0, f.find(','));
+    f.remove_prefix(std::min(f.size(), item.size() + 1));
+    if (item.substr(0, item.find('=')) == key && item.find('=') != std::string_view::npos)
+      return std::string(item.substr(item.find('=') + 1));
+  }
+  return std::nullopt;
+}
+
+/// Sets the memory limit from `--max-memory` if given, else from
+/// `KILN_FLAGS=max_memory=...`; a bad value is an error naming where it
+/// came from.
+inline Status applyMemoryLimit(const std::string &flag) {
+  std::optional<std::string> value = flag.empty() ? kilnFlag("max_memory") : std::optional(flag);
+  if (!value)
+    return {};
+  auto bytes = ir::parseByteSize(*value);
+  if (!bytes)
+    return makeError("error: {} max_memory: {}", flag.empty() ? "KILN_FLAGS" : "--max-memory", bytes.error().message);
+  ir::setMemoryLimit(*bytes);
+  return {};
+}
 
 /// `--dims N=64,M=3` as a map; an entry that is not NAME=SIZE with a
 /// positive integer size is an error naming it.
@@ -91,12 +122,7 @@ struct PipelineFlags {
     o.printAfter = printAfter;
     o.dumpDir = dumpDir;
     if (o.dumpDir.empty())
-      if (const char *flags = std::getenv("KILN_FLAGS")) {
-        std::string f = flags;
-        size_t at = f.find("dump_dir=");
-        if (at != std::string::npos)
-          o.dumpDir = f.substr(at + 9, f.find(',', at) == std::string::npos ? std::string::npos : f.find(',', at) - at - 9);
-      }
+      o.dumpDir = kilnFlag("dump_dir").value_or("");
     return o;
   }
 

@@ -112,11 +112,19 @@ int main(int argc, char **argv) {
   app.add_option("--vector-bytes", vectorBytes, "Vector register width the schedules assume (--lower)")
       ->check(CLI::IsMember({16, 32, 64}));
   app.add_option("--threads", threads, "Threads the schedules are shaped for (--lower)")->check(CLI::Range(1, 256));
+  std::string maxMemory;
+  app.add_option("--max-memory", maxMemory,
+                 "Refuse a tensor, or a model's parameters or values together, past this size (8G, 512M; default "
+                 "80% of physical memory; also KILN_FLAGS=max_memory=...)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 1;
+  }
+  if (auto limited = kiln::tools::applyMemoryLimit(maxMemory); !limited) {
+    std::cerr << "kiln-opt: " << limited.error().message << "\n";
+    return 1;
   }
   if (kernels)
     return kernelsCommand(file);

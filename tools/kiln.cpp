@@ -323,11 +323,19 @@ int main(int argc, char **argv) {
   train->add_option("--backend", ta.backend, "llvm (native kernels, the default) or reference (the interpreter)")
       ->check(CLI::IsMember({"llvm", "reference"}));
 
+  std::string maxMemory;
+  app.add_option("--max-memory", maxMemory,
+                 "Refuse a tensor, or a model's parameters or values together, past this size (8G, 512M; default "
+                 "80% of physical memory; also KILN_FLAGS=max_memory=...)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 1;
+  }
+  if (auto limited = kiln::tools::applyMemoryLimit(maxMemory); !limited) {
+    std::cerr << "kiln: " << limited.error().message << "\n";
+    return 1;
   }
   if (*run)
     return runCommand(model, inputs, outDir);

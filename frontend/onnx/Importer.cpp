@@ -6,6 +6,9 @@
 #include "reference/Reference.h"
 
 #include <cstring>
+#include <unordered_map>
+
+#include <onnx/checker.h>
 #include <fstream>
 #include <sstream>
 
@@ -104,10 +107,39 @@ Status Importer::checkOpset() {
     if (op.domain().empty() || op.domain() == "ai.onnx")
       opset_ = op.version();
   if (model_.opset_import_size() == 0)
-    opset_ = 1; // IR version 2 models without opset_import are opset 1
+    return makeError("{}: error: the model imports no opset (its opset_import list is empty or lost), so its ops "
+                     "have no definite meaning",
+                     file_);
   if (opset_ < 1 || opset_ > 17)
     return makeError("{}: error: opset {} is unsupported (kiln imports opsets 1 to 17 of the default domain)", file_,
                      opset_);
+  return {};
+}
+
+Status Importer::checkSchemas() {
+  // Each node against ONNX's own schema of its op at the model's opset:
+  // input and output counts, attribute names and types, required
+  // attributes. The checker throws; its exceptions stop here.
+  ::onnx::checker::CheckerContext ctx;
+  ctx.set_ir_version(static_cast<int>(model_.ir_version()));
+  std::unordered_map<std::string, int> opsets;
+  for (const auto &op : model_.opset_import())
+    opsets[op.domain()] = static_cast<int>(op.version());
+  ctx.set_opset_imports(opsets);
+  ::onnx::checker::LexicalScopeContext scope;
+  for (const auto &n : model_.graph().node()) {
+    if (!(n.domain().empty() || n.domain() == "ai.onnx"))
+      continue; // checkSupported names ops of other domains
+    try {
+      ::onnx::checker::check_node(n, ctx, scope);
+    } catch (const std::exception &e) {
+      std::string why = e.what();
+      if (size_t cut = why.find("\n\n==>"); cut != std::string::npos) // the checker appends the node's text
+        why.resize(cut);
+      return makeError("{}: error: {} does not match ONNX's schema of {} at opset {}: {}", file_, nodeLabel(n),
+                       n.op_type(), opset_, why);
+    }
+  }
   return {};
 }
 
@@ -306,6 +338,7 @@ Status Importer::declareValues() {
 Expected<Graph> Importer::run() {
   KILN_TRY(checkSupported());
   KILN_TRY(checkOpset());
+  KILN_TRY(checkSchemas());
   const auto &graph = model_.graph();
   g_.setName(graph.name().empty() ? "main" : graph.name());
   for (const auto &n : graph.node())

@@ -103,6 +103,8 @@ public:
 private:
   Status checkOpset();
   Status checkSupported();
+  /// Every node of the default domain against ONNX's schema of its op.
+  Status checkSchemas();
   Expected<std::vector<const ::onnx::NodeProto *>> sortNodes();
   Status declareValues();
   std::string nodeLabel(const ::onnx::NodeProto &n) const;

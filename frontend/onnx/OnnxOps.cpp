@@ -368,6 +368,15 @@ Expected<Ints> windowPads(NodeCtx &c, const Type &x, const Ints &kernel, const I
     return c.error(fmt::format("kernel_shape [{}] does not fit {}", fmt::join(kernel, ","), toString(x)));
   if ((!strides.empty() && strides.size() != n) || (!dilations.empty() && dilations.size() != n))
     return c.error("strides and dilations need one entry per spatial dim");
+  for (int64_t v : strides)
+    if (v < 1)
+      return c.error(fmt::format("strides [{}] must be >= 1", fmt::join(strides, ",")));
+  for (int64_t v : dilations)
+    if (v < 1)
+      return c.error(fmt::format("dilations [{}] must be >= 1", fmt::join(dilations, ",")));
+  for (int64_t v : kernel)
+    if (v < 1 || v > (int64_t{1} << 31))
+      return c.error(fmt::format("kernel_shape [{}] must be >= 1 and at most 2^31", fmt::join(kernel, ",")));
   std::string mode = c.attrString("auto_pad", "NOTSET");
   if (mode == "NOTSET") {
     Ints pads = c.attrInts("pads");
@@ -402,16 +411,19 @@ Expected<ValueId> addChannelBias(NodeCtx &c, ValueId y, int biasInput) {
   return c.emit(OpKind::Add, {y, shaped});
 }
 
+/// The kernel's spatial size: the weight's, which a `kernel_shape`
+/// attribute must agree with.
 Expected<Ints> kernelOf(NodeCtx &c, ValueId w) {
-  Ints kernel = c.attrInts("kernel_shape");
-  if (!kernel.empty())
-    return kernel;
+  Ints given = c.attrInts("kernel_shape"), kernel;
   const Type &wt = c.typeOf(w);
   for (int i = 2; i < wt.rank(); ++i) {
     if (!wt.shape[i].isConst())
-      return c.unsupported("a kernel whose size is unknown at import");
+      return given.empty() ? c.unsupported("a kernel whose size is unknown at import") : Expected<Ints>(given);
     kernel.push_back(wt.shape[i].value);
   }
+  if (!given.empty() && given != kernel)
+    return c.error(fmt::format("kernel_shape [{}] does not match the weight's spatial dims [{}] ({})",
+                               fmt::join(given, ","), fmt::join(kernel, ","), toString(wt)));
   return kernel;
 }
 
