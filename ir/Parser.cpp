@@ -715,7 +715,14 @@ private:
   Expected<Graph> parseRegion(const std::string &owner) {
     if (!isPunct("{"))
       return errorHere(fmt::format("node %{}: a fused node needs its region '{{ ... }}' after its types", owner));
+    if (regionDepth_ >= kMaxRegionDepth) // every walker of regions recurses once per level
+      return errorHere(fmt::format("node %{}: fused regions nest deeper than {} levels", owner, kMaxRegionDepth));
     consume();
+    ++regionDepth_;
+    struct Leave {
+      int &depth;
+      ~Leave() { --depth; }
+    } leave{regionDepth_};
     Graph body("region");
     while (!isPunct("}")) {
       if (tok_.kind == Tok::End)
@@ -737,6 +744,9 @@ private:
     return {};
   }
 
+  /// How deep fused regions may nest (kiln's fuser makes one level).
+  static constexpr int kMaxRegionDepth = 16;
+  int regionDepth_ = 0;
   Lexer lex_;
   Token tok_;
   std::string file_;
