@@ -76,6 +76,16 @@ bool Lowerer::check() {
     if ((!isReduce(n.op) && !matmul2d && !isWindow(n.op)) || anchor_ >= 0)
       return false;
     anchor_ = static_cast<int>(i);
+    // A contraction, window or reduction over an empty operand or into an
+    // empty result (a zero batch, k = 0, no output channels) has no blocks
+    // for a schedule to divide: the reference's loops do nothing, or fill
+    // the identity, for it.
+    for (ValueId v : n.operands)
+      if (product(sizes_[v]) == 0)
+        return false;
+    for (ValueId v : n.results)
+      if (product(sizes_[v]) == 0)
+        return false;
   }
   return !r_.consts().size(); // constants in regions are not lowered yet
 }

@@ -112,7 +112,7 @@ Expected<std::vector<EpochStats>> Trainer::fit(const data::Dataset &train, const
       if (double loss = (*r)[0].get(0); !std::isfinite(loss))
         return makeError("epoch {}, batch {}: the training loss is {}; training stops (a learning rate too large, "
                          "or NaN in the data or the weights)",
-                         epoch + 1, b + 1, loss);
+                         epoch + 1, b + 1, std::isnan(loss) ? std::string("NaN") : fmt::format("{}", loss));
       lossSum += (*r)[0].get(0) * static_cast<double>(n);
       correct += (*r)[1].get(0);
       seen += n;

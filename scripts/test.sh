@@ -6,8 +6,8 @@
 # each under the sanitizers, and the normal build runs them); build with
 # ThreadSanitizer and run the tests that compile and run from several threads
 # (two Functions in two threads, the JIT's parallel groups, OpenMP kernels,
-# two threads and two processes on one disk cache); and fuzz the .kir parser
-# and the ONNX importer briefly on seed corpora.
+# two threads and two processes on one disk cache); and fuzz the .kir and
+# ONNX readers for a minute each (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -32,23 +32,7 @@ OMP_TOOL_LIBRARIES=/usr/lib/llvm-19/lib/libarcher.so \
 OMP_TOOL_LIBRARIES=/usr/lib/llvm-19/lib/libarcher.so bash tests/cli/cache_processes.sh build-tsan/kiln .
 unset TSAN_OPTIONS
 
-# Fuzz both parsers of untrusted input on seed corpora: the repository's .kir
-# files and a sample of ONNX's test models.
-seconds=${KILN_FUZZ_SECONDS:-45}
-corpus=$(mktemp -d)
-trap 'rm -rf "$corpus"' EXIT
-mkdir -p "$corpus/kir" "$corpus/onnx"
-find tests examples -name '*.kir' -exec cp {} "$corpus/kir/" \;
-i=0
-for m in /usr/share/libonnx-testdata/data/node/test_*/model.onnx; do
-  i=$((i + 1))
-  if [ $((i % 8)) -eq 0 ]; then cp "$m" "$corpus/onnx/$i.onnx"; fi
-done
-for target in kir onnx; do
-  if ! build-san/kiln-fuzz-$target -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
-    "$corpus/$target" > "$corpus/$target.log" 2>&1; then
-    tail -n 40 "$corpus/$target.log"
-    echo "FAIL: fuzzing the $target importer found a crash"; exit 1
-  fi
-  echo "fuzzing the $target importer for ${seconds}s: no crash ($(grep -o 'number_of_executed_units: *[0-9]*' "$corpus/$target.log" | grep -o '[0-9]*$') inputs)"
-done
+# Fuzz both readers of untrusted files (tests/fuzz/: they import, then run
+# what they import on the reference interpreter and through lowering), a
+# minute each by default.
+scripts/fuzz.sh "${KILN_FUZZ_SECONDS:-60}" build-san

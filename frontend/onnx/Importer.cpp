@@ -391,7 +391,8 @@ Expected<ir::Graph> importOnnxBytes(std::string_view bytes, std::string_view nam
 }
 
 Expected<ir::Graph> importOnnx(const std::string &path, const OnnxImportOptions &options) {
-  auto bytes = readFile(path);
+  // A protobuf holds at most 2 GiB; the memory limit may be lower.
+  auto bytes = readFile(path, std::min<int64_t>(ir::memoryLimit(), INT32_MAX));
   if (!bytes)
     return bytes.error();
   return importOnnxBytes(*bytes, path, options);

@@ -605,14 +605,30 @@ Status convLRN(NodeCtx &c) {
   const Type &t = c.typeOf(x);
   if (t.rank() < 3 || !t.shape[1].isConst())
     return c.unsupported("LRN over a tensor of rank < 3 or with channels unknown at import");
-  int64_t size = c.attrInt("size", 1);
+  int64_t size = c.attrInt("size", 1), channels = t.shape[1].value;
+  if (size < 1)
+    return c.error(fmt::format("size must be >= 1, got {}", size));
+  // A window reaching past every channel on both sides sums them all: a
+  // window of 2C - 1 with C - 1 of padding each side sums the same, and its
+  // divisor is rescaled to `size` (so size 2^40 costs what size 2C - 1 does).
+  int64_t window = size, before = (size - 1) / 2;
+  double rescale = 1;
+  if (before >= channels - 1 && channels > 0) {
+    window = 2 * channels - 1;
+    before = channels - 1;
+    rescale = static_cast<double>(window) / static_cast<double>(size);
+  }
   DType dt = t.dtype;
   KILN_ASSIGN(ValueId sq, c.emit(OpKind::Mul, {x, x}));
   KILN_ASSIGN(ValueId planes, c.reshapeTo(sq, {t.shape[0], Dim::of(1), t.shape[1], Dim::unknown()}));
   KILN_ASSIGN(ValueId avg, c.emit(OpKind::AvgPool, {planes},
-                             {{"kernel", Ints{size, 1}},
-                              {"pad", Ints{(size - 1) / 2, 0, size - 1 - (size - 1) / 2, 0}},
+                             {{"kernel", Ints{window, 1}},
+                              {"pad", Ints{before, 0, window - 1 - before, 0}},
                               {"count_include_pad", true}}));
+  if (rescale != 1) {
+    KILN_ASSIGN(ValueId factor, c.scalar(rescale, dt));
+    KILN_ASSIGN(avg, c.emit(OpKind::Mul, {avg, factor}));
+  }
   KILN_ASSIGN(ValueId back, c.reshapeTo(avg, t.shape));
   KILN_ASSIGN(ValueId alpha, c.scalar(c.attrFloat("alpha", 1e-4), dt));
   KILN_ASSIGN(ValueId bias, c.scalar(c.attrFloat("bias", 1.0), dt));
