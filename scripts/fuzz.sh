@@ -3,7 +3,7 @@
 # the .kir parser and the ONNX importer, whose targets (tests/fuzz/) also run
 # what they import on the reference interpreter and compile it through
 # lowering. Needs a build with -DKILN_FUZZ=ON -DKILN_SANITIZE=ON (clang):
-#   scripts/fuzz.sh [SECONDS] [BUILD_DIR] [JOBS]
+#   scripts/fuzz.sh [SECONDS] [BUILD_DIR] [JOBS]    (KILN_FUZZ_TARGETS=onnx: one target)
 # Seeds: the repository's .kir files, the bad-input corpus (tests/bad/), past
 # findings (tests/fuzz/seeds/, also replayed by ctest in that build), and
 # every 8th model of ONNX's node tests; dictionaries of op and attribute
@@ -40,7 +40,7 @@ done
 } | sort -u > "$work/kir.dict"
 
 status=0
-for target in kir onnx; do
+for target in ${KILN_FUZZ_TARGETS:-kir onnx}; do
   log="$work/$target.log"
   if ! "$build/kiln-fuzz-$target" "$work/$target" "$work/seeds-$target" -dict="$work/$target.dict" \
     -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
