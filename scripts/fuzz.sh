@@ -40,11 +40,15 @@ done
 } | sort -u > "$work/kir.dict"
 
 status=0
+root=$PWD
 for target in ${KILN_FUZZ_TARGETS:-kir onnx}; do
-  log="$work/$target.log"
-  if ! "$build/kiln-fuzz-$target" "$work/$target" "$work/seeds-$target" -dict="$work/$target.dict" \
+  log="$root/$work/$target.log"
+  parallel=()
+  if [ "$jobs" -gt 1 ]; then parallel=(-jobs="$jobs" -workers="$jobs"); fi
+  # In the work directory: with -jobs, libFuzzer writes fuzz-N.log there.
+  if ! (cd "$work" && "$root/$build/kiln-fuzz-$target" "$target" "seeds-$target" -dict="$target.dict" \
     -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-    -artifact_prefix="$work/crash-$target-" -jobs="$jobs" -workers="$jobs" > "$log" 2>&1; then
+    -artifact_prefix="crash-$target-" "${parallel[@]}") > "$log" 2>&1; then
     tail -n 40 "$log"
     echo "FAIL: fuzzing $target found a crash, a hang or a leak (saved under $work/crash-$target-*)"
     status=1

@@ -221,6 +221,16 @@ scalar = write("kir", "scalar.kir", "graph @s {\n  input %x : f32[]\n  %y = neg(
 zero_d = write("npy", "zero_d.npy", npy_bytes(np.array(2.5, np.float32)))
 zero_d_want = write("npy", "zero_d.want.npy", npy_bytes(np.array(-2.5, np.float32)))
 case("zero_d_tensor", 0, "", f"$KILN run {scalar} -i x={zero_d} -o $TMP/out && $PYTHON $BAD/check.py $TMP/out/y.npy {zero_d_want}")
+conv0 = write("kir", "conv_zero_batch.kir", "graph @c {\n  input %x : f32[0,1,4,4]\n  param %w : f32[2,1,3,3] = zeros\n"
+              "  %y = conv(%x, %w) {pad=[1,1,1,1]} : f32[0,2,4,4]\n  output %y\n}\n")
+case("conv_zero_batch_kernels", 0, "", f"$KILN dump {conv0} --stage kernels")
+k0 = write("kir", "matmul_k0.kir", "graph @m {\n  input %a : f32[4,0]\n  input %b : f32[0,3]\n"
+           "  %y = matmul(%a, %b) : f32[4,3]\n  output %y\n}\n")
+case("matmul_k0_kernels", 0, "", f"$KILN dump {k0} --stage kernels")
+a40 = write("npy", "a40.npy", npy_bytes(np.zeros((4, 0), np.float32)))
+b03 = write("npy", "b03.npy", npy_bytes(np.zeros((0, 3), np.float32)))
+zeros43 = write("npy", "zeros43.want.npy", npy_bytes(np.zeros((4, 3), np.float32)))
+case("matmul_k0_run", 0, "", f"$KILN run {k0} -i a={a40} -i b={b03} -o $TMP/out && $PYTHON $BAD/check.py $TMP/out/y.npy {zeros43}")
 collide = write("kir", "collide.kir", 'graph @c {\n  input %x : f32[1]\n  %"a/b" = neg(%x) : f32[1]\n'
                 '  %"a:b" = exp(%x) : f32[1]\n  output %"a/b", %"a:b"\n}\n')
 one = write("npy", "one.npy", npy_bytes(np.array([1.0], np.float32)))
