@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # How the pass pipeline scales with graph size: `kiln dump --stage optimized`
 # (-O2: every pass, fusion included) on an elementwise chain of N nodes and on
-# a wide graph of N/2 independent two-node branches summed in a tree, N = 10k,
-# 40k and 100k; the median wall time of RUNS runs, and the slowest passes of
+# a wide graph of N/2 independent two-node branches (each scaled by its own
+# constant, so CSE merges none) summed in a tree, N = 10k, 40k and 100k; the median wall time of RUNS runs, and the slowest passes of
 # the last run (--time-passes).
 #   bench/chain.sh [BUILD_DIR] [RUNS]
 set -euo pipefail
@@ -26,9 +26,10 @@ for n in (10000, 40000, 100000):
     open(f"{out}/chain{n}.kir", "w").write("\n".join(lines) + "\n")
     lines = ["graph @wide {", "  input %x : f32[N,16]"]
     level = []
-    for i in range(n // 2):
-        lines.append(f"  %a{i} = {ops[i % 4]}(%x) : f32[N,16]")
-        lines.append(f"  %b{i} = mul(%a{i}, %x) : f32[N,16]")
+    for i in range(n // 2):  # a distinct constant a branch, so CSE merges none
+        lines.append(f"  const %c{i} : f32[] = [{i}.5]")
+        lines.append(f"  %a{i} = mul(%x, %c{i}) : f32[N,16]")
+        lines.append(f"  %b{i} = {ops[i % 4]}(%a{i}) : f32[N,16]")
         level.append(f"b{i}")
     k = 0
     while len(level) > 1:
@@ -55,7 +56,7 @@ for shape in chain wide; do
       times+=("$(echo "$(date +%s.%N) - $start" | awk '{printf "%.2f", $1 - $3}')")
     done
     median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
-    kernels=$(awk '$1 == "fuse" {print $3}' "$tmp/passes.txt")
+    kernels=$(awk '$1 == "fuse" {print $6}' "$tmp/passes.txt")
     slow=$(grep -E '^ *[a-z_]+ +[0-9.]+ ' "$tmp/passes.txt" | grep -v total | sort -k2 -n -r | head -3 |
       awk '{printf "%s%s %.0f", (NR > 1 ? ", " : ""), $1, $2}')
     echo "| $shape | $n | ${median} s | ${times[*]} | $kernels | $slow |"

@@ -1,6 +1,9 @@
 //===- passes/Rebuild.cpp - Rebuilding a graph node by node ---------------===//
 #include "passes/Rebuild.h"
 
+#include <string_view>
+#include <unordered_map>
+
 #include <algorithm>
 
 namespace kiln::passes {
@@ -68,14 +71,28 @@ Expected<Graph> Rebuilder::run(const std::function<Expected<Replacement>(Rebuild
   for (const Param &p : old_.params()) {
     KILN_ASSIGN(map_[p.value], new_.addParam(old_.nameOf(p.value), p.data, p.init, old_.type(p.value).layout));
   }
+  // Equal constants found by a hash of their bytes (a search of every
+  // constant kept so far was quadratic in a graph of many constants).
+  std::unordered_multimap<size_t, size_t> byHash; // hash -> index in new_.consts()
+  auto hashOf = [](const HostTensor &t) {
+    size_t h = std::hash<std::string_view>()(
+        std::string_view(reinterpret_cast<const char *>(t.data()), t.byteSize()));
+    for (int64_t d : t.sizes())
+      h = h * 31 + static_cast<size_t>(d);
+    return h * 31 + static_cast<size_t>(t.dtype());
+  };
   for (const Const &c : old_.consts()) {
+    size_t h = mergeConstants_ ? hashOf(c.data) : 0;
     if (mergeConstants_) {
-      auto same = std::find_if(new_.consts().begin(), new_.consts().end(),
-                               [&](const Const &k) { return k.data == c.data; });
-      if (same != new_.consts().end()) {
-        map_[c.value] = same->value;
+      bool merged = false;
+      for (auto [it, end] = byHash.equal_range(h); it != end && !merged; ++it)
+        if (const Const &k = new_.consts()[it->second]; k.data == c.data) {
+          map_[c.value] = k.value;
+          merged = true;
+        }
+      if (merged)
         continue;
-      }
+      byHash.emplace(h, new_.consts().size());
     }
     KILN_ASSIGN(map_[c.value], new_.addConst(old_.nameOf(c.value), c.data));
   }
