@@ -4,7 +4,7 @@
 # a wide graph of N/2 independent two-node branches (each scaled by its own
 # constant, so CSE merges none) summed in a tree, N = 10k, 40k and 100k; the median wall time of RUNS runs, and the slowest passes of
 # the last run (--time-passes).
-#   bench/chain.sh [BUILD_DIR] [RUNS]
+#   bench/chain.sh [BUILD_DIR] [RUNS]     (KILN_CHAIN_SIZES="10000 40000": fewer sizes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -12,11 +12,12 @@ runs=${2:-3}
 kiln="$build/kiln"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python3 - "$tmp" <<'PY'
+sizes=${KILN_CHAIN_SIZES:-10000 40000 100000}
+python3 - "$tmp" "$sizes" <<'PY'
 import sys
 out = sys.argv[1]
 ops = ["exp", "neg", "tanh", "abs"]
-for n in (10000, 40000, 100000):
+for n in map(int, sys.argv[2].split()):
     lines = ["graph @chain {", "  input %x : f32[N,16]"]
     prev = "x"
     for i in range(n):
@@ -47,7 +48,7 @@ PY
 echo "| graph | nodes | kiln dump --stage optimized, median of $runs | runs | kernels | slowest passes (ms) |"
 echo "|---|---:|---:|---|---:|---|"
 for shape in chain wide; do
-  for n in 10000 40000 100000; do
+  for n in $sizes; do
     f="$tmp/$shape$n.kir"
     times=()
     for _ in $(seq "$runs"); do

@@ -19,6 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   kiln::ir::ParseOptions options;
   options.maxInitElements = 1 << 20;
   std::string_view text(reinterpret_cast<const char *>(data), size);
+  kiln::fuzz::currentInput() = text;
   auto g = kiln::ir::parse(text, "fuzz.kir", options);
   if (!g) {
     kiln::fuzz::checkNotBug(g.error());

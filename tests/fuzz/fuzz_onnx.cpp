@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::string_view bytes(reinterpret_cast<const char *>(data), size);
+  kiln::fuzz::currentInput() = bytes;
   auto g = kiln::importOnnxBytes(bytes, "fuzz.onnx");
   if (!g) {
     kiln::fuzz::checkNotBug(g.error());
