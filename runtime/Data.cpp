@@ -1,6 +1,8 @@
 //===- runtime/Data.cpp - Datasets and mini-batches -----------------------===//
 #include "runtime/Data.h"
 
+#include "ir/Limits.h"
+
 #include "ir/Initializer.h"
 #include "runtime/Npy.h"
 
@@ -23,10 +25,16 @@ Expected<HostTensor> readIdx(const std::string &path) {
   std::string bytes;
   char buf[1 << 16];
   int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0)
+  bool tooBig = false;
+  while (!tooBig && (n = gzread(f, buf, sizeof buf)) > 0) {
     bytes.append(buf, static_cast<size_t>(n));
+    tooBig = static_cast<int64_t>(bytes.size()) > ir::memoryLimit(); // a gzip bomb
+  }
   bool failed = n < 0;
   gzclose(f);
+  if (tooBig)
+    return makeError("{}: it unpacks to more than the memory limit of {} (max_memory)", path,
+                     ir::formatBytes(ir::memoryLimit()));
   if (failed)
     return makeError("{}: the gzip data is corrupt", path);
   auto fail = [&](const std::string &why) { return makeError("{}: not an IDX file: {}", path, why); };
@@ -73,6 +81,8 @@ Expected<Dataset> loadFashionMnist(const std::string &dir, bool train, int64_t l
   if (images->rank() != 3 || labels->rank() != 1 || images->sizes()[0] != labels->sizes()[0])
     return makeError("{} and {} do not hold images [N, rows, cols] and N labels", imagesPath, labelsPath);
   int64_t n = images->sizes()[0];
+  if (n == 0)
+    return makeError("{} holds no images: there is nothing to {} on", imagesPath, train ? "train" : "test");
   if (limit > 0)
     n = std::min(n, limit);
   int64_t rows = images->sizes()[1], cols = images->sizes()[2], pixels = rows * cols;

@@ -272,6 +272,21 @@ for name, edit, message in (
 case("resume_nan_weights_resummed", 1, "non-finite value",
      f"{TRAIN} --checkpoint $TMP/c.safetensors >/dev/null && $PYTHON $BAD/edit_checkpoint.py $TMP/c.safetensors nan-resum"
      f" && {TRAIN} --resume $TMP/c.safetensors")
+def idx(kind, dims, data=b""):
+    return bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + data
+
+for split in ("train", "t10k"):  # IDX files, uncompressed (zlib reads them as they are)
+    write("data/empty", f"{split}-images-idx3-ubyte.gz", idx(3, [0, 28, 28]))
+    write("data/empty", f"{split}-labels-idx1-ubyte.gz", idx(1, [0]))
+    write("data/mismatch", f"{split}-images-idx3-ubyte.gz", idx(3, [2, 28, 28], bytes(2 * 784)))
+    write("data/mismatch", f"{split}-labels-idx1-ubyte.gz", idx(1, [3], bytes(3)))
+    write("data/lying", f"{split}-images-idx3-ubyte.gz", idx(3, [60000, 28, 28], bytes(784)))
+    write("data/lying", f"{split}-labels-idx1-ubyte.gz", idx(1, [60000], bytes(1)))
+case("dataset_of_no_images", 1, "train-images-idx3-ubyte.gz holds no images", "$KILN train --model mlp --data $BAD/data/empty --output-dir $TMP/o")
+case("dataset_counts_differ", 1, "do not hold images [N, rows, cols] and N labels",
+     "$KILN train --model mlp --data $BAD/data/mismatch --output-dir $TMP/o")
+case("dataset_truncated", 1, "needs 47040000 bytes of data",
+     "$KILN train --model mlp --data $BAD/data/lying --output-dir $TMP/o")
 case("missing_dataset", 1, "no-such-dir", "$KILN train --model mlp --data $TMP/no-such-dir --output-dir $TMP/o")
 case("max_memory_bad", 1, "max_memory", "KILN_FLAGS=max_memory=lots $KILN ops")
 
