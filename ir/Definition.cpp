@@ -99,4 +99,19 @@ std::vector<double> definitionAttrs(const Definition &d, const AttrView &attrs) 
   return out;
 }
 
+double expressionSize(const OpInfo &op, const AttrView &attrs, std::span<const double> operandSizes) {
+  auto sum = [](std::span<const double> args) {
+    double total = 1;
+    for (double x : args)
+      total += x;
+    return total;
+  };
+  if (!op.isComposite())
+    return sum(operandSizes);
+  std::vector<double> scratch;
+  return expand<double>(
+      op.definition, operandSizes, definitionAttrs(op.definition, attrs), [](double) { return 1.0; },
+      [&](OpKind, std::span<const double> args) { return sum(args); }, scratch);
+}
+
 } // namespace kiln::ir

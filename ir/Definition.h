@@ -132,4 +132,15 @@ V expand(const Definition &d, std::span<const V> operands, std::span<const doubl
 /// The values of the Attribute steps of `d`, in step order, read from a node's attributes.
 std::vector<double> definitionAttrs(const Definition &d, const AttrView &attrs);
 
+struct OpInfo;
+
+/// The size, counted as a tree, of the expression an elementwise op
+/// lowers to when its operands' expressions have `operandSizes`: a
+/// composite that reads an operand twice counts it twice. Lowering, the
+/// kernel-IR verifier and printer and the code generator walk expressions
+/// as trees and recursively, so no kernel may hold an expression larger
+/// than kMaxExpressionSize (a chain of 40 selus would be 2^40).
+double expressionSize(const OpInfo &op, const AttrView &attrs, std::span<const double> operandSizes);
+constexpr double kMaxExpressionSize = 1024;
+
 } // namespace kiln::ir

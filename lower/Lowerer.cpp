@@ -1,5 +1,7 @@
 //===- lower/Lowerer.cpp - Values, loops, stores; the entry -----------------===//
 #include "lower/Lowerer.h"
+
+#include "ir/Definition.h"
 #include "passes/Rebuild.h"
 
 #include <algorithm>
@@ -61,6 +63,11 @@ bool Lowerer::check() {
     if (!strides(v))
       return false;
   }
+  // Expressions are walked as trees (here, by the verifier, the printer and
+  // codegen): a region whose expressions would pass kMaxExpressionSize (a
+  // long hand-written chain, or one of composites that read an operand twice)
+  // is left to the reference interpreter. The fuser never makes one.
+  std::vector<double> treeSize(r_.numValues(), 1.0);
   for (size_t i = 0; i < r_.nodes().size(); ++i) {
     const Node &n = r_.nodes()[i];
     for (ValueId res : n.results)
@@ -70,6 +77,14 @@ bool Lowerer::check() {
     if (n.info().category == OpCategory::Elementwise) {
       if (!flatAgrees(n))
         return false;
+      std::vector<double> operandSizes;
+      for (ValueId o : n.operands)
+        operandSizes.push_back(treeSize[static_cast<size_t>(o)]);
+      double size = expressionSize(n.info(), n.attrView(), operandSizes);
+      if (size > kMaxExpressionSize)
+        return false;
+      for (ValueId res : n.results)
+        treeSize[static_cast<size_t>(res)] = size;
       continue;
     }
     bool matmul2d = n.op == OpKind::MatMul && r_.type(n.operands[0]).rank() == 2 && r_.type(n.operands[1]).rank() == 2;

@@ -2,6 +2,8 @@
 #include "passes/Fuse.h"
 #include "passes/Rebuild.h"
 
+#include "ir/Definition.h"
+
 #include <algorithm>
 #include <set>
 
@@ -49,7 +51,8 @@ struct Group {
 
 class Fuser {
 public:
-  explicit Fuser(const Graph &g) : g_(g), nodeOf_(g.numValues(), -1), uses_(g.numValues()), escapes_(g.numValues()) {
+  explicit Fuser(const Graph &g)
+      : g_(g), nodeOf_(g.numValues(), -1), uses_(g.numValues()), escapes_(g.numValues()), exprSize_(g.numValues(), 1) {
     const auto &nodes = g.nodes();
     for (size_t i = 0; i < nodes.size(); ++i) {
       for (ValueId r : nodes[i].results)
@@ -132,6 +135,19 @@ private:
         if (wouldCycle(join, i))
           join.pop_back();
       }
+    }
+    // The expression lowering builds for each result, counted as a tree:
+    // an operand a composite's definition reads twice is printed, verified
+    // and emitted twice, so a chain of selus grows as 2^length. A node whose
+    // tree would pass kMaxExpressionSize starts a kernel of its own.
+    if (kind == Kind::Elementwise) {
+      double size = exprSize(n, join);
+      if (size > kMaxExpressionSize) {
+        join.clear();
+        size = exprSize(n, join);
+      }
+      for (ValueId r : n.results)
+        exprSize_[static_cast<size_t>(r)] = size;
     }
     if (join.empty()) {
       groups_.push_back(Group{kind, out, {i}, n.info().cheap()});
@@ -225,6 +241,17 @@ private:
     return false;
   }
 
+  /// The tree size of node n's expression when the kernels in `join` are
+  /// its kernel: an operand made there counts its own tree, any other 1.
+  double exprSize(const Node &n, const std::vector<int> &join) const {
+    std::vector<double> sizes;
+    for (ValueId o : n.operands) {
+      int gid = producerGroup(o);
+      sizes.push_back(gid >= 0 && contains(join, gid) ? exprSize_[static_cast<size_t>(o)] : 1.0);
+    }
+    return expressionSize(n.info(), n.attrView(), sizes);
+  }
+
   /// Records the kernel-graph edges into node i's kernel from its operands'.
   void addEdges(int i) {
     int gid = groupOf_[static_cast<size_t>(i)];
@@ -283,6 +310,8 @@ private:
   unsigned stamp_ = 0;
   /// emitGroup's map from outer to region values, reset after each kernel.
   std::vector<ValueId> inner_;
+  /// value -> the tree size of its expression in its kernel (1 outside one).
+  std::vector<double> exprSize_;
 };
 
 Expected<std::vector<ValueId>> Fuser::emitGroup(Graph &out, const Group &grp, std::vector<ValueId> &map) {

@@ -168,6 +168,13 @@ for d in range(999, 0, -1):
     nested += ["  }", f"  yield %r{d}"]
 nested += ["  }", "  output %y", "}"]
 kir_case("regions_nested_1000", 1, "nest deeper than 16", "\n".join(nested) + "\n")
+selus = ["graph @g {", "  input %x : f32[4]"] + [f"  %v{i} = selu(%{'x' if i == 0 else f'v{i - 1}'}) : f32[4]"
+                                                    for i in range(40)] + ["  output %v39", "}"]
+kir_case("selu_chain_40_kernels", 0, "", "\n".join(selus) + "\n", "dump --stage kernels")
+region = ["graph @g {", "  input %x : f32[4]", '  %y = fused(%x) {kind="elementwise"} : f32[4] {', "  arg %v0 : f32[4]"]
+region += [f"  %v{i + 1} = {'neg' if i % 2 else 'exp'}(%v{i}) : f32[4]" for i in range(8000)]
+region += ["  yield %v8000", "  }", "  output %y", "}"]
+kir_case("region_chain_8000_kernels", 0, "", "\n".join(region) + "\n", "dump --stage kernels -O0")
 kir_case("nul_in_name", 1, "byte 0x00", "graph @g {\n  input %x\0 : f32[1]\n  output %x\n}\n")
 
 # --- .npy inputs of kiln run ------------------------------------------------------
