@@ -16,9 +16,11 @@
 //   - data movement and opaque ops (softmax, batch norm, reshape, ...) stay
 //     kernels of their own.
 //
-// A kernel holds at most 128 nodes (a longer elementwise chain becomes
-// several kernels: lowering and codegen walk a kernel's expressions
-// recursively, so their depth stays bounded). The cycle check searches the
+// A kernel holds at most 128 nodes, and no node whose expression, counted
+// as a tree, would pass ir::kMaxExpressionSize (a longer elementwise chain,
+// or a chain of composites that read an operand twice, becomes several
+// kernels: lowering and codegen walk a kernel's expressions as trees and
+// recursively, so their size and depth stay bounded). The cycle check searches the
 // kernel graph, not the nodes, so fusing is near-linear in the nodes: a
 // 100,000-node chain takes well under a second.
 //
