@@ -72,6 +72,12 @@ bool Lowerer::check() {
     const Node &n = r_.nodes()[i];
     for (ValueId res : n.results)
       nodeOf_[res] = static_cast<int>(i);
+    // An empty result ([2,0,5]) has nothing to compute, and index
+    // arithmetic over a zero extent folds a loop's variable away (parts of a
+    // parallel loop would seem to race): the reference's loops do nothing.
+    for (ValueId res : n.results)
+      if (product(sizes_[res]) == 0)
+        return false;
     if (n.op == OpKind::LayoutConvert || n.op == OpKind::Identity)
       continue;
     if (n.info().category == OpCategory::Elementwise) {
@@ -91,14 +97,9 @@ bool Lowerer::check() {
     if ((!isReduce(n.op) && !matmul2d && !isWindow(n.op)) || anchor_ >= 0)
       return false;
     anchor_ = static_cast<int>(i);
-    // A contraction, window or reduction over an empty operand or into an
-    // empty result (a zero batch, k = 0, no output channels) has no blocks
-    // for a schedule to divide: the reference's loops do nothing, or fill
-    // the identity, for it.
+    // A contraction, window or reduction over an empty operand (k = 0) has
+    // no blocks for a schedule to divide: the reference fills the identity.
     for (ValueId v : n.operands)
-      if (product(sizes_[v]) == 0)
-        return false;
-    for (ValueId v : n.results)
       if (product(sizes_[v]) == 0)
         return false;
   }
