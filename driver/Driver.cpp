@@ -118,8 +118,12 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
   if (o.stopAfter == Stage::Passes)
     return c;
 
-  // Every value at these sizes, sized before anything is allocated: the
+  // Every node's type rule at these sizes (a symbol bound against a
+  // constant it was unified with is an error, not a kernel reading past its
+  // operands), then every value, sized before anything is allocated: the
   // Executable holds all of them at once.
+  for (const Node &n : c.graph.nodes())
+    KILN_TRY(c.graph.checkAtSizes(n, c.dims));
   {
     int64_t total = 0;
     for (size_t v = 0; v < c.graph.numValues(); ++v) {

@@ -208,6 +208,36 @@ std::string Graph::freshName(std::string_view base) const {
   return name;
 }
 
+Status Graph::checkAtSizes(const Node &n, const std::map<std::string, int64_t> &dims) const {
+  if (n.body) { // a region: its nodes, in its own values
+    for (const Node &inner : n.body->nodes())
+      KILN_TRY(n.body->checkAtSizes(inner, dims));
+    return {};
+  }
+  std::vector<Type> types;
+  bool bound = false;
+  for (ValueId o : n.operands) {
+    Type t = type(o);
+    for (Dim &d : t.shape)
+      if (auto it = d.isSymbol() ? dims.find(d.sym) : dims.end(); it != dims.end()) {
+        d = Dim::of(it->second);
+        bound = true;
+      }
+    types.push_back(std::move(t));
+  }
+  if (!bound)
+    return {};
+  const OpInfo &info = n.info();
+  auto results = info.infer(types, n.attrView());
+  if (!results) {
+    std::string operandText;
+    for (size_t i = 0; i < n.operands.size(); ++i)
+      operandText += fmt::format("{}%{}: {}", i ? ", " : "", nameOf(n.operands[i]), toString(types[i]));
+    return makeError("{}: at these sizes ({}): {}", describe(n), operandText, results.error().message);
+  }
+  return {};
+}
+
 std::string Graph::describe(const Node &n) const {
   std::string out = "node ";
   for (size_t i = 0; i < n.results.size(); ++i)

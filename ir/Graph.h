@@ -16,6 +16,7 @@
 #include "ir/Initializer.h"
 #include "ir/Op.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -119,6 +120,13 @@ public:
   const std::vector<Update> &updates() const { return updates_; }
   /// The node that defines a Result value.
   const Node &producer(ValueId v) const { return nodes_[static_cast<size_t>(value(v).owner)]; }
+
+  /// Checks node `n` again at run-time sizes: its operands' symbols bound
+  /// from `dims`, its op's type rule must still accept them. A symbol that
+  /// the rule unified with a constant (x's channels `C` with w's 3) may be
+  /// bound to anything at run time; without this a kernel would read past
+  /// its operands.
+  Status checkAtSizes(const Node &n, const std::map<std::string, int64_t> &dims) const;
 
   /// A node's description for messages: `node %y = conv(%x, %w)`.
   std::string describe(const Node &n) const;

@@ -65,6 +65,8 @@ Expected<std::vector<Arr>> runNode(const Graph &g, const Node &n, Args args, Sym
 /// and all of a run's together within it. Dims bound in `env` are known; an
 /// unknown dim (a reshape's -1) comes from data that already exists.
 Status sizeResults(const Graph &g, const Node &n, const SymbolEnv &env, int64_t &budget) {
+  if (!n.body)
+    KILN_TRY(g.checkAtSizes(n, env));
   for (ValueId r : n.results) {
     Sizes known;
     for (const Dim &d : g.type(r).shape) {

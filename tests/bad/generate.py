@@ -238,6 +238,10 @@ a40 = write("npy", "a40.npy", npy_bytes(np.zeros((4, 0), np.float32)))
 b03 = write("npy", "b03.npy", npy_bytes(np.zeros((0, 3), np.float32)))
 zeros43 = write("npy", "zeros43.want.npy", npy_bytes(np.zeros((4, 3), np.float32)))
 case("matmul_k0_run", 0, "", f"$KILN run {k0} -i a={a40} -i b={b03} -o $TMP/out && $PYTHON $BAD/check.py $TMP/out/y.npy {zeros43}")
+symc = write("kir", "conv_symbolic_channels.kir", "graph @g {\n  input %x : f32[N,C,8,8]\n  param %w : f32[4,3,3,3] = zeros\n"
+             "  %c = conv(%x, %w) {pad=[1,1,1,1]} : f32[N,4,8,8]\n  output %c\n}\n")
+x2 = write("npy", "x_2_channels.npy", npy_bytes(np.ones((1, 2, 8, 8), np.float32)))
+case("symbol_bound_against_rule", 1, "at these sizes", f"$KILN run {symc} -i x={x2} -o $TMP/out")
 collide = write("kir", "collide.kir", 'graph @c {\n  input %x : f32[1]\n  %"a/b" = neg(%x) : f32[1]\n'
                 '  %"a:b" = exp(%x) : f32[1]\n  output %"a/b", %"a:b"\n}\n')
 one = write("npy", "one.npy", npy_bytes(np.array([1.0], np.float32)))
