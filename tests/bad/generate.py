@@ -286,13 +286,12 @@ case("resume_nan_weights_resummed", 1, "non-finite value",
 def idx(kind, dims, data=b""):
     return bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + data
 
-for split in ("train", "t10k"):  # IDX files, uncompressed (zlib reads them as they are)
-    write("data/empty", f"{split}-images-idx3-ubyte.gz", idx(3, [0, 28, 28]))
-    write("data/empty", f"{split}-labels-idx1-ubyte.gz", idx(1, [0]))
-    write("data/mismatch", f"{split}-images-idx3-ubyte.gz", idx(3, [2, 28, 28], bytes(2 * 784)))
-    write("data/mismatch", f"{split}-labels-idx1-ubyte.gz", idx(1, [3], bytes(3)))
-    write("data/lying", f"{split}-images-idx3-ubyte.gz", idx(3, [60000, 28, 28], bytes(784)))
-    write("data/lying", f"{split}-labels-idx1-ubyte.gz", idx(1, [60000], bytes(1)))
+# Datasets as (images claimed, image bytes held, labels claimed, label bytes held).
+datasets = {"empty": (0, 0, 0, 0), "mismatch": (2, 2 * 784, 3, 3), "lying": (60000, 784, 60000, 1)}
+for name, (images, image_bytes, labels, label_bytes) in datasets.items():
+    for split in ("train", "t10k"):  # IDX files, uncompressed (zlib reads them as they are)
+        write(f"data/{name}", f"{split}-images-idx3-ubyte.gz", idx(3, [images, 28, 28], bytes(image_bytes)))
+        write(f"data/{name}", f"{split}-labels-idx1-ubyte.gz", idx(1, [labels], bytes(label_bytes)))
 case("dataset_of_no_images", 1, "train-images-idx3-ubyte.gz holds no images", "$KILN train --model mlp --data $BAD/data/empty --output-dir $TMP/o")
 case("dataset_counts_differ", 1, "do not hold images [N, rows, cols] and N labels",
      "$KILN train --model mlp --data $BAD/data/mismatch --output-dir $TMP/o")
