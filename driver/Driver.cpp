@@ -154,6 +154,16 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
   // Lowering to the kernel IR, checked by its verifier.
   t0 = Clock::now();
   lowerAll(c, o.machine);
+  if (o.nativeOnly) {
+    std::string left;
+    size_t count = 0;
+    for (const Step &s : c.steps)
+      if (s.kind == Step::Reference && count++ < 20)
+        left += "\n  " + c.graph.describe(c.graph.nodes()[s.node]);
+    if (count)
+      return makeError("lower: {} node{} of @{} cannot be compiled to native kernels yet (every one of them below{}):{}",
+                       count, count == 1 ? "" : "s", c.graph.name(), count > 20 ? ", the first 20" : "", left);
+  }
   if (o.verifyKernels)
     for (const kernel::Kernel &k : c.kernels)
       if (auto s = kernel::verify(k); !s)

@@ -50,6 +50,10 @@ struct Options {
   bool verifyKernels = defaultVerifyKernels();
   /// The last stage to run (kiln-opt --lower stops after lowering).
   Stage stopAfter = Stage::Codegen;
+  /// Refuse to leave a node to the reference interpreter: lowering fails
+  /// naming every such node at once (`kiln compile`, which has no
+  /// interpreter to fall back to; `kiln run --native-only` in tests).
+  bool nativeOnly = false;
 
   static lower::Machine hostMachine();
   static bool defaultVerifyKernels();

@@ -50,7 +50,8 @@ bool Lowerer::check() {
   sizes_.resize(r_.numValues());
   for (ValueId v = 0; v < static_cast<ValueId>(r_.numValues()); ++v) {
     const Type &t = r_.type(v);
-    if (t.dtype != DType::F32 && t.dtype != DType::F64 && t.dtype != DType::Bool)
+    // u8 (unsigned arithmetic), f16 and bf16 are left to the reference.
+    if (t.dtype == DType::U8 || t.dtype == DType::F16 || t.dtype == DType::BF16)
       return false;
     for (const Dim &d : t.shape) {
       if (d.isConst())
@@ -80,8 +81,18 @@ bool Lowerer::check() {
         return false;
     if (n.op == OpKind::LayoutConvert || n.op == OpKind::Identity)
       continue;
+    if (isMovement(n.op)) {
+      double size = 1;
+      for (ValueId o : n.operands)
+        size += treeSize[static_cast<size_t>(o)] + 4;
+      if (size > kMaxExpressionSize)
+        return false;
+      for (ValueId res : n.results)
+        treeSize[static_cast<size_t>(res)] = size;
+      continue;
+    }
     if (n.info().category == OpCategory::Elementwise) {
-      if (!flatAgrees(n))
+      if (!flatAgrees(n) || !integerSafe(n))
         return false;
       std::vector<double> operandSizes;
       for (ValueId o : n.operands)
@@ -94,7 +105,12 @@ bool Lowerer::check() {
       continue;
     }
     bool matmul2d = n.op == OpKind::MatMul && r_.type(n.operands[0]).rank() == 2 && r_.type(n.operands[1]).rank() == 2;
-    if ((!isReduce(n.op) && !matmul2d && !isWindow(n.op)) || anchor_ >= 0)
+    bool argReduce = n.op == OpKind::ArgMax || n.op == OpKind::ArgMin;
+    // Integer contractions and reductions (but argmax's index) stay on the
+    // reference: the schedules accumulate floats.
+    if (!argReduce && (!isFloat(r_.type(n.results[0]).dtype) || !isFloat(r_.type(n.operands[0]).dtype)))
+      return false;
+    if ((!isReduce(n.op) && !argReduce && !matmul2d && !isWindow(n.op)) || anchor_ >= 0)
       return false;
     anchor_ = static_cast<int>(i);
     // A contraction, window or reduction over an empty operand (k = 0) has
@@ -104,6 +120,31 @@ bool Lowerer::check() {
         return false;
   }
   return !r_.consts().size(); // constants in regions are not lowered yet
+}
+
+/// Integer elementwise ops lower only where the machine's integer op means
+/// what the reference computes: no division (a zero divisor traps), pow or
+/// rounding on integers.
+bool Lowerer::integerSafe(const Node &n) const {
+  bool integer = !isFloat(r_.type(n.results[0]).dtype) && r_.type(n.results[0]).dtype != DType::Bool;
+  for (ValueId o : n.operands)
+    integer = integer || (!isFloat(r_.type(o).dtype) && r_.type(o).dtype != DType::Bool);
+  if (!integer)
+    return true;
+  switch (n.op) {
+  case OpKind::Add:
+  case OpKind::Sub:
+  case OpKind::Mul:
+  case OpKind::Max:
+  case OpKind::Min:
+  case OpKind::Neg:
+  case OpKind::Equal:
+  case OpKind::Less:
+  case OpKind::Greater:
+  case OpKind::Select:
+  case OpKind::Cast: return true;
+  default: return false;
+  }
 }
 
 /// An elementwise result in a flat layout reads every operand that spans
@@ -179,6 +220,8 @@ ExprRef Lowerer::at(ValueId v, const Coords &c) {
   } else if (const Node &m = r_.nodes()[static_cast<size_t>(nodeOf_.at(v))];
              m.op == OpKind::LayoutConvert || m.op == OpKind::Identity) {
     e = at(m.operands[0], c); // the same element, read in its own layout
+  } else if (const Node &m = r_.nodes()[static_cast<size_t>(nodeOf_.at(v))]; isMovement(m.op)) {
+    e = moved(m, c);
   } else {
     const Node &n = r_.nodes()[static_cast<size_t>(nodeOf_.at(v))];
     std::vector<ExprRef> args;

@@ -16,6 +16,7 @@
 //                          its gradients as packed im2col contractions
 //   lower/DirectConv.cpp   oneDNN's direct convolutions and weight gradients
 //   lower/Pooling.cpp      max pooling and its gradient
+//   lower/Movement.cpp     data movement as index arithmetic
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -42,6 +43,8 @@ using Coords = std::vector<ExprRef>;
 bool isWindow(OpKind op);
 /// Reductions over axes (reduce_sum, ...).
 bool isReduce(OpKind op);
+/// Data movement lowered as index arithmetic (lower/Movement.cpp).
+bool isMovement(OpKind op);
 
 class Lowerer {
 public:
@@ -54,6 +57,7 @@ public:
 private:
   bool check();
   bool flatAgrees(const Node &n) const;
+  bool integerSafe(const Node &n) const;
   int newVar() { return k_.numVars++; }
 
   void loopsOver(ValueId v, Coords &c, std::vector<std::pair<int, int64_t>> &vars);
@@ -62,6 +66,9 @@ private:
   static Coords broadcastCoords(const Coords &c, const Sizes &sizes);
   ExprRef at(ValueId v, const Coords &c);
   static ExprRef elementwise(const Node &n, DType t, std::vector<ExprRef> args);
+  /// A data movement node's result at coordinates c (lower/Movement.cpp).
+  ExprRef moved(const Node &n, const Coords &c);
+  bool lowerArgReduce(const Node &n);
   static Block nest(const std::vector<std::pair<int, int64_t>> &vars, Block inner, bool reduction = false);
   Stmt storeYield(size_t i, const Coords &c);
   bool lowerElementwise();

@@ -10,6 +10,8 @@ namespace kiln::lower::detail {
 
 bool Lowerer::lowerReduce() {
   const Node &n = r_.nodes()[static_cast<size_t>(anchor_)];
+  if (n.op == OpKind::ArgMax || n.op == OpKind::ArgMin)
+    return lowerArgReduce(n);
   ValueId x = n.operands[0];
   const Sizes &in = sizes_[x];
   auto rank = static_cast<int>(in.size());
@@ -54,6 +56,59 @@ bool Lowerer::lowerReduce() {
   if (n.op == OpKind::ReduceMean)
     anchorValue_ = op(OpKind::Div, t, {anchorValue_, imm(static_cast<double>(count), t)});
   return accumulate(outer, inner, accId, combine, imm(init, t), at(x, cin), cin, cout, true);
+}
+
+/// argmax/argmin along one axis: the extreme value in a first sweep, then
+/// the first index holding it (the last with select_last_index) in a second.
+bool Lowerer::lowerArgReduce(const Node &n) {
+  ValueId x = n.operands[0];
+  const Sizes &in = sizes_[x];
+  auto rank = static_cast<int>(in.size());
+  auto axis = normalizeAxis(n.attrView().getInt("axis"), rank);
+  if (!axis || in[static_cast<size_t>(*axis)] == 0)
+    return false;
+  bool keep = n.attrView().getBool("keepdims"), last = n.attrView().getBool("select_last_index");
+  bool isMax = n.op == OpKind::ArgMax;
+  DType t = r_.type(x).dtype;
+  const int64_t extent = in[static_cast<size_t>(*axis)];
+  int j1 = newVar(), j2 = newVar();
+  Coords c1(in.size()), c2(in.size()), cout;
+  std::vector<std::pair<int, int64_t>> outer;
+  for (int d = 0; d < rank; ++d) {
+    auto ud = static_cast<size_t>(d);
+    if (d == *axis) {
+      c1[ud] = index(j1);
+      c2[ud] = index(j2);
+      if (keep)
+        cout.push_back(imm(0, DType::I64));
+      continue;
+    }
+    int var = newVar();
+    c1[ud] = c2[ud] = index(var);
+    cout.push_back(c1[ud]);
+    outer.emplace_back(var, in[ud]);
+  }
+  const double inf = isFloat(t) ? std::numeric_limits<double>::infinity() : 4.0e18;
+  const double none = last ? -1.0 : 4.0e18; // no index yet
+  int best = newVar(), where = newVar();
+  anchorValue_ = acc(where, DType::I64);
+  Block first{accUpdate(best, isMax ? OpKind::Max : OpKind::Min, at(x, c1))}, after;
+  storeYields(first, after, c1, cout);
+  ExprRef hit = op(OpKind::Equal, DType::Bool, {at(x, c2), acc(best, t)});
+  ExprRef term = op(OpKind::Select, DType::I64, {hit, index(j2), imm(none, DType::I64)});
+  Block body{accInit(best, imm(isMax ? -inf : inf, t)), loop(j1, extent, LoopKind::Serial, std::move(first)),
+             accInit(where, imm(none, DType::I64)),
+             loop(j2, extent, LoopKind::Serial, {accUpdate(where, last ? OpKind::Max : OpKind::Min, term)})};
+  for (Stmt &st : after)
+    body.push_back(std::move(st));
+  k_.body = nest(outer, std::move(body));
+  if (!outer.empty()) {
+    Stmt *l = &k_.body[0];
+    for (size_t i = 1; i < outer.size(); ++i)
+      l = &l->body[0];
+    l->loop = outer.size() > 1 ? LoopKind::Serial : LoopKind::Parallel;
+  }
+  return true;
 }
 
 /// A reduction whose operand keeps its innermost stored dim (a bias

@@ -11,6 +11,7 @@
 #include "passes/Fuse.h"
 #include "passes/Layout.h"
 #include "passes/Stabilize.h"
+#include "passes/Expand.h"
 
 #include <algorithm>
 #include <chrono>
@@ -36,6 +37,7 @@ const PassEntry kPasses[] = {
     {"fold", [](const Graph &g, const Target &) { return fold(g); }},
     {"cse", [](const Graph &g, const Target &) { return cse(g); }},
     {"dce", [](const Graph &g, const Target &) { return dce(g); }},
+    {"expand", [](const Graph &g, const Target &) { return expand(g); }},
     {"layout", assignLayouts},
     {"fuse", [](const Graph &g, const Target &) { return fuse(g); }},
 };

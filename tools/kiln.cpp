@@ -1,6 +1,6 @@
 //===- tools/kiln.cpp - The kiln command line -----------------------------===//
 //
-//   kiln run MODEL --input NAME=FILE.npy ... --output-dir DIR
+//   kiln run MODEL --input NAME=FILE.npy ... --output-dir DIR [--backend llvm|reference] [--benchmark N] [--profile]
 //   kiln dump MODEL [--stage graph|optimized|kernels|llvm|asm] [--format text|dot]
 //   kiln ops
 //   kiln train [MODEL] [--model mlp|lenet|vgg] [--epochs E] [--batch-size B] ...
@@ -23,6 +23,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <unistd.h>
@@ -47,12 +49,93 @@ std::string fileNameFor(const std::string &name) {
   return out.empty() || out[0] == '.' ? "_" + out : out;
 }
 
-int runCommand(const std::string &model, const std::vector<std::string> &inputs, const std::string &outDir) {
+struct RunArgs {
+  std::string model, outDir, backend = "llvm";
+  std::vector<std::string> inputs;
+  int benchmark = 0;
+  bool profile = false, nativeOnly = false;
+};
+
+using Clock = std::chrono::steady_clock;
+double secondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+/// The driver's options for compiling `g` at `sizes` on the host with the
+/// pipeline flags (-O2 unless they say otherwise) and the disk cache.
+kiln::Expected<kiln::driver::Options> driverOptions(const kiln::tools::PipelineFlags &flags,
+                                                    std::map<std::string, kiln::ir::Sizes> sizes) {
+  auto pipeline = flags.pipeline(2);
+  if (!pipeline)
+    return pipeline.error();
+  kiln::driver::Options o;
+  o.passes = *pipeline;
+  o.passOptions = flags.options();
+  o.inputs = std::move(sizes);
+  o.machine.threads = kiln::parallelThreads();
+  o.jit.cacheDir = kiln::defaultCacheDir();
+  o.jit.threads = kiln::parallelThreads();
+  return o;
+}
+
+/// The outputs of `g` on `feeds`: on the reference interpreter, or compiled
+/// by the driver and run natively (timed N more times with --benchmark).
+kiln::Expected<kiln::ref::RunResult> evaluateModel(const RunArgs &a, const kiln::ir::Graph &g,
+                                                   const kiln::ref::TensorMap &feeds,
+                                                   const kiln::tools::PipelineFlags &flags) {
+  if (a.backend == "reference") {
+    if (a.benchmark > 0 || a.profile)
+      return kiln::makeError("error: --benchmark and --profile time compiled kernels; the reference backend has none");
+    return kiln::ref::evaluate(g, feeds);
+  }
+  if (flags.target == "cuda")
+    return kiln::makeError("error: --target cuda: kiln has no CUDA backend yet; run on the cpu");
+  std::map<std::string, kiln::ir::Sizes> sizes;
+  for (const auto &[name, t] : feeds)
+    sizes[name] = t.sizes();
+  for (kiln::ir::ValueId v : g.inputs())
+    if (!feeds.count(g.nameOf(v)))
+      return kiln::makeError("error: input '{}' ({}) is not given: add --input {}=FILE.npy", g.nameOf(v),
+                             kiln::ir::toString(g.type(v)), g.nameOf(v));
+  KILN_ASSIGN(kiln::driver::Options o, driverOptions(flags, sizes));
+  o.nativeOnly = a.nativeOnly;
+  auto t0 = Clock::now();
+  auto compiled = kiln::driver::compile(g, o);
+  if (!compiled)
+    return compiled.error();
+  std::cerr << compiled->printed;
+  if (flags.timePasses)
+    std::cerr << kiln::passes::formatStats(compiled->stats);
+  KILN_ASSIGN(std::unique_ptr<kiln::Executable> exe, kiln::Executable::create(compiled.take()));
+  double compileSeconds = secondsSince(t0);
+  KILN_ASSIGN(kiln::ref::RunResult result, exe->run(feeds));
+  if (a.benchmark > 0) {
+    std::vector<double> ms;
+    for (int i = 0; i < a.benchmark; ++i) {
+      auto r0 = Clock::now();
+      KILN_TRY(exe->run(feeds));
+      ms.push_back(1000 * secondsSince(r0));
+    }
+    std::vector<double> sorted = ms;
+    std::sort(sorted.begin(), sorted.end());
+    double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                      : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+    const kiln::HostTensor &first = feeds.at(g.nameOf(g.inputs().at(0)));
+    int64_t batch = first.sizes().empty() ? 1 : first.sizes()[0];
+    fmt::print("compile {:.3f} s, latency median {:.3f} ms, min {:.3f} ms over {} runs, {:.1f} images/s\n",
+               compileSeconds, median, sorted.front(), a.benchmark, median > 0 ? 1000.0 * batch / median : 0.0);
+  }
+  if (a.profile)
+    fmt::print("profile ({} runs, {} kernels, {} steps on the reference interpreter):\n{}", a.benchmark + 1,
+               exe->nativeNodes(), exe->referenceNodes(), exe->profile());
+  return result;
+}
+
+int runCommand(const RunArgs &a, const kiln::tools::PipelineFlags &flags) {
+  const std::string &model = a.model, &outDir = a.outDir;
   auto g = kiln::loadModel(model);
   if (!g)
     return fail(g.error());
   kiln::ref::TensorMap feeds;
-  for (const std::string &spec : inputs) {
+  for (const std::string &spec : a.inputs) {
     size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
       return fail(kiln::makeError("error: --input '{}' must be NAME=FILE.npy", spec));
@@ -83,9 +166,11 @@ int runCommand(const std::string &model, const std::vector<std::string> &inputs,
   std::filesystem::create_directories(outDir, ec);
   if (ec)
     return fail(kiln::makeError("error: cannot create the output directory {}: {}", outDir, ec.message()));
-  auto result = kiln::ref::evaluate(*g, feeds);
+  auto result = evaluateModel(a, *g, feeds, flags);
   if (!result)
-    return fail(kiln::makeError("{}: error: {}", model, result.error().message));
+    return fail(kiln::makeError("{}: {}", model,
+                                result.error().message.rfind("error: ", 0) == 0 ? result.error().message
+                                                                                : "error: " + result.error().message));
   for (size_t i = 0; i < g->outputs().size(); ++i) {
     const std::string &path = paths[i];
     if (auto s = kiln::npy::save(path, result->outputs[i]); !s)
@@ -107,17 +192,11 @@ int dumpKernels(const std::string &model, const kiln::ir::Graph &g, const std::s
   auto sizes = kiln::tools::inputSizes(g, *parsed);
   if (!sizes)
     return fail(kiln::makeError("{}: error: {}", model, sizes.error().message));
-  auto pipeline = flags.pipeline(2);
-  if (!pipeline)
-    return fail(kiln::makeError("{}: error: {}", model, pipeline.error().message));
-  kiln::driver::Options o;
-  o.passes = *pipeline;
-  o.passOptions = flags.options();
-  o.inputs = *sizes;
-  o.machine.threads = kiln::parallelThreads();
-  o.jit.cacheDir = kiln::defaultCacheDir();
+  auto options = driverOptions(flags, *sizes);
+  if (!options)
+    return fail(kiln::makeError("{}: error: {}", model, options.error().message));
+  kiln::driver::Options o = options.take();
   o.jit.keepIR = stage == "llvm" || stage == "asm";
-  o.jit.threads = kiln::parallelThreads();
   auto c = kiln::driver::compile(g, o);
   if (!c)
     return fail(kiln::makeError("{}: error: {}", model, c.error().message));
@@ -275,12 +354,21 @@ int main(int argc, char **argv) {
   CLI::App app{"kiln: a dataflow-graph compiler with JIT kernels"};
   app.require_subcommand(1);
 
-  std::string model, outDir, format = "text";
-  std::vector<std::string> inputs;
-  auto *run = app.add_subcommand("run", "Evaluate a model on .npy inputs, writing one DIR/NAME.npy per output");
-  run->add_option("model", model, "Model file (.kir or .onnx)")->required();
-  run->add_option("--input,-i", inputs, "An input as NAME=FILE.npy (repeat for each input)");
-  run->add_option("--output-dir,-o", outDir, "Directory for the outputs")->required();
+  std::string model, format = "text";
+  RunArgs ra;
+  kiln::tools::PipelineFlags runFlags;
+  auto *run = app.add_subcommand("run", "Compile a model and run it on .npy inputs, writing one DIR/NAME.npy per output");
+  run->add_option("model", ra.model, "Model file (.kir or .onnx)")->required();
+  run->add_option("--input,-i", ra.inputs, "An input as NAME=FILE.npy (repeat for each input)");
+  run->add_option("--output-dir,-o", ra.outDir, "Directory for the outputs")->required();
+  run->add_option("--backend", ra.backend, "llvm (native kernels, the default) or reference (the interpreter)")
+      ->check(CLI::IsMember({"llvm", "reference"}));
+  run->add_option("--benchmark", ra.benchmark, "After one warm-up run, time N more runs and print the latency")
+      ->check(CLI::PositiveNumber);
+  run->add_flag("--profile", ra.profile, "Print each kernel's time (summed over the runs)");
+  run->add_flag("--native-only", ra.nativeOnly,
+                "Fail, naming them, if any node would run on the reference interpreter inside the compiled model");
+  runFlags.addTo(*run);
 
   std::string stage = "graph";
   kiln::tools::PipelineFlags flags;
@@ -338,7 +426,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (*run)
-    return runCommand(model, inputs, outDir);
+    return runCommand(ra, runFlags);
   if (*dump)
     return dumpCommand(model, format, stage, flags, dims);
   if (*ops)

@@ -216,6 +216,9 @@ private:
     case DType::F32: return b_.getFloatTy();
     case DType::F64: return b_.getDoubleTy();
     case DType::Bool: return b_.getInt1Ty();
+    case DType::I32: return b_.getInt32Ty();
+    case DType::I8:
+    case DType::U8: return b_.getInt8Ty();
     default: return b_.getInt64Ty();
     }
   }

@@ -11,7 +11,8 @@ m="$src/examples/lenet5.kir"
 dot_text=$("$kiln" dump "$m" --stage optimized --format dot) || fails=1
 clusters=$(grep -c '^  subgraph cluster_' <<< "$dot_text")
 # conv1 and conv2 with bias and relu, and the three dense layers with theirs.
-[ "$clusters" -eq 5 ] || { echo "FAIL: $clusters clusters, expected 5"; fails=1; }
+# Then the softmax, expanded (passes/Expand): exp with its sum, the division with argmax.
+[ "$clusters" -eq 7 ] || { echo "FAIL: $clusters clusters, expected 7"; fails=1; }
 grep -q 'label="fused kernel 0: contraction\\nconv, add, relu"' <<< "$dot_text" ||
   { echo "FAIL: the first kernel's label is missing"; fails=1; }
 grep -q 'f32\[N,6,28,28\]{nhwc}' <<< "$dot_text" || { echo "FAIL: layouts are not shown"; fails=1; }
