@@ -140,7 +140,7 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
   // The static memory plan of the intermediates at these sizes.
   auto t0 = Clock::now();
   {
-    auto plan = passes::planMemory(c.graph, c.dims);
+    auto plan = passes::planMemory(c.graph, c.dims, o.planInPlace);
     if (!plan)
       return makeError("plan_memory: {}", plan.error().message);
     c.plan = plan.take();

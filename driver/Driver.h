@@ -54,6 +54,9 @@ struct Options {
   /// naming every such node at once (`kiln compile`, which has no
   /// interpreter to fall back to; `kiln run --native-only` in tests).
   bool nativeOnly = false;
+  /// Let the memory plan write an elementwise result over a dying operand
+  /// (the ahead-of-time compiler, which runs from the plan, says no).
+  bool planInPlace = true;
 
   static lower::Machine hostMachine();
   static bool defaultVerifyKernels();

@@ -41,6 +41,7 @@ Tensor learningRate(Graph &g, Tensor t, const Options &o, DType dt) {
     Tensor frac = minimum(t, g.scalar(static_cast<double>(s.totalSteps), dt)) / static_cast<double>(s.totalSteps);
     return (cos(frac * std::numbers::pi) + 1.0) * (0.5 * (o.lr - s.minLr)) + s.minLr;
   }
+  case Schedule::Input: return g.input("lr", dt, Shape{});
   }
   return g.scalar(o.lr, dt);
 }

@@ -17,11 +17,6 @@ Head addHead(Graph &g, Tensor logits) {
   return h;
 }
 
-Expected<Function> compileStep(Graph &g, Tensor images, const Head &h) {
-  KILN_TRY(g.status());
-  return Function::compile(g.ir(), {images.id(), h.labels.id()}, {h.loss.id(), h.correct.id()});
-}
-
 Expected<ClassifierFunctions> pair(Expected<Function> train, Expected<Function> eval) {
   if (!train)
     return train.error();
@@ -60,27 +55,48 @@ Expected<ClassifierFunctions> buildClassifier(nn::Sequential &model, const std::
   return pair(build(true), build(false));
 }
 
-Expected<ClassifierFunctions> buildClassifier(const ir::Graph &model, const optim::Options &options) {
+Expected<ir::Graph> classifierStep(const ir::Graph &model, const optim::Options &options, bool training) {
   if (model.inputs().size() != 1 || model.outputs().empty())
     return makeError("model @{}: a classifier takes one input (the images) and gives the logits as its first output",
                      model.name());
+  Graph g(model.name());
+  g.ir() = model;
+  g.ir().clearOutputs();
+  Tensor logits(&g, model.outputs()[0]);
+  if (logits.type().rank() != 2)
+    return makeError("model @{}: the logits %{} must be [batch, classes], got {}", model.name(), logits.name(),
+                     ir::toString(logits.type()));
+  Head h = addHead(g, logits);
+  g.output(h.loss);
+  g.output(h.correct);
+  if (training) {
+    std::vector<Tensor> params;
+    for (const ir::Param &p : model.params())
+      if (ir::isFloat(model.type(p.value).dtype))
+        params.emplace_back(&g, p.value);
+    KILN_TRY(optim::minimize(g, h.loss, params, options));
+  }
+  KILN_TRY(g.status());
+  return std::move(g.ir());
+}
+
+Expected<ir::Graph> classifierForward(nn::Sequential &model, const std::vector<int64_t> &imageDims, uint64_t seed) {
+  Shape shape = {"N"};
+  for (int64_t d : imageDims)
+    shape.push_back(Dim::of(d));
+  Graph g("forward");
+  Tensor x = g.input("images", f32, shape);
+  nn::Context ctx{g, false, seed};
+  g.output(model.forward(ctx, x).named("logits"));
+  KILN_TRY(g.status());
+  return std::move(g.ir());
+}
+
+Expected<ClassifierFunctions> buildClassifier(const ir::Graph &model, const optim::Options &options) {
   auto build = [&](bool training) -> Expected<Function> {
-    Graph g(model.name());
-    g.ir() = model;
-    g.ir().clearOutputs();
-    Tensor x(&g, model.inputs()[0]), logits(&g, model.outputs()[0]);
-    if (logits.type().rank() != 2)
-      return makeError("model @{}: the logits %{} must be [batch, classes], got {}", model.name(), logits.name(),
-                       ir::toString(logits.type()));
-    Head h = addHead(g, logits);
-    if (training) {
-      std::vector<Tensor> params;
-      for (const ir::Param &p : model.params())
-        if (ir::isFloat(model.type(p.value).dtype))
-          params.emplace_back(&g, p.value);
-      KILN_TRY(optim::minimize(g, h.loss, params, options));
-    }
-    return compileStep(g, x, h);
+    KILN_ASSIGN(ir::Graph g, classifierStep(model, options, training));
+    // images, labels -> loss, correct
+    return Function::compile(g, {g.inputs()[0], g.inputs()[1]}, g.outputs());
   };
   return pair(build(true), build(false));
 }

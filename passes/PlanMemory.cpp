@@ -34,7 +34,7 @@ bool overlapsInTime(const MemoryPlan::Buffer &a, const MemoryPlan::Buffer &b) {
 
 } // namespace
 
-Expected<MemoryPlan> planMemory(const Graph &g, const std::map<std::string, int64_t> &dims) {
+Expected<MemoryPlan> planMemory(const Graph &g, const std::map<std::string, int64_t> &dims, bool inPlace) {
   int end = static_cast<int>(g.nodes().size());
   std::vector<int> lastUse(g.numValues(), -1);
   for (int i = 0; i < end; ++i)
@@ -47,14 +47,29 @@ Expected<MemoryPlan> planMemory(const Graph &g, const std::map<std::string, int6
 
   MemoryPlan plan;
   std::vector<int> bufferOf(g.numValues(), -1);
+  // A reshape is a view of its operand's bytes (the driver runs it as
+  // one): it has no buffer of its own, and keeps its operand's alive.
+  // Walked backwards so a chain of views extends the first buffer.
+  for (int i = end; i-- > 0;) {
+    const Node &n = g.nodes()[static_cast<size_t>(i)];
+    if (n.op == OpKind::Reshape)
+      lastUse[n.operands[0]] = std::max(lastUse[n.operands[0]], std::max(lastUse[n.results[0]], i));
+  }
   for (int i = 0; i < end; ++i) {
     const Node &n = g.nodes()[static_cast<size_t>(i)];
+    if (n.op == OpKind::Reshape) {
+      int b = bufferOf[n.operands[0]];
+      bufferOf[n.results[0]] = b;
+      if (b >= 0)
+        plan.buffers[static_cast<size_t>(b)].values.push_back(n.results[0]);
+      continue;
+    }
     for (ValueId r : n.results) {
       KILN_ASSIGN(int64_t bytes, bytesOf(g.type(r), dims));
       plan.totalBytes += bytes;
       // In place: an elementwise node may write over an operand that dies here.
       int reuse = -1;
-      if (n.info().category == OpCategory::Elementwise && n.results.size() == 1)
+      if (inPlace && n.info().category == OpCategory::Elementwise && n.results.size() == 1)
         for (ValueId o : n.operands) {
           int b = bufferOf[o];
           if (b >= 0 && lastUse[o] == i && plan.buffers[static_cast<size_t>(b)].last == i &&

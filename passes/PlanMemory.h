@@ -4,7 +4,10 @@
 // its symbolic dims: each node result gets a buffer live from its node to its
 // last use (to the end for outputs and update values); an elementwise node
 // whose operand dies there and has its size and dtype reuses that operand's
-// buffer in place; buffers get static offsets, 64-byte aligned, placed
+// buffer in place (unless asked not to: kernels take their buffers as
+// noalias pointers, so the ahead-of-time compiler gives every result its
+// own); a reshape is a view of its operand's buffer, which lives as long as
+// the view does; buffers get static offsets, 64-byte aligned, placed
 // greedily by decreasing size at the lowest offset free over their lifetime.
 // Inputs, parameters and constants live outside the arena.
 //
@@ -36,7 +39,7 @@ struct MemoryPlan {
 
 inline constexpr int64_t kArenaAlignment = 64;
 
-Expected<MemoryPlan> planMemory(const ir::Graph &g, const std::map<std::string, int64_t> &dims);
+Expected<MemoryPlan> planMemory(const ir::Graph &g, const std::map<std::string, int64_t> &dims, bool inPlace = true);
 /// Proves that no two buffers live at the same time overlap in the arena.
 Status checkPlan(const MemoryPlan &plan);
 /// A readable table of the plan.

@@ -3,6 +3,7 @@
 //   kiln run MODEL --input NAME=FILE.npy ... --output-dir DIR [--backend llvm|reference] [--benchmark N] [--profile]
 //   kiln dump MODEL [--stage graph|optimized|kernels|llvm|asm] [--format text|dot]
 //   kiln ops
+//   kiln compile MODEL -o NAME.o [--header NAME.h] [--train ...]   (tools/Compile.h)
 //   kiln train [MODEL] [--model mlp|lenet|vgg] [--epochs E] [--batch-size B] ...
 //
 // Every error is one message on stderr and exit status 1.
@@ -10,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "Model.h"
 #include "PipelineFlags.h"
+#include "tools/Compile.h"
 #include "ir/Dot.h"
 #include "ir/File.h"
 #include "ir/Printer.h"
@@ -386,6 +388,13 @@ int main(int argc, char **argv) {
 
   auto *ops = app.add_subcommand("ops", "List every op of kiln's op table");
 
+  kiln::tools::CompileArgs ca;
+  kiln::tools::PipelineFlags compileFlags;
+  auto *compile = app.add_subcommand(
+      "compile", "Compile a model ahead of time to an object file and a C header (inference, and training with --train)");
+  ca.addTo(*compile);
+  compileFlags.addTo(*compile);
+
   TrainArgs ta;
   auto *train = app.add_subcommand("train", "Train a classifier on Fashion-MNIST");
   train->add_option("model", ta.modelFile, "A .kir or .onnx model (first input images, first output logits)");
@@ -431,6 +440,8 @@ int main(int argc, char **argv) {
     return dumpCommand(model, format, stage, flags, dims);
   if (*ops)
     return opsCommand();
+  if (*compile)
+    return kiln::tools::compileCommand(ca, compileFlags);
   if (*train)
     return trainCommand(ta);
   return 1;

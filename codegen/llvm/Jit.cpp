@@ -1,6 +1,7 @@
 //===- codegen/llvm/Jit.cpp - Kernel IR to native code --------------------===//
 #include "codegen/llvm/Jit.h"
 #include "codegen/llvm/DiskCache.h"
+#include "codegen/llvm/Emit.h"
 
 #include <llvm/Object/ObjectFile.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
@@ -63,11 +64,10 @@ bool haveLibmvec() {
 /// The libmvec variants of the libm function `fn` (`expf`, `tanh`) the host
 /// can run, in the vector-function ABI's spelling: SSE4 (b), AVX2 (d) and
 /// AVX-512 (e) widths, the lanes of a 16-, 32- and 64-byte register.
-std::vector<std::pair<std::string, unsigned>> vectorVariants(const std::string &fn, bool isFloat) {
+std::vector<std::pair<std::string, unsigned>> vectorVariants(const std::string &fn, bool isFloat, int bytes) {
   std::vector<std::pair<std::string, unsigned>> out;
   if (!haveLibmvec())
     return out;
-  const int bytes = hostVectorBytes();
   for (auto [isa, width] : {std::pair{'b', 16}, {'d', 32}, {'e', 64}}) {
     if (width > bytes)
       break;
@@ -112,15 +112,19 @@ std::string message(llvm::Error e) {
   return s;
 }
 
-/// The symbol of kernel k's finish block.
+} // namespace
+
 std::string finishSymbol(const Kernel &k) { return k.name + ".finish"; }
+
+namespace {
 
 /// Emits one of a kernel's blocks (its body or its finish block) as an
 /// LLVM function named `symbol`.
 class Emitter {
 public:
-  Emitter(llvm::Module &m, const Kernel &k, const Block &code, std::string symbol)
-      : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k), code_(code), symbol_(std::move(symbol)) {}
+  Emitter(llvm::Module &m, const Kernel &k, const Block &code, std::string symbol, int vectorBytes)
+      : m_(m), ctx_(m.getContext()), b_(ctx_), k_(k), code_(code), symbol_(std::move(symbol)),
+        vectorBytes_(vectorBytes) {}
 
   Status run() {
     auto *ptrTy = llvm::PointerType::getUnqual(ctx_);
@@ -236,7 +240,7 @@ private:
     c->setDoesNotAccessMemory();
     c->setDoesNotThrow();
     std::string abi;
-    for (const auto &[variant, lanes] : vectorVariants(fn, isFloat)) {
+    for (const auto &[variant, lanes] : vectorVariants(fn, isFloat, vectorBytes_)) {
       auto *vecTy = llvm::FixedVectorType::get(x->getType(), lanes);
       auto *decl = llvm::cast<llvm::Function>(m_.getOrInsertFunction(variant, vecTy, vecTy).getCallee());
       decl->setDoesNotAccessMemory();
@@ -584,6 +588,7 @@ private:
   const Block &code_;
   std::vector<llvm::Function *> vectorDecls_; ///< libmvec functions the vectorizer may call
   std::string symbol_;
+  int vectorBytes_; ///< the target's vector registers: which libmvec variants it has
   llvm::Function *fn_ = nullptr;
   const Stmt *parallel_ = nullptr; ///< the loop split across threads
   llvm::Value *beginArg_ = nullptr, *endArg_ = nullptr; ///< its part
@@ -591,7 +596,9 @@ private:
   std::vector<std::map<const Expr *, llvm::Value *>> scopes_;
 };
 
-void optimize(llvm::Module &m, llvm::TargetMachine &tm) {
+} // namespace
+
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -605,7 +612,12 @@ void optimize(llvm::Module &m, llvm::TargetMachine &tm) {
   pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(m, mam);
 }
 
-} // namespace
+Status emitKernel(llvm::Module &m, const Kernel &k, int vectorBytes) {
+  KILN_TRY(Emitter(m, k, k.body, k.name, vectorBytes).run());
+  if (!k.finish.empty())
+    KILN_TRY(Emitter(m, k, k.finish, finishSymbol(k), vectorBytes).run());
+  return {};
+}
 
 namespace {
 
@@ -687,10 +699,7 @@ void compileGroup(Group &g, const std::vector<Kernel> &kernels, llvm::orc::JITTa
   module.setDataLayout(layout);
   module.setTargetTriple((*tm)->getTargetTriple().str());
   for (size_t i : g.kernels) {
-    const Kernel &k = kernels[i];
-    Status st = Emitter(module, k, k.body, k.name).run();
-    if (st && !k.finish.empty())
-      st = Emitter(module, k, k.finish, finishSymbol(k)).run();
+    Status st = emitKernel(module, kernels[i], hostVectorBytes());
     if (!st) {
       g.error = st.error().message;
       return;
@@ -710,7 +719,7 @@ void compileGroup(Group &g, const std::vector<Kernel> &kernels, llvm::orc::JITTa
       g.cached = true;
       return;
     }
-  optimize(module, **tm);
+  optimizeModule(module, **tm);
   if (keepIR) { // the optimized IR, and the assembly of a copy (codegen changes the module it runs on)
     llvm::raw_string_ostream os(g.ir);
     module.print(os, nullptr);

@@ -25,9 +25,11 @@ enum class Method { SGD, Momentum, Nesterov, Adam, AdamW, RMSprop };
 /// Parses sgd, momentum, nesterov, adam, adamw, rmsprop.
 Expected<Method> parseMethod(const std::string &name);
 
-/// Learning rate as a function of the step t (steps done before this one).
+/// Learning rate as a function of the step t (steps done before this one),
+/// or (Input) a scalar graph input named `lr` that the caller feeds every
+/// step, so the schedule is the caller's (`kiln compile --train`).
 struct Schedule {
-  enum Kind { Constant, Step, Cosine } kind = Constant;
+  enum Kind { Constant, Step, Cosine, Input } kind = Constant;
   int64_t stepSize = 1000; ///< Step: multiply by gamma every stepSize steps
   double gamma = 0.1;
   int64_t totalSteps = 1000; ///< Cosine: anneal from lr to minLr over totalSteps

@@ -33,4 +33,13 @@ Expected<ClassifierFunctions> buildClassifier(nn::Sequential &model, const std::
 /// For a model graph: first input images, first output logits [N, classes].
 Expected<ClassifierFunctions> buildClassifier(const ir::Graph &model, const optim::Options &options);
 
+/// The step graph of a model graph (first input images, first output logits
+/// [N, classes]), as classifierStep above: inputs images, labels (and `lr`
+/// with optim::Schedule::Input), outputs loss and correct.
+Expected<ir::Graph> classifierStep(const ir::Graph &model, const optim::Options &options, bool training);
+
+/// A zoo model's inference graph: images [N, imageDims...] -> logits, its
+/// parameters named and initialized as classifierStep's.
+Expected<ir::Graph> classifierForward(nn::Sequential &model, const std::vector<int64_t> &imageDims, uint64_t seed);
+
 } // namespace kiln
