@@ -60,14 +60,21 @@ Expected<Machine> targetMachine(const std::string &cpu) {
     for (const auto &[feature, on] : llvm::sys::getHostCPUFeatures())
       features += (features.empty() ? "" : ",") + std::string(on ? "+" : "-") + feature.str();
   llvm::TargetOptions options;
-  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
-      triple, name, features, options, llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  auto make = [&](const std::string &c) {
+    return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+        triple, c, features, options, llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  };
+  // A name LLVM does not know is checked first: LLVM would only warn.
+  if (!host) {
+    auto probe = make("");
+    if (!probe || !probe->getMCSubtargetInfo()->isCPUStringValid(name))
+      return makeError("unknown CPU '{}' (try x86-64, x86-64-v2, x86-64-v3, x86-64-v4, native, or a name `llc "
+                       "-mcpu=help` lists)",
+                       cpu);
+  }
+  std::unique_ptr<llvm::TargetMachine> tm = make(name);
   if (!tm)
     return makeError("LLVM cannot target the CPU '{}'", name);
-  if (!host && !tm->getMCSubtargetInfo()->isCPUStringValid(name))
-    return makeError("unknown CPU '{}' (try x86-64, x86-64-v2, x86-64-v3, x86-64-v4, native, or a name `llc "
-                     "-mcpu=help` lists)",
-                     cpu);
   return Machine{std::move(tm), name};
 }
 
