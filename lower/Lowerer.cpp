@@ -14,8 +14,7 @@ namespace kiln::lower {
 namespace detail {
 
 bool isWindow(OpKind op) {
-  return opInfo(op).has(trait::Windowed) && op != OpKind::AvgPool && op != OpKind::AvgPoolGrad &&
-         op != OpKind::ConvTranspose;
+  return opInfo(op).has(trait::Windowed) && op != OpKind::AvgPoolGrad && op != OpKind::ConvTranspose;
 }
 
 bool isReduce(OpKind op) { return opInfo(op).has(trait::AxisReduce); }

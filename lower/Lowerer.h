@@ -39,7 +39,8 @@ using namespace kernel;
 using Coords = std::vector<ExprRef>;
 
 /// Window ops lowered as a sum (or max) over taps: the table's windows but
-/// average pooling and transposed convolution, which stay on the reference.
+/// average pooling's gradient and transposed convolution, which stay on the
+/// reference.
 bool isWindow(OpKind op);
 /// Reductions over axes (reduce_sum, ...).
 bool isReduce(OpKind op);
@@ -152,6 +153,8 @@ private:
   ExprRef imageLoad(ValueId v, const Coords &c);
   bool lowerWindow();
   bool lowerMaxPoolGrad(const Node &n);
+  bool lowerAvgPool(const Node &n, const Window &win);
+  bool lowerGroupedConv(const Node &n, const Window &win, int64_t groups);
   const Graph &r_;
   const std::map<std::string, int64_t> &dims_;
   int vectorBytes_, threads_;

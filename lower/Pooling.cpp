@@ -17,7 +17,8 @@ bool Lowerer::lowerWindow() {
     if (!bufferOf_.count(o))
       return false;
   AttrView a = n.attrView();
-  if (a.declares("groups") && a.getInt("groups") != 1)
+  bool grouped = a.declares("groups") && a.getInt("groups") != 1;
+  if (grouped && n.op != OpKind::Conv)
     return false;
   if (n.op == OpKind::MaxPoolGrad)
     return lowerMaxPoolGrad(n);
@@ -31,6 +32,10 @@ bool Lowerer::lowerWindow() {
   auto win = readWindow(a, kernel);
   if (!win)
     return false;
+  if (grouped)
+    return lowerGroupedConv(n, *win, a.getInt("groups"));
+  if (n.op == OpKind::AvgPool)
+    return lowerAvgPool(n, *win);
   if (n.op != OpKind::MaxPool)
     return lowerConv(n, *win);
   // out[n, c, p] = max over k of x[n, c, p * s - pad + k * dil]
@@ -51,6 +56,71 @@ bool Lowerer::lowerWindow() {
   int accId = newVar();
   anchorValue_ = acc(accId, t);
   return accumulate(outer, inner, accId, OpKind::Max, imm(-inf, t), term, cout, cout, false);
+}
+
+/// out[n, c, p] = sum over taps of x[n, c, p * s - pad + k] / count, the
+/// count per output position as the reference counts it (the taps inside
+/// the input, or inside the padded input with count_include_pad), a
+/// product over the spatial dims computed from the position. Dilation 1.
+bool Lowerer::lowerAvgPool(const Node &n, const Window &win) {
+  for (int64_t d : win.dilation)
+    if (d != 1)
+      return false;
+  bool includePad = n.attrView().getBool("count_include_pad");
+  ValueId res = n.results[0], x = n.operands[0];
+  Coords cout;
+  std::vector<std::pair<int, int64_t>> outer, inner;
+  loopsOver(res, cout, outer);
+  Coords cx = {cout[0], cout[1]};
+  DType t = r_.type(res).dtype;
+  auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+  ExprRef count;
+  for (size_t d = 0; d < win.kernel.size(); ++d) {
+    int var = newVar();
+    inner.emplace_back(var, win.kernel[d]);
+    ExprRef start = addIdx(mulIdx(cout[d + 2], win.stride[d]), I(-win.padBegin[d]));
+    cx.push_back(addIdx(start, index(var)));
+    int64_t lo = includePad ? -win.padBegin[d] : 0, hi = sizes_[x][d + 2] + (includePad ? win.padEnd[d] : 0);
+    ExprRef from = op(OpKind::Max, DType::I64, {start, I(lo)});
+    ExprRef to = minIdx(addIdx(start, I(win.kernel[d])), I(hi));
+    ExprRef taps = op(OpKind::Max, DType::I64, {addIdx(to, mulIdx(from, -1)), I(0)});
+    count = count ? op(OpKind::Mul, DType::I64, {count, taps}) : taps;
+  }
+  ExprRef term = windowLoad(x, cx, {}, win, imm(0, t));
+  int accId = newVar();
+  anchorValue_ = op(OpKind::Div, t, {acc(accId, t), cast(count, t)});
+  return accumulate(outer, inner, accId, OpKind::Add, imm(0, t), term, cout, cout, false);
+}
+
+/// A grouped convolution (depthwise when each group has one channel) as a
+/// sum over each output channel's group of input channels and taps:
+/// out[n, o, p] = sum over c < C/groups, k of x[n, (o / (O/groups)) * C/groups + c,
+/// p * s - pad + k * dil] w[o, c, k].
+bool Lowerer::lowerGroupedConv(const Node &n, const Window &win, int64_t groups) {
+  ValueId res = n.results[0], x = n.operands[0], w = n.operands[1];
+  const Sizes &ws = sizes_[w];
+  int64_t perGroupIn = ws[1], perGroupOut = ws[0] / groups;
+  if (perGroupOut <= 0)
+    return false;
+  Coords cout;
+  std::vector<std::pair<int, int64_t>> outer, inner;
+  loopsOver(res, cout, outer);
+  int ci = newVar();
+  inner.emplace_back(ci, perGroupIn);
+  ExprRef channel = addIdx(mulIdx(divIdx(cout[1], perGroupOut), perGroupIn), index(ci));
+  Coords cx = {cout[0], channel}, cw = {cout[1], index(ci)};
+  for (size_t d = 0; d < win.kernel.size(); ++d) {
+    int var = newVar();
+    inner.emplace_back(var, win.kernel[d]);
+    cx.push_back(addIdx(mulIdx(cout[d + 2], win.stride[d]),
+                        addIdx(mulIdx(index(var), win.dilation[d]), imm(static_cast<double>(-win.padBegin[d]), DType::I64))));
+    cw.push_back(index(var));
+  }
+  DType t = r_.type(res).dtype;
+  ExprRef term = op(OpKind::Mul, t, {windowLoad(x, cx, {}, win, imm(0, t)), at(w, cw)});
+  int accId = newVar();
+  anchorValue_ = acc(accId, t);
+  return accumulate(outer, inner, accId, OpKind::Add, imm(0, t), term, cout, cout, false);
 }
 
 /// max_pool_grad over windows that tile the input exactly (stride = kernel,

@@ -7,14 +7,17 @@
 //
 //   softmax(x, a)      e / reduce_sum(e, a)      e = exp(x - reduce_max(x, a))
 //   log_softmax(x, a)  z - log(reduce_sum(exp(z), a))     z = x - reduce_max(x, a)
-//   softmax_cross_entropy(logits [N, C], labels [N])
-//                      reduce_{mean,sum}(reduce_sum(one_hot(labels) * (lse - z), 1))
+//   softmax_cross_entropy(logits [N, C, ...], labels [N, ...], [weights])
+//                      the one-hot pick of lse - z over classes, weighted,
+//                      an ignored label's row zero; its mean, sum or none
+//   global_{avg,max}_pool    reduce_{mean,max} over the spatial dims
+//   batch_norm_infer   (x - mean) * scale / sqrt(var + eps) + bias per channel
+//   batch_norm_train   the same with the batch's mean and biased variance
 //
-// (axes kept). A cross entropy with class weights, ignore_index or more
-// than two dims stays opaque, as does everything else of the Opaque
-// category (batch norm, dropout): the reference interpreter runs it.
-// Labels out of [0, C) are an error on the reference interpreter; here
-// their one-hot row is zero and their loss term is 0.
+// (axes kept). Everything else of the Opaque category (batch_norm_grad,
+// dropout) stays opaque: the reference interpreter runs it. Labels out of
+// [0, C) are an error on the reference interpreter; here their one-hot row
+// is zero and their loss term is 0.
 //
 // Needs: a verified graph. Keeps: every value's type and meaning (up to
 // rounding). Runs cse and dce after: the loss and its gradient's softmax

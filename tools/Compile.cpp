@@ -288,7 +288,9 @@ struct Build {
       t.call(static_cast<int64_t>(t.kernels.size() - 1), extent, 0, refs);
     }
     for (size_t j = 0; j < outputs.size(); ++j) {
-      ValueId v = cg.lookup(outputs[j]);
+      // By position: the passes keep the outputs' order, not always their
+      // names (an output folded to a constant, or merged by cse).
+      ValueId v = j < cg.outputs().size() ? cg.outputs()[j] : kNoValue;
       if (v == kNoValue || !loc[v])
         return makeError("output '{}' is not computed by the compiled graph", outputs[j]);
       Type logical = cg.type(v);
@@ -674,8 +676,8 @@ int compileCommand(const CompileArgs &a, const PipelineFlags &flags) {
   b.dims = *parsedDims;
   const Graph &g = *inference;
   if (g.inputs().empty())
-    return fail(fmt::format("{}: error: the model has no inputs", what));
-  if (const Shape &s0 = g.type(g.inputs()[0]).shape; !s0.empty() && s0[0].isSymbol() && !b.dims.count(s0[0].sym))
+    ; // a model of constants: one program
+  else if (const Shape &s0 = g.type(g.inputs()[0]).shape; !s0.empty() && s0[0].isSymbol() && !b.dims.count(s0[0].sym))
     b.batchSym = s0[0].sym;
   for (ValueId v : g.outputs())
     if (g.type(v).layout.kind != Layout::RowMajor)

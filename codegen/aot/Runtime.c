@@ -242,13 +242,14 @@ int kiln_aot_api_run(struct kiln_aot_model *m, int64_t batch, void *const *input
                      void *workspace) {
   int64_t counts[64], ni = H(KILN_AOT_H_INPUTS), no = H(KILN_AOT_H_OUTPUTS);
   void *in[64], *out[64];
-  if (!m || !inputs || !outputs || !workspace || ni > 64 || no > 64)
+  if (!m || (!inputs && ni) || (!outputs && no) || !workspace || ni > 64 || no > 64)
     return KILN_NULL_ARGUMENT;
+  /* A buffer of no bytes may be null. */
   for (int64_t i = 0; i < ni; ++i)
-    if (!inputs[i])
+    if (!inputs[i] && tensor(i)[KILN_AOT_T_BYTES])
       return KILN_NULL_ARGUMENT;
   for (int64_t i = 0; i < no; ++i)
-    if (!outputs[i])
+    if (!outputs[i] && tensor(ni + i)[KILN_AOT_T_BYTES])
       return KILN_NULL_ARGUMENT;
   if (H(KILN_AOT_H_INFER) > 64)
     return KILN_BAD_BATCH;

@@ -40,7 +40,7 @@ cat > "$tmp/unlowered.kir" <<'K'
 graph @unlowered {
   input %x : f32[N,3,8,8]
   param %w : f32[3,4,3,3] = zeros
-  %a = avg_pool(%x) {kernel=[2,2]} : f32[N,3,7,7]
+  %a = avg_pool(%x) {kernel=[2,2], dilation=[2,2]} : f32[N,3,6,6]
   %t = conv_transpose(%x, %w) : f32[N,4,10,10]
   output %a, %t
 }

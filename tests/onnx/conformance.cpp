@@ -1,27 +1,39 @@
 //===- tests/onnx/conformance.cpp - ONNX's node tests as kiln's conformance suite -===//
 //
 //   kiln-onnx-conformance DATA_DIR [KNOWN_FAILURES] [--filter TEXT] [--quiet]
-//                         [--backend reference|llvm]
+//                         [--backend reference|llvm|aot] [--kiln PATH] [--every K]
 //
 // Walks ONNX's backend node tests (Debian's libonnx-testdata), imports each
 // model, runs every test_data_set_* on the reference interpreter and compares
 // every output (rtol 1e-3, atol 1e-5, NaN equal to NaN, dtype and shape
 // exact). With `--backend llvm` the model is also optimized (-O2 for the
 // CPU), compiled to an Executable (native kernels, the interpreter for what
-// is not lowered) and run, and its outputs must pass the same comparison. A test whose model kiln refuses with "unsupported" is reported as
-// such. Prints one line per test and the summary `N passed, N failed, N
+// is not lowered) and run, and its outputs must pass the same comparison.
+// With `--backend aot` the imported model is written as .kir, compiled by
+// `kiln compile` (the binary given by --kiln) to an object, linked into a
+// shared library with `cc -shared`, loaded and run through its entries; a
+// model with a node that has no native kernel yet is counted as "not
+// native" (kiln compile refuses it, naming the nodes); `--every K` runs
+// every K-th test only. A test whose model kiln refuses with "unsupported"
+// is reported as such. Prints one line per test and the summary `N passed, N failed, N
 // unsupported`; exits 1 on any failure not listed, with its reason, in the
 // known-failures file (and on a listed one that passes, so the list shrinks).
 //
 //===----------------------------------------------------------------------===//
 #include "frontend/onnx/Onnx.h"
+#include "ir/File.h"
+#include "ir/Printer.h"
 #include "passes/PassManager.h"
 #include "runtime/Executable.h"
 #include "reference/Reference.h"
 
 #include <fmt/format.h>
 
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -33,7 +45,7 @@ using namespace kiln;
 
 namespace {
 
-enum class Outcome { Pass, Fail, Unsupported };
+enum class Outcome { Pass, Fail, Unsupported, NotNative };
 
 struct Result {
   Outcome outcome;
@@ -97,6 +109,106 @@ Expected<ref::RunResult> runLlvm(const ir::Graph &g, const ref::TensorMap &feeds
 }
 
 bool gLlvm = false; ///< --backend llvm
+bool gAot = false;  ///< --backend aot
+std::string gKiln;  ///< --kiln PATH
+
+/// The model compiled ahead of time by `kiln compile`, linked into a shared
+/// library and run through its entries (the dims and dtypes it reports).
+Expected<ref::RunResult> runAot(const ir::Graph &g, const ref::TensorMap &feeds, bool &notNative) {
+  char tmpl[] = "/tmp/kiln-aot-XXXXXX";
+  if (!mkdtemp(tmpl))
+    return makeError("cannot make a temporary directory");
+  fs::path dir = tmpl;
+  struct Cleanup {
+    fs::path d;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(d, ec);
+    }
+  } cleanup{dir};
+  KILN_TRY(writeFileAtomic((dir / "model.kir").string(), ir::print(g)));
+  std::string log = (dir / "log.txt").string();
+  std::string cmd = fmt::format("'{}' compile '{}' -o '{}' --name model > '{}' 2>&1", gKiln, (dir / "model.kir").string(),
+                                (dir / "model.o").string(), log);
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    notNative = text.find("cannot be compiled to native kernels yet") != std::string::npos;
+    if (notNative) { // the ops of the nodes it names
+      std::set<std::string> ops;
+      for (size_t at = text.find(" = "); at != std::string::npos; at = text.find(" = ", at + 3))
+        ops.insert(text.substr(at + 3, text.find('(', at) - at - 3));
+      return makeError("no native kernel yet for {}", fmt::join(ops, ", "));
+    }
+    return makeError("kiln compile: {}", text);
+  }
+  cmd = fmt::format("cc -shared -o '{}' '{}' -fopenmp -lm > '{}' 2>&1", (dir / "model.so").string(),
+                    (dir / "model.o").string(), log);
+  if (std::system(cmd.c_str()) != 0)
+    return makeError("cc -shared fails on the object");
+  void *so = dlopen((dir / "model.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!so)
+    return makeError("dlopen: {}", dlerror());
+  struct Close {
+    void *h;
+    ~Close() { dlclose(h); }
+  } close{so};
+  using Init = int (*)(void **, const char *);
+  using Free = void (*)(void *);
+  using Size = size_t (*)(int64_t);
+  using Run = int (*)(void *, int64_t, void *const *, void *const *, void *);
+  using Count = int (*)(int);
+  using Info = int (*)(int, int, const char **, int *, int *, int64_t *, int *);
+  using Message = const char *(*)(int);
+  auto init = reinterpret_cast<Init>(dlsym(so, "model_init"));
+  auto free = reinterpret_cast<Free>(dlsym(so, "model_free"));
+  auto size = reinterpret_cast<Size>(dlsym(so, "model_workspace_size"));
+  auto run = reinterpret_cast<Run>(dlsym(so, "model_run"));
+  auto count = reinterpret_cast<Count>(dlsym(so, "model_tensor_count"));
+  auto info = reinterpret_cast<Info>(dlsym(so, "model_tensor_info"));
+  auto message = reinterpret_cast<Message>(dlsym(so, "model_error"));
+  if (!init || !free || !size || !run || !count || !info || !message)
+    return makeError("the object lacks an entry");
+  std::vector<ir::HostTensor> ins;
+  std::vector<void *> inPtrs, outPtrs;
+  int64_t batch = 1;
+  for (int i = 0; i < count(0); ++i) {
+    const char *name;
+    int dtype, rank, batched;
+    int64_t dims[8];
+    info(0, i, &name, &dtype, &rank, dims, &batched);
+    auto it = feeds.find(name);
+    if (it == feeds.end())
+      return makeError("the object takes an input '{}' the test does not give", name);
+    ins.push_back(it->second);
+    if (batched)
+      batch = it->second.sizes()[0];
+  }
+  for (ir::HostTensor &t : ins)
+    inPtrs.push_back(t.data());
+  ref::RunResult out;
+  for (int i = 0; i < count(1); ++i) {
+    const char *name;
+    int dtype, rank, batched;
+    int64_t dims[8];
+    info(1, i, &name, &dtype, &rank, dims, &batched);
+    ir::Sizes sizes(dims, dims + rank);
+    if (batched)
+      sizes[0] = batch;
+    out.outputs.emplace_back(static_cast<ir::DType>(dtype), sizes);
+  }
+  for (ir::HostTensor &t : out.outputs)
+    outPtrs.push_back(t.data());
+  void *m = nullptr;
+  int st = init(&m, nullptr);
+  std::vector<char> workspace(size(batch));
+  if (!st)
+    st = run(m, batch, inPtrs.data(), outPtrs.data(), workspace.data());
+  free(m);
+  if (st)
+    return makeError("model_run: {}", message(st));
+  return out;
+}
 
 Result runTest(const fs::path &dir) {
   std::string model = (dir / "model.onnx").string();
@@ -137,6 +249,12 @@ Result runTest(const fs::path &dir) {
       if (!run)
         return {Outcome::Fail, "on the LLVM backend: " + firstLine(run.error().message)};
     }
+    if (gAot) {
+      bool notNative = false;
+      run = runAot(*g, feeds, notNative);
+      if (!run)
+        return {notNative ? Outcome::NotNative : Outcome::Fail, "ahead of time: " + firstLine(run.error().message)};
+    }
     std::vector<fs::path> outputs = sortedEntries(set, "output_");
     if (outputs.size() != run->outputs.size())
       return {Outcome::Fail, fmt::format("{} outputs where {} were expected", run->outputs.size(), outputs.size())};
@@ -163,6 +281,7 @@ int main(int argc, char **argv) {
   std::map<std::string, std::string> known;
   std::string filter;
   bool quiet = false;
+  int every = 1;
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--filter" && i + 1 < argc) {
@@ -171,11 +290,16 @@ int main(int argc, char **argv) {
       quiet = true;
     } else if (arg == "--backend" && i + 1 < argc) {
       std::string b = argv[++i];
-      if (b != "reference" && b != "llvm") {
-        fmt::print(stderr, "kiln-onnx-conformance: unknown backend '{}' (reference or llvm)\n", b);
+      if (b != "reference" && b != "llvm" && b != "aot") {
+        fmt::print(stderr, "kiln-onnx-conformance: unknown backend '{}' (reference, llvm or aot)\n", b);
         return 1;
       }
       gLlvm = b == "llvm";
+      gAot = b == "aot";
+    } else if (arg == "--kiln" && i + 1 < argc) {
+      gKiln = argv[++i];
+    } else if (arg == "--every" && i + 1 < argc) {
+      every = std::max(1, std::atoi(argv[++i]));
     } else {
       std::ifstream in(arg);
       for (std::string line; std::getline(in, line);) {
@@ -196,7 +320,17 @@ int main(int argc, char **argv) {
     if (e.is_directory() && e.path().filename().string().find(filter) != std::string::npos)
       tests.push_back(e.path());
   std::sort(tests.begin(), tests.end());
-  int passed = 0, failed = 0, unsupported = 0, knownFailed = 0;
+  if (gAot && gKiln.empty()) {
+    fmt::print(stderr, "kiln-onnx-conformance: --backend aot needs --kiln PATH\n");
+    return 1;
+  }
+  if (every > 1) {
+    std::vector<fs::path> sample;
+    for (size_t i = 0; i < tests.size(); i += static_cast<size_t>(every))
+      sample.push_back(tests[i]);
+    tests = std::move(sample);
+  }
+  int passed = 0, failed = 0, unsupported = 0, knownFailed = 0, notNative = 0;
   std::vector<std::string> unexpected;
   std::map<std::string, int> unsupportedReasons;
   for (const fs::path &dir : tests) {
@@ -210,6 +344,9 @@ int main(int argc, char **argv) {
         tag = "XPASS";
         unexpected.push_back(name + " passes: remove it from the known failures");
       }
+    } else if (r.outcome == Outcome::NotNative) {
+      ++notNative;
+      tag = "NOT-NATIVE";
     } else if (r.outcome == Outcome::Unsupported) {
       ++unsupported;
       tag = "UNSUPPORTED";
@@ -232,6 +369,7 @@ int main(int argc, char **argv) {
   }
   if (knownFailed)
     fmt::print("\n{} of the failures are listed as known failures\n", knownFailed);
-  fmt::print("\n{} passed, {} failed, {} unsupported\n", passed, failed, unsupported);
+  fmt::print("\n{} passed, {} failed, {} unsupported{}\n", passed, failed, unsupported,
+             gAot ? fmt::format(", {} not native (a node without a native kernel yet)", notNative) : "");
   return unexpected.empty() ? 0 : 1;
 }

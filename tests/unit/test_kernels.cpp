@@ -57,7 +57,7 @@ void checkSameStep(const ir::Graph &before, const ir::Graph &after) {
 
 } // namespace
 
-TEST_CASE("LeNet-5's training step is 40 kernels after -O2", "[passes][fuse][layout]") {
+TEST_CASE("LeNet-5's training step is 39 kernels after -O2", "[passes][fuse][layout]") {
   ir::Graph g = trainStep("lenet");
   ir::Graph opt = optimize(g);
   // Forward, 11: the input's conversion to NHWC; conv1 and conv2, each one
@@ -68,34 +68,34 @@ TEST_CASE("LeNet-5's training step is 40 kernels after -O2", "[passes][fuse][lay
   // of each row, exp and its sum, the one-hot pick of -log p summed over
   // classes, the mean); the correct count (argmax, equal and cast fused,
   // then the sum).
-  // Loss gradient, 5: softmax (its division: the max, exp and sum are the
-  // loss's), one_hot, the broadcast count of the mean, its reciprocal
-  // (fused), and softmax - onehot scaled and summed for the last bias (one
-  // reduction kernel).
+  // Loss gradient, 4: softmax (its division: the max, exp and sum are the
+  // loss's, and so is one_hot), the broadcast count of the mean, its
+  // reciprocal (fused), and softmax - onehot scaled and summed for the last
+  // bias (one reduction kernel).
   // Dense layers, 2 + 3 + 3: the last layer's dx with the next relu mask as
   // epilogue and its dW with the momentum update as epilogue; dense4 adds
   // its bias gradient; dense3's dx has no mask (a reshape follows).
   // conv2, 4: max_pool_grad with the relu mask, the bias gradient, dx, dW
   // with its update. conv1, 3: the same without dx.
   // Optimizer, 6: the step counter and the five bias updates.
-  CHECK(passes::countKernels(opt) == 14 + 5 + 8 + 4 + 3 + 6);
+  CHECK(passes::countKernels(opt) == 14 + 4 + 8 + 4 + 3 + 6);
   CHECK(passes::countLayoutConverts(opt) == 1); // the input's, and only it
   checkSameStep(g, opt);
 }
 
-TEST_CASE("the VGG-style training step is 45 kernels after -O2", "[passes][fuse][layout]") {
+TEST_CASE("the VGG-style training step is 44 kernels after -O2", "[passes][fuse][layout]") {
   ir::Graph g = trainStep("vgg");
   ir::Graph opt = optimize(g);
   // Forward, 12: the input's conversion; four conv kernels (conv, bias,
   // relu, relu mask); two max pools; two dense kernels (the flatten is a
   // view); the loss (4, as LeNet's); the correct count (2).
-  // Loss gradient, 5, as LeNet's. Dense layers, 2 + 3.
+  // Loss gradient, 4, as LeNet's. Dense layers, 2 + 3.
   // conv4, 4: max_pool_grad with the mask, bias gradient, dx with conv3's
   // mask, dW with its update. conv3, 3: bias gradient, dx (a max_pool_grad
   // follows, which takes conv2's mask), dW with update. conv2, 4: as conv4.
   // conv1, 2: bias gradient and dW with update (no dx for the images).
   // Optimizer, 7: the step counter and six bias updates.
-  CHECK(passes::countKernels(opt) == 15 + 5 + 5 + 4 + 3 + 4 + 2 + 7);
+  CHECK(passes::countKernels(opt) == 15 + 4 + 5 + 4 + 3 + 4 + 2 + 7);
   CHECK(passes::countLayoutConverts(opt) == 1);
   // Every conv weight and the dense weight after the flatten, and their
   // velocities, live in the compute layout.

@@ -100,3 +100,35 @@ TEST_CASE("argmax, softmax, the loss and integer ops compile to native kernels",
               "  output %c, %e\n}\n",
               ints);
 }
+
+TEST_CASE("pooling, grouped convolutions and batch norm compile to native kernels", "[llvm][native]") {
+  ref::TensorMap x{{"x", randomTensor({2, 4, 7, 7}, 6, ir::DType::F32)}};
+  for (const char *body : {
+           "%y = avg_pool(%x) {kernel=[3,3], stride=[2,2], pad=[1,1,1,1]} : f32[2,4,4,4]",
+           "%y = avg_pool(%x) {kernel=[3,3], stride=[2,2], pad=[1,1,1,1], count_include_pad=true} : f32[2,4,4,4]",
+           "%y = avg_pool(%x) {kernel=[2,2], stride=[2,2], ceil_mode=true} : f32[2,4,4,4]",
+           "%y = global_avg_pool(%x) : f32[2,4,1,1]",
+           "%y = global_max_pool(%x) : f32[2,4,1,1]",
+       })
+    checkNative(fmt::format("graph @g {{\n  input %x : f32[2,4,7,7]\n  {}\n  output %y\n}}\n", body), x);
+  for (const char *conv : {
+           "param %w : f32[4,1,3,3] = he_normal(seed=3)\n  %y = conv(%x, %w) {groups=4, pad=[1,1,1,1]} : f32[2,4,7,7]",
+           "param %w : f32[6,2,3,3] = he_normal(seed=4)\n  %y = conv(%x, %w) {groups=2, stride=[2,2]} : f32[2,6,3,3]",
+       })
+    checkNative(fmt::format("graph @g {{\n  input %x : f32[2,4,7,7]\n  {}\n  output %y\n}}\n", conv), x);
+  checkNative("graph @g {\n  input %x : f32[2,4,7,7]\n  param %s : f32[4] = he_normal(seed=1)\n"
+              "  param %b : f32[4] = he_normal(seed=2)\n  param %m : f32[4] = he_normal(seed=3)\n"
+              "  param %v : f32[4] = constant(0.7)\n  %y = batch_norm_infer(%x, %s, %b, %m, %v) : f32[2,4,7,7]\n  output %y\n}\n",
+              x);
+  checkNative("graph @g {\n  input %x : f32[2,4,7,7]\n  param %s : f32[4] = he_normal(seed=1)\n"
+              "  param %b : f32[4] = he_normal(seed=2)\n"
+              "  %y, %mean, %var = batch_norm_train(%x, %s, %b) : f32[2,4,7,7], f32[4], f32[4]\n"
+              "  output %y, %mean, %var\n}\n",
+              x);
+  ref::TensorMap loss{{"x", randomTensor({6, 5}, 7, ir::DType::F32)},
+                      {"l", indices(ir::DType::I64, {6}, {0, 4, 3, 3, 2, 1})}};
+  checkNative("graph @g {\n  input %x : f32[6,5]\n  input %l : i64[6]\n"
+              "  param %w : f32[5] = he_normal(seed=9)\n"
+              "  %y = softmax_cross_entropy(%x, %l, %w) {ignore_index=3} : f32[]\n  output %y\n}\n",
+              loss);
+}

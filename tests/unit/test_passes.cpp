@@ -124,9 +124,13 @@ TEST_CASE("plan_memory: no two live buffers overlap, dying operands are reused i
   auto plan = passes::planMemory(*lenet, {{"N", 64}});
   REQUIRE(plan);
   CHECK(passes::checkPlan(*plan));
+  auto noInPlace = passes::planMemory(*lenet, {{"N", 64}}, false);
+  REQUIRE(noInPlace);
+  CHECK(noInPlace->inPlace == 0);
+  CHECK(passes::checkPlan(*noInPlace));
   CHECK(plan->inPlace == 9); // each add and relu after conv and matmul writes over its operand
   CHECK(plan->peakBytes == 1505280); // conv1's activations (64*6*28*28*4 bytes) and the first pool
-  CHECK(plan->totalBytes == 5512192);
+  CHECK(plan->totalBytes == 5512192 - 64 * 400 * 4); // the flatten is a view of the last pool: no bytes of its own
   auto missing = passes::planMemory(*lenet, {});
   REQUIRE_FALSE(missing);
   CHECK(missing.error().message == "plan_memory: dim N has no size (give it, e.g. --dims N=64)");
