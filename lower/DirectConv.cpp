@@ -354,6 +354,11 @@ std::optional<Lowerer::Direct> Lowerer::directConv(const Node &n, const Window &
   int wb = bufferOf_.at(w);
   if (n.op == OpKind::Conv) {
     d.cin = sizes_[x][1], d.cout = d.out[1];
+    // Fewer output pixels than channels (a late layer at a small batch):
+    // the weights outweigh the image, and the direct form packs all of
+    // them in every thread; the im2col contraction splits them instead.
+    if (product(d.out) / d.cout < d.cout)
+      return std::nullopt;
     d.strideH = win.stride[0], d.strideW = win.stride[1], d.padT = win.padBegin[0], d.padL = win.padBegin[1];
     d.w = [this, w, wb, t](const ExprRef &co, const ExprRef &ci, const ExprRef &th, const ExprRef &tw) {
       return load(wb, t, offset(w, {co, ci, th, tw}));

@@ -16,7 +16,8 @@ namespace kiln::lower {
 /// sharing one packed B slice, the group's accumulated block at most ~4 MB
 /// (in L3). The runtime gives each thread an equal range of tasks: the task
 /// count is made a multiple of the threads (more groups, then more column
-/// blocks) where the sizes allow, and groups are equal in size.
+/// blocks; column blocks first when there are fewer rows than columns) where
+/// the sizes allow, and groups are equal in size.
 GemmSchedule gemmSchedule(int64_t m, int64_t n, int64_t k, int64_t kStep, int64_t nStep, ir::DType t,
                           const Machine &machine) {
   auto ceilDiv = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
@@ -30,6 +31,12 @@ GemmSchedule gemmSchedule(int64_t m, int64_t n, int64_t k, int64_t kStep, int64_
   int64_t nBlocks = std::min(nUnits, ceilDiv(n, 512));
   const int64_t blockBytes = 192 * std::min<int64_t>(n, 512) * static_cast<int64_t>(ir::dtypeSize(t));
   int64_t groups = ceilDiv(ceilDiv(m, 192), std::max<int64_t>(1, (4 << 20) / blockBytes));
+  // Fewer rows than columns (a small batch, a late layer's few pixels):
+  // split the columns first, so no two threads pack the same slice of B,
+  // the larger operand.
+  if (m < n)
+    while ((groups * nBlocks) % threads != 0 && nBlocks < nUnits)
+      ++nBlocks;
   while ((groups * nBlocks) % threads != 0 && groups < rowUnits)
     ++groups;
   while ((groups * nBlocks) % threads != 0 && nBlocks < nUnits)
