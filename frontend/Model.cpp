@@ -4,12 +4,13 @@
 #include "frontend/onnx/Onnx.h"
 #include "ir/Parser.h"
 #include "ir/Verifier.h"
+#include "runtime/Checkpoint.h"
 
 #include <filesystem>
 
 namespace kiln {
 
-Expected<ir::Graph> loadModel(const std::string &path) {
+Expected<ir::Graph> loadModel(const std::string &path, const std::string &weights) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     return makeError("{}: error: no such file", path);
@@ -18,7 +19,19 @@ Expected<ir::Graph> loadModel(const std::string &path) {
   std::string ext = std::filesystem::path(path).extension().string();
   if (ext != ".kir" && ext != ".onnx")
     return makeError("{}: error: unknown model format '{}' (expected a .kir or .onnx file)", path, ext);
-  auto g = ext == ".onnx" ? importOnnx(path) : ir::parseFile(path);
+  ir::ParseOptions options;
+  std::optional<checkpoint::Loaded> loaded;
+  if (!weights.empty()) {
+    if (ext != ".kir")
+      return makeError("{}: error: --load-weights gives the data of a .kir file's elided tensors; an ONNX model holds its own",
+                       path);
+    auto l = checkpoint::load(weights);
+    if (!l)
+      return makeError("{}: error: {}", weights, l.error().message);
+    loaded = l.take();
+    options.weights = &loaded->tensors;
+  }
+  auto g = ext == ".onnx" ? importOnnx(path) : ir::parseFile(path, options);
   if (!g)
     return g.error();
   if (auto s = ir::verify(*g); !s)

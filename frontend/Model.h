@@ -11,7 +11,9 @@
 
 namespace kiln {
 
-/// Loads and verifies a model file; errors name the file.
-Expected<ir::Graph> loadModel(const std::string &path);
+/// Loads and verifies a model file; errors name the file. `weights`, a
+/// safetensors file (`kiln dump --save-weights`), holds the data of the
+/// tensors a .kir file prints elided.
+Expected<ir::Graph> loadModel(const std::string &path, const std::string &weights = "");
 
 } // namespace kiln

@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/Parser.h"
+#include "ir/Printer.h"
 #include "ir/File.h"
 
 #include <charconv>
@@ -460,6 +461,41 @@ private:
   }
 
   // --- Tensor data --------------------------------------------------------------------
+  /// `elided(checksum="fnv1a64:...")`: the data comes from the weights
+  /// given with the text, with the dtype, shape and checksum printed.
+  Expected<HostTensor> parseElided(const std::string &name, const Type &type, const Token &at) {
+    consume();
+    KILN_TRY(expectPunct("("));
+    if (!isWord("checksum"))
+      return errorHere(fmt::format("expected checksum=\"...\" in elided(...), got {}", describe(tok_)));
+    consume();
+    KILN_TRY(expectPunct("="));
+    if (tok_.kind != Tok::String)
+      return errorHere(fmt::format("expected a string checksum, got {}", describe(tok_)));
+    std::string checksum = tok_.text;
+    consume();
+    KILN_TRY(expectPunct(")"));
+    if (!options_.weights)
+      return errorAt(at, fmt::format("%{}: its data was elided when it was printed (kiln dump elides tensors of more "
+                                     "than 16 elements): print it with --print-weights, or give the data with "
+                                     "--load-weights FILE.safetensors (kiln dump --save-weights writes it)",
+                                     name));
+    auto it = options_.weights->find(name);
+    if (it == options_.weights->end())
+      return errorAt(at, fmt::format("%{}: its data was elided, and the weights given do not hold it", name));
+    const HostTensor &t = it->second;
+    Sizes sizes;
+    for (const Dim &d : type.shape)
+      sizes.push_back(d.isConst() ? d.value : -1);
+    if (t.dtype() != type.dtype || t.sizes() != sizes)
+      return errorAt(at, fmt::format("%{}: the weights give {}{} where {} was printed", name, dtypeName(t.dtype()),
+                                     toString(t.sizes()), toString(type)));
+    if (dataChecksum(t) != checksum)
+      return errorAt(at, fmt::format("%{}: the weights' data has checksum {}, not the {} printed", name, dataChecksum(t),
+                                     checksum));
+    return t;
+  }
+
   Expected<HostTensor> parseData(const Type &type, const Token &at) {
     Sizes sizes;
     for (const Dim &d : type.shape) {
@@ -572,6 +608,13 @@ private:
       if (!isParam && type->layout.kind != Layout::RowMajor)
         return errorAt(typeAt, "constants are row-major (a parameter may name its device layout)");
       KILN_TRY(expectPunct("="));
+      if (isWord("elided")) {
+        auto data = parseElided(*name, *type, typeAt);
+        if (!data)
+          return data.error();
+        return located(start, isParam ? g.addParam(name.take(), data.take(), std::nullopt, type->layout)
+                                      : g.addConst(name.take(), data.take()));
+      }
       if (isParam && tok_.kind == Tok::Word) {
         auto init = parseInitializer();
         if (!init)

@@ -10,6 +10,8 @@
 
 #include "ir/Graph.h"
 
+#include <map>
+
 #include <string_view>
 
 namespace kiln::ir {
@@ -17,6 +19,9 @@ namespace kiln::ir {
 struct ParseOptions {
   /// Largest parameter an initializer may make, in elements.
   int64_t maxInitElements = int64_t{1} << 28;
+  /// The data of tensors printed `elided(checksum="...")` (kiln dump's
+  /// default for large ones), by name; each must match the checksum.
+  const std::map<std::string, HostTensor> *weights = nullptr;
 };
 
 /// Parses `text`; `filename` is used in error messages only.

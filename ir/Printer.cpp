@@ -61,25 +61,30 @@ std::string valueList(const Graph &g, const std::vector<ValueId> &vs) {
   return out;
 }
 
-std::string printNodeAt(const Graph &g, const Node &n, const std::string &indent);
+std::string printNodeAt(const Graph &g, const Node &n, const std::string &indent, const PrintOptions &o = {});
 
 /// The statements of a graph or of a region, one per line after `indent`.
 /// A region declares its arguments with `arg` and ends with `yield`.
-std::string printStatements(const Graph &g, const std::string &indent, bool region) {
+std::string printStatements(const Graph &g, const std::string &indent, bool region, const PrintOptions &o) {
+  auto data = [&o](const HostTensor &t) {
+    if (o.elideLarger >= 0 && t.numElements() > o.elideLarger)
+      return fmt::format("elided(checksum=\"{}\")", dataChecksum(t));
+    return printData(t);
+  };
   std::string out;
   for (ValueId v : g.inputs())
     out += fmt::format("{}{} %{} : {}\n", indent, region ? "arg" : "input", printName(g.nameOf(v)),
                        toString(g.type(v)));
   for (const Param &p : g.params()) {
     out += fmt::format("{}param %{} : {} = ", indent, printName(g.nameOf(p.value)), toString(g.type(p.value)));
-    out += p.init ? printInitializer(*p.init) : printData(p.data);
+    out += p.init ? printInitializer(*p.init) : data(p.data);
     out += "\n";
   }
   for (const Const &c : g.consts())
     out += fmt::format("{}const %{} : {} = {}\n", indent, printName(g.nameOf(c.value)), toString(g.type(c.value)),
-                       printData(c.data));
+                       data(c.data));
   for (const Node &n : g.nodes())
-    out += indent + printNodeAt(g, n, indent) + "\n";
+    out += indent + printNodeAt(g, n, indent, o) + "\n";
   if (!g.outputs().empty())
     out += fmt::format("{}{} {}\n", indent, region ? "yield" : "output", valueList(g, g.outputs()));
   for (const Update &u : g.updates())
@@ -87,7 +92,7 @@ std::string printStatements(const Graph &g, const std::string &indent, bool regi
   return out;
 }
 
-std::string printNodeAt(const Graph &g, const Node &n, const std::string &indent) {
+std::string printNodeAt(const Graph &g, const Node &n, const std::string &indent, const PrintOptions &o) {
   const OpInfo &info = n.info();
   std::string out = valueList(g, n.results);
   out += fmt::format(" = {}({})", info.name, valueList(g, n.operands));
@@ -104,7 +109,7 @@ std::string printNodeAt(const Graph &g, const Node &n, const std::string &indent
   for (size_t i = 0; i < n.results.size(); ++i)
     out += (i ? ", " : "") + toString(g.type(n.results[i]));
   if (n.body)
-    out += " {\n" + printStatements(*n.body, indent + "  ", true) + indent + "}";
+    out += " {\n" + printStatements(*n.body, indent + "  ", true, o) + indent + "}";
   return out;
 }
 
@@ -112,8 +117,16 @@ std::string printNodeAt(const Graph &g, const Node &n, const std::string &indent
 
 std::string printNode(const Graph &g, const Node &n) { return printNodeAt(g, n, ""); }
 
-std::string print(const Graph &g) {
-  return fmt::format("graph @{} {{\n", printName(g.name())) + printStatements(g, "  ", false) + "}\n";
+std::string print(const Graph &g, const PrintOptions &options) {
+  return fmt::format("graph @{} {{\n", printName(g.name())) + printStatements(g, "  ", false, options) + "}\n";
+}
+
+std::string dataChecksum(const HostTensor &t) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  const std::byte *p = t.data();
+  for (size_t i = 0; i < t.byteSize(); ++i)
+    h = (h ^ static_cast<uint64_t>(p[i])) * 0x100000001b3ull;
+  return fmt::format("fnv1a64:{:016x}", h);
 }
 
 } // namespace kiln::ir

@@ -14,7 +14,17 @@
 namespace kiln::ir {
 
 /// The whole graph as .kir text.
-std::string print(const Graph &g);
+/// How print() writes tensor data: every element, or (MLIR's
+/// `--mlir-elide-elementsattrs-if-larger`) for a tensor of more than
+/// `elideLarger` elements only `elided(checksum="fnv1a64:...")`, which the
+/// parser reads back given the data (ParseOptions::weights).
+struct PrintOptions {
+  int64_t elideLarger = -1; ///< -1: never elide
+};
+
+std::string print(const Graph &g, const PrintOptions &options = {});
+/// The checksum an elided tensor prints: FNV-1a over its bytes, in hex.
+std::string dataChecksum(const HostTensor &t);
 /// One node as its .kir line (without indentation or newline).
 std::string printNode(const Graph &g, const Node &n);
 /// A value name as written after `%` or `@`: bare if it is made of letters,

@@ -42,6 +42,7 @@ void CompileArgs::addTo(CLI::App &app) {
   app.add_option("--dims", dims, "Sizes of symbolic dims other than the batch, as S=128")->delimiter(',');
   app.add_option("--weights", weights,
                  "Write the weights to this .safetensors file instead of embedding them; init loads it");
+  app.add_option("--load-weights", loadWeights, "The data of a .kir model's elided tensors (.safetensors)");
   app.add_flag("--train", train, "Also compile the training step (loss, optimizer, state entries)");
   app.add_option("--loss", loss, "The training loss: softmax_cross_entropy")
       ->check(CLI::IsMember({"softmax_cross_entropy"}));
@@ -660,7 +661,7 @@ int compileCommand(const CompileArgs &a, const PipelineFlags &flags) {
     if (a.train)
       training = classifierStep(*net, {1, 28, 28}, o, a.seed, true);
   } else {
-    auto g = loadModel(a.model);
+    auto g = loadModel(a.model, a.loadWeights);
     if (!g)
       return fail(g.error().message);
     inference = g.take();

@@ -23,7 +23,7 @@
 namespace kiln::tools {
 
 struct CompileArgs {
-  std::string model, zoo, object, header, name, cpu, weights;
+  std::string model, zoo, object, header, name, cpu, weights, loadWeights;
   int threads = 0; ///< 0: this machine's
   int64_t maxBatch = 256;
   std::vector<int64_t> batchSizes;

@@ -21,6 +21,7 @@
 #include "runtime/Parallel.h"
 #include "runtime/Npy.h"
 #include "runtime/Trainer.h"
+#include "runtime/Checkpoint.h"
 #include "reference/Reference.h"
 
 #include <CLI/CLI.hpp>
@@ -52,7 +53,7 @@ std::string fileNameFor(const std::string &name) {
 }
 
 struct RunArgs {
-  std::string model, outDir, backend = "llvm";
+  std::string model, outDir, backend = "llvm", loadWeights;
   std::vector<std::string> inputs;
   int benchmark = 0;
   bool profile = false, nativeOnly = false;
@@ -133,7 +134,7 @@ kiln::Expected<kiln::ref::RunResult> evaluateModel(const RunArgs &a, const kiln:
 
 int runCommand(const RunArgs &a, const kiln::tools::PipelineFlags &flags) {
   const std::string &model = a.model, &outDir = a.outDir;
-  auto g = kiln::loadModel(model);
+  auto g = kiln::loadModel(model, a.loadWeights);
   if (!g)
     return fail(g.error());
   kiln::ref::TensorMap feeds;
@@ -214,9 +215,27 @@ int dumpKernels(const std::string &model, const kiln::ir::Graph &g, const std::s
   return 0;
 }
 
+struct DumpArgs {
+  bool printWeights = false;
+  std::string saveWeights, loadWeights;
+};
+
+/// Every parameter and constant of `g` printed elided (more than 16
+/// elements, not made by an initializer), as safetensors.
+kiln::Status saveElided(const kiln::ir::Graph &g, const std::string &path) {
+  kiln::checkpoint::Tensors tensors;
+  for (const kiln::ir::Param &p : g.params())
+    if (!p.init && p.data.numElements() > 16)
+      tensors.emplace(g.nameOf(p.value), p.data);
+  for (const kiln::ir::Const &c : g.consts())
+    if (c.data.numElements() > 16)
+      tensors.emplace(g.nameOf(c.value), c.data);
+  return kiln::checkpoint::save(path, tensors, {{"format", "kiln dump weights"}});
+}
+
 int dumpCommand(const std::string &model, const std::string &format, const std::string &stage,
-                const kiln::tools::PipelineFlags &flags, const std::vector<std::string> &dims) {
-  auto g = kiln::loadModel(model);
+                const kiln::tools::PipelineFlags &flags, const std::vector<std::string> &dims, const DumpArgs &da) {
+  auto g = kiln::loadModel(model, da.loadWeights);
   if (!g)
     return fail(g.error());
   kiln::ir::Graph shown = g.take();
@@ -228,7 +247,12 @@ int dumpCommand(const std::string &model, const std::string &format, const std::
       return fail(kiln::makeError("{}: error: {}", model, opt.error().message));
     shown = opt.take();
   }
-  std::cout << (format == "dot" ? kiln::ir::toDot(shown) : kiln::ir::print(shown));
+  if (!da.saveWeights.empty())
+    if (auto st = saveElided(shown, da.saveWeights); !st)
+      return fail(kiln::makeError("error: --save-weights: {}", st.error().message));
+  kiln::ir::PrintOptions po;
+  po.elideLarger = da.printWeights ? -1 : 16;
+  std::cout << (format == "dot" ? kiln::ir::toDot(shown) : kiln::ir::print(shown, po));
   return 0;
 }
 
@@ -368,6 +392,7 @@ int main(int argc, char **argv) {
   run->add_option("--benchmark", ra.benchmark, "After one warm-up run, time N more runs and print the latency")
       ->check(CLI::PositiveNumber);
   run->add_flag("--profile", ra.profile, "Print each kernel's time (summed over the runs)");
+  run->add_option("--load-weights", ra.loadWeights, "The data of a .kir model's elided tensors (.safetensors)");
   run->add_flag("--native-only", ra.nativeOnly,
                 "Fail, naming them, if any node would run on the reference interpreter inside the compiled model");
   runFlags.addTo(*run);
@@ -384,6 +409,12 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"graph", "optimized", "kernels", "llvm", "asm"}));
   dump->add_option("--dims", dims, "Sizes of symbolic dims for --stage kernels|llvm|asm, as N=64 (default 1)")
       ->delimiter(',');
+  DumpArgs da;
+  dump->add_flag("--print-weights", da.printWeights,
+                 "Print every element of large parameters and constants (elided by default: shape, dtype, checksum)");
+  dump->add_option("--save-weights", da.saveWeights,
+                   "Write the elided tensors' data to this .safetensors file (read back with --load-weights)");
+  dump->add_option("--load-weights", da.loadWeights, "The data of a .kir model's elided tensors (.safetensors)");
   flags.addTo(*dump);
 
   auto *ops = app.add_subcommand("ops", "List every op of kiln's op table");
@@ -437,7 +468,7 @@ int main(int argc, char **argv) {
   if (*run)
     return runCommand(ra, runFlags);
   if (*dump)
-    return dumpCommand(model, format, stage, flags, dims);
+    return dumpCommand(model, format, stage, flags, dims, da);
   if (*ops)
     return opsCommand();
   if (*compile)

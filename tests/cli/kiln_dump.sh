@@ -5,6 +5,7 @@
 #   kiln_dump.sh KILN SOURCE_DIR
 set -uo pipefail
 kiln=$1 src=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fails=0
 m="$src/examples/lenet5.kir"
 
@@ -42,5 +43,26 @@ source "$(dirname "$0")/expect.sh"
 expect "--target: tpu not in {cpu,cuda}" dump "$m" --target tpu
 expect "unknown pass 'fusion'" dump "$m" --stage optimized --passes=fusion
 expect "--dims N=abc must be NAME=SIZE with a positive SIZE" dump "$m" --stage kernels --dims N=abc
+# Large tensors print elided (shape, dtype, checksum); the text reads back
+# with the weights --save-weights wrote, and gives the model's answer.
+o="$src/examples/aot/lenet5.onnx"
+"$kiln" dump "$o" --save-weights "$tmp/w.safetensors" > "$tmp/lenet.kir" || fails=1
+grep -q 'param %conv2.w : f32\[16,6,5,5\] = elided(checksum="fnv1a64:' "$tmp/lenet.kir" ||
+  { echo "FAIL: conv2.w is not elided"; fails=1; }
+[ "$(wc -c < "$tmp/lenet.kir")" -lt 8000 ] || { echo "FAIL: the elided dump is $(wc -c < "$tmp/lenet.kir") bytes"; fails=1; }
+"$kiln" dump "$o" --print-weights > "$tmp/full.kir" || fails=1
+grep -q 'param %conv2.w : f32\[16,6,5,5\] = \[' "$tmp/full.kir" || { echo "FAIL: --print-weights"; fails=1; }
+"$kiln" run "$tmp/lenet.kir" --load-weights "$tmp/w.safetensors" --input input="$src/examples/fashion4.npy" -o "$tmp/kir" > /dev/null &&
+  "$kiln" run "$o" --input input="$src/examples/fashion4.npy" -o "$tmp/onnx" > /dev/null &&
+  cmp -s "$tmp/kir/probs.npy" "$tmp/onnx/probs.npy" || { echo "FAIL: the elided .kir with its weights differs from the model"; fails=1; }
+expect "%conv1.w: its data was elided when it was printed" run "$tmp/lenet.kir" --input input="$src/examples/fashion4.npy" -o "$tmp/x"
+
+sed 's/checksum="fnv1a64:[0-9a-f]*"/checksum="fnv1a64:0000000000000000"/' "$tmp/lenet.kir" > "$tmp/other.kir"
+expect "the weights' data has checksum" run "$tmp/other.kir" --load-weights "$tmp/w.safetensors" --input input="$src/examples/fashion4.npy" -o "$tmp/x"
+# The optimized stage reads back too (layouts and fused regions).
+"$kiln" dump "$o" --stage optimized --save-weights "$tmp/w2.safetensors" > "$tmp/opt.kir" || fails=1
+"$kiln" run "$tmp/opt.kir" --load-weights "$tmp/w2.safetensors" -O0 --input input="$src/examples/fashion4.npy" -o "$tmp/opt" > /dev/null &&
+  /usr/bin/python3 -c "import numpy as n,sys; a,b=n.load(sys.argv[1]),n.load(sys.argv[2]); assert abs(a-b).max()<1e-6" \
+    "$tmp/opt/probs.npy" "$tmp/onnx/probs.npy" || { echo "FAIL: the optimized dump with its weights"; fails=1; }
 [ "$fails" -eq 0 ] && echo "ok: kiln dump"
 exit "$fails"
