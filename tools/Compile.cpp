@@ -196,8 +196,9 @@ struct Build {
   }
 
   /// Appends the call converting a tensor of logical `type` from layout
-  /// `from` (at `src`) to `to` (at `dst`): a copy, or a permuting copy
-  /// through two tables of offsets (AotAbi.h, kernel -2).
+  /// `from` (at `src`) to `to` (at `dst`): a copy, a strided copy (kernel
+  /// -3: both layouts strided), or a permuting copy through two tables of
+  /// offsets (kernel -2: blocked and flat layouts).
   Status convert(Type type, Layout from, Layout to, Ref src, Ref dst) {
     int64_t elements = type.numElements().value_or(0), width = static_cast<int64_t>(dtypeSize(type.dtype));
     if (from == to || sameStorage(type.shape, from, to)) {
@@ -207,6 +208,17 @@ struct Build {
     Sizes sizes;
     for (const Dim &d : type.shape)
       sizes.push_back(d.value);
+    // Strided layouts (row-major, NHWC) as their strides: a few words.
+    auto toStrides = physicalStrides(sizes, to), fromStrides = physicalStrides(sizes, from);
+    if (toStrides && fromStrides && !to.isFlat() && !from.isFlat() && sizes.size() <= KILN_AOT_MAX_RANK) {
+      std::vector<int64_t> desc = {static_cast<int64_t>(sizes.size())};
+      desc.insert(desc.end(), sizes.begin(), sizes.end());
+      desc.insert(desc.end(), toStrides->begin(), toStrides->end());
+      desc.insert(desc.end(), fromStrides->begin(), fromStrides->end());
+      int64_t at = t.constant(std::string(reinterpret_cast<const char *>(desc.data()), desc.size() * sizeof(int64_t)));
+      t.call(-3, elements, width, {src, dst, Ref{KILN_AOT_CONST, 0, at}});
+      return {};
+    }
     int64_t pTo = permutation(sizes, to), pFrom = permutation(sizes, from);
     t.call(-2, elements, width, {src, dst, Ref{KILN_AOT_CONST, pTo < 0 ? -1 : 0, std::max<int64_t>(pTo, 0)},
                                   Ref{KILN_AOT_CONST, pFrom < 0 ? -1 : 0, std::max<int64_t>(pFrom, 0)}});

@@ -65,7 +65,9 @@ enum kiln_aot_program { KILN_AOT_P_BATCH, KILN_AOT_P_WORKSPACE, KILN_AOT_P_FIRST
  * second; kernel -2 permutes EXTENT elements of BYTES bytes between layouts:
  * dst[to[i]] = src[from[i]] for every logical element i, `to` and `from`
  * its third and fourth references (int64 offsets among the constants; a
- * reference of index -1 is the identity). */
+ * reference of index -1 is the identity); kernel -3 copies EXTENT elements
+ * of BYTES bytes between two strided layouts, its third reference the int64
+ * words rank, sizes[rank], the destination's strides, the source's. */
 enum kiln_aot_call { KILN_AOT_C_KERNEL, KILN_AOT_C_EXTENT, KILN_AOT_C_BYTES, KILN_AOT_C_FIRST_REF, KILN_AOT_C_REFS, KILN_AOT_CALL_WORDS };
 
 enum kiln_aot_ref { KILN_AOT_R_KIND, KILN_AOT_R_INDEX, KILN_AOT_R_OFFSET, KILN_AOT_REF_WORDS };

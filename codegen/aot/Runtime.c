@@ -142,6 +142,20 @@ static int run_program(int64_t p, const struct frame *f) {
       for (int64_t i = 0; i < cl[KILN_AOT_C_EXTENT]; ++i)
         memcpy((unsigned char *)bufs[1] + (size_t)(to ? to[i] : i) * w,
                (const unsigned char *)bufs[0] + (size_t)(from ? from[i] : i) * w, w);
+    } else if (k == -3) {
+      const int64_t *d = (const int64_t *)bufs[2];
+      int64_t rank = d[0], at[KILN_AOT_MAX_RANK] = {0}, to = 0, from = 0;
+      const int64_t *sizes = d + 1, *toS = d + 1 + rank, *fromS = d + 1 + 2 * rank;
+      size_t w = (size_t)cl[KILN_AOT_C_BYTES];
+      for (int64_t i = 0; i < cl[KILN_AOT_C_EXTENT]; ++i) {
+        memcpy((unsigned char *)bufs[1] + (size_t)to * w, (const unsigned char *)bufs[0] + (size_t)from * w, w);
+        for (int64_t r = rank; r-- > 0;) { /* the next logical element */
+          to += toS[r], from += fromS[r];
+          if (++at[r] < sizes[r])
+            break;
+          to -= toS[r] * sizes[r], from -= fromS[r] * sizes[r], at[r] = 0;
+        }
+      }
     } else {
       failed = run_kernel(kiln_aot_kernels[2 * k], bufs, cl[KILN_AOT_C_EXTENT]);
       if (!failed && kiln_aot_kernels[2 * k + 1])

@@ -8,10 +8,13 @@
 //
 //   c++ -O2 run_model.cpp model.o -fopenmp -lm -o run_model
 //   ./run_model OUT_DIR INPUT.npy...        (one .npy per input, in order)
+//   ./run_model --benchmark N OUT_DIR INPUT.npy...   (and times N more runs)
 //
 // Supports little-endian .npy files of version 1 or 2, C order.
 //
 //===----------------------------------------------------------------------===//
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -89,6 +92,12 @@ bool writeNpy(const std::string &path, int dtype, const std::vector<int64_t> &sh
 } // namespace
 
 int main(int argc, char **argv) {
+  int runs = 0;
+  if (argc > 2 && std::string(argv[1]) == "--benchmark") {
+    runs = std::atoi(argv[2]);
+    argc -= 2;
+    argv += 2;
+  }
   int inputs = model_tensor_count(0), outputs = model_tensor_count(1);
   if (argc != 2 + inputs) {
     std::cerr << "usage: " << argv[0] << " OUT_DIR INPUT.npy... (the model takes " << inputs << " inputs)\n";
@@ -145,6 +154,19 @@ int main(int argc, char **argv) {
   std::vector<char> workspace(model_workspace_size(batch));
   if (!st)
     st = model_run(m, batch, inPtrs.data(), outPtrs.data(), workspace.data());
+  // As kiln run --benchmark: after that warm-up, `runs` timed runs.
+  std::vector<double> ms;
+  for (int r = 0; r < runs && !st; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    st = model_run(m, batch, inPtrs.data(), outPtrs.data(), workspace.data());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  if (!ms.empty()) {
+    std::sort(ms.begin(), ms.end());
+    double median = ms.size() % 2 ? ms[ms.size() / 2] : (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]) / 2;
+    std::printf("latency median %.3f ms, min %.3f ms over %d runs, %.1f images/s\n", median, ms.front(), runs,
+                1000.0 * static_cast<double>(batch) / median);
+  }
   model_free(m);
   if (st) {
     std::cerr << "model_run: " << model_error(st) << "\n";
