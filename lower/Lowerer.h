@@ -70,6 +70,7 @@ private:
   /// A data movement node's result at coordinates c (lower/Movement.cpp).
   ExprRef moved(const Node &n, const Coords &c);
   bool lowerArgReduce(const Node &n);
+  void nestAccumulating(const std::vector<std::pair<int, int64_t>> &outer, Block body);
   static Block nest(const std::vector<std::pair<int, int64_t>> &vars, Block inner, bool reduction = false);
   Stmt storeYield(size_t i, const Coords &c);
   bool lowerElementwise();

@@ -101,13 +101,7 @@ bool Lowerer::lowerArgReduce(const Node &n) {
              loop(j2, extent, LoopKind::Serial, {accUpdate(where, last ? OpKind::Max : OpKind::Min, term)})};
   for (Stmt &st : after)
     body.push_back(std::move(st));
-  k_.body = nest(outer, std::move(body));
-  if (!outer.empty()) {
-    Stmt *l = &k_.body[0];
-    for (size_t i = 1; i < outer.size(); ++i)
-      l = &l->body[0];
-    l->loop = outer.size() > 1 ? LoopKind::Serial : LoopKind::Parallel;
-  }
+  nestAccumulating(outer, std::move(body));
   return true;
 }
 
@@ -196,16 +190,21 @@ bool Lowerer::accumulate(const std::vector<std::pair<int, int64_t>> &outer, cons
     body.push_back(std::move(st));
   for (Stmt &st : after)
     body.push_back(std::move(st));
-  k_.body = nest(outer, std::move(body));
-  // Each result element holds its own accumulator: the innermost result
-  // loop is not a vector loop.
-  if (!outer.empty()) {
-    Stmt *l = &k_.body[0];
-    for (size_t i = 1; i < outer.size(); ++i)
-      l = &l->body[0];
-    l->loop = outer.size() > 1 ? LoopKind::Serial : LoopKind::Parallel;
-  }
+  nestAccumulating(outer, std::move(body));
   return true;
+}
+
+/// The result loops `outer` around `body` as the kernel's body: each result
+/// element holds its own accumulator, so the innermost result loop is not a
+/// vector loop (the outermost is parallel).
+void Lowerer::nestAccumulating(const std::vector<std::pair<int, int64_t>> &outer, Block body) {
+  k_.body = nest(outer, std::move(body));
+  if (outer.empty())
+    return;
+  Stmt *l = &k_.body[0];
+  for (size_t i = 1; i < outer.size(); ++i)
+    l = &l->body[0];
+  l->loop = outer.size() > 1 ? LoopKind::Serial : LoopKind::Parallel;
 }
 
 } // namespace kiln::lower::detail

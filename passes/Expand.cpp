@@ -169,7 +169,31 @@ R batchNorm(Rebuilder &b, const Node &n) {
   return Rebuilder::Replacement{std::vector<ValueId>{y, meanC, varC}};
 }
 
-const Pattern kPatterns[] = {softmax, crossEntropy, globalPool, batchNorm};
+/// conv_transpose(x, w) is the input gradient of the conv it transposes:
+/// conv_grad_input(x, w) at the result's spatial sizes (output_padding only
+/// makes them larger).
+R convTranspose(Rebuilder &b, const Node &n) {
+  if (n.op != OpKind::ConvTranspose)
+    return Rebuilder::Replacement{};
+  const Type &rt = resultType(b, n);
+  std::vector<int64_t> sizes;
+  for (size_t d = 2; d < rt.shape.size(); ++d) {
+    if (!rt.shape[d].isConst())
+      return Rebuilder::Replacement{};
+    sizes.push_back(rt.shape[d].value);
+  }
+  AttrView a = n.attrView();
+  ir::AttrList attrs = {{"stride", a.getInts("stride")}, {"pad", a.getInts("pad")}, {"dilation", a.getInts("dilation")},
+                        {"groups", a.getInt("groups")}, {"input_size", sizes}};
+  if (a.has("out_layout"))
+    attrs.push_back({"out_layout", a.get("out_layout")});
+  auto y = b.emit(OpKind::ConvGradInput, {n.operands[0], n.operands[1]}, attrs);
+  if (!y || !(b.graph().type(*y) == rt))
+    return Rebuilder::Replacement{}; // a form the gradient does not take: it stays
+  return replaceWith(b, n, *y);
+}
+
+const Pattern kPatterns[] = {softmax, crossEntropy, globalPool, batchNorm, convTranspose};
 
 } // namespace
 

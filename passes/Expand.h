@@ -13,6 +13,8 @@
 //   global_{avg,max}_pool    reduce_{mean,max} over the spatial dims
 //   batch_norm_infer   (x - mean) * scale / sqrt(var + eps) + bias per channel
 //   batch_norm_train   the same with the batch's mean and biased variance
+//   conv_transpose     conv_grad_input at the result's sizes (the gradient of
+//                      the conv it transposes)
 //
 // (axes kept). Everything else of the Opaque category (batch_norm_grad,
 // dropout) stays opaque: the reference interpreter runs it. Labels out of

@@ -436,18 +436,10 @@ struct Io {
   std::vector<Type> types;
 };
 
-Io inputsOf(const Graph &g) {
+/// The names and types of `values` (a graph's inputs or outputs).
+Io ioOf(const Graph &g, const std::vector<ValueId> &values) {
   Io io;
-  for (ValueId v : g.inputs()) {
-    io.names.push_back(g.nameOf(v));
-    io.types.push_back(g.type(v));
-  }
-  return io;
-}
-
-Io outputsOf(const Graph &g) {
-  Io io;
-  for (ValueId v : g.outputs()) {
+  for (ValueId v : values) {
     io.names.push_back(g.nameOf(v));
     io.types.push_back(g.type(v));
   }
@@ -749,7 +741,7 @@ int compileCommand(const CompileArgs &a, const PipelineFlags &flags) {
   } else {
     sizes = {1};
   }
-  Io in = inputsOf(g), out = outputsOf(g);
+  Io in = ioOf(g, g.inputs()), out = ioOf(g, g.outputs());
   for (int64_t batch : sizes) {
     auto s = b.sizesAt(g, batch);
     if (!s)
@@ -762,8 +754,8 @@ int compileCommand(const CompileArgs &a, const PipelineFlags &flags) {
   Io trainIn, trainOut;
   std::vector<int64_t> trainSizes;
   if (a.train) {
-    trainIn = inputsOf(*training);
-    trainOut = outputsOf(*training);
+    trainIn = ioOf(*training, training->inputs());
+    trainOut = ioOf(*training, training->outputs());
     trainSizes = a.batchSizes.empty() ? std::vector<int64_t>{64} : a.batchSizes;
     std::sort(trainSizes.begin(), trainSizes.end());
     trainSizes.erase(std::unique(trainSizes.begin(), trainSizes.end()), trainSizes.end());

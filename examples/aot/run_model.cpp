@@ -9,6 +9,8 @@
 //   c++ -O2 run_model.cpp model.o -fopenmp -lm -o run_model
 //   ./run_model OUT_DIR INPUT.npy...        (one .npy per input, in order)
 //   ./run_model --benchmark N OUT_DIR INPUT.npy...   (and times N more runs)
+//   ./run_model --weights FILE.safetensors OUT_DIR INPUT.npy...
+//                       (a model compiled with --weights FILE: its weights)
 //
 // Supports little-endian .npy files of version 1 or 2, C order.
 //
@@ -93,8 +95,12 @@ bool writeNpy(const std::string &path, int dtype, const std::vector<int64_t> &sh
 
 int main(int argc, char **argv) {
   int runs = 0;
-  if (argc > 2 && std::string(argv[1]) == "--benchmark") {
-    runs = std::atoi(argv[2]);
+  const char *weights = nullptr;
+  while (argc > 2 && (std::string(argv[1]) == "--benchmark" || std::string(argv[1]) == "--weights")) {
+    if (std::string(argv[1]) == "--benchmark")
+      runs = std::atoi(argv[2]);
+    else
+      weights = argv[2];
     argc -= 2;
     argv += 2;
   }
@@ -150,7 +156,7 @@ int main(int argc, char **argv) {
     outNames.push_back(name);
   }
   model_model *m = nullptr;
-  int st = model_init(&m, nullptr);
+  int st = model_init(&m, weights);
   std::vector<char> workspace(model_workspace_size(batch));
   if (!st)
     st = model_run(m, batch, inPtrs.data(), outPtrs.data(), workspace.data());
@@ -169,7 +175,7 @@ int main(int argc, char **argv) {
   }
   model_free(m);
   if (st) {
-    std::cerr << "model_run: " << model_error(st) << "\n";
+    std::cerr << "run_model: " << model_error(st) << "\n";
     return 1;
   }
   for (int i = 0; i < outputs; ++i) {

@@ -28,4 +28,15 @@ assert err <= 1e-6, f"batch {sys.argv[3]}: the object differs from the JIT by {e
 print(f"ok: batch {sys.argv[3]}: the object's probs equal the JIT's (max difference {err:.2g})")
 PY
 done
+# Weights kept outside the object (--weights): loaded at init, the same answer;
+# without them, init says so.
+"$kiln" compile "$src/examples/aot/lenet5.onnx" -o "$tmp/model.o" --name model --weights "$tmp/w.safetensors" > /dev/null &&
+  c++ -O2 "$src/examples/aot/run_model.cpp" "$tmp/model.o" -fopenmp -lm -o "$tmp/run_model" || { echo "FAIL: --weights"; fails=1; }
+mkdir -p "$tmp/ext"
+"$tmp/run_model" --weights "$tmp/w.safetensors" "$tmp/ext" "$tmp/x4.npy" && cmp -s "$tmp/ext/probs.npy" "$tmp/aot4/probs.npy" &&
+  echo "ok: weights loaded from a file give the embedded weights' answer" || { echo "FAIL: weights from a file"; fails=1; }
+err=$("$tmp/run_model" "$tmp/ext" "$tmp/x4.npy" 2>&1) && { echo "FAIL: init without the weights file succeeded"; fails=1; }
+[[ "$err" == *"compiled with --weights: init needs the weights file"* ]] || { echo "FAIL: $err"; fails=1; }
+err=$("$tmp/run_model" --weights "$tmp/missing.safetensors" "$tmp/ext" "$tmp/x4.npy" 2>&1) && fails=1
+[[ "$err" == *"cannot be opened"* ]] || { echo "FAIL: a missing weights file: $err"; fails=1; }
 exit $fails
