@@ -286,6 +286,12 @@ struct Build {
         return makeError("node {} cannot be compiled to a native kernel yet", cg.describe(n));
       kernel::Kernel k = std::move(c.kernels[static_cast<size_t>(s.kernel)]);
       std::vector<Ref> refs;
+      for (ValueId v : n.operands)
+        if (!loc[v])
+          return makeError("node {}: operand %{} has no buffer", cg.describe(n), cg.nameOf(v));
+      for (ValueId v : n.results)
+        if (!loc[v])
+          return makeError("node {}: result %{} has no buffer", cg.describe(n), cg.nameOf(v));
       for (ValueId o : n.operands)
         refs.push_back(*loc[o]);
       for (ValueId r : n.results)
@@ -314,6 +320,8 @@ struct Build {
       KILN_TRY(convert(logical, cg.type(v).layout, Layout{}, *loc[v], Ref{KILN_AOT_OUTPUT, static_cast<int64_t>(j), 0}));
     }
     for (const Update &u : cg.updates()) {
+      if (!loc[u.value] || !state.byName.count(cg.nameOf(u.param)))
+        return makeError("the update of %{} has no buffer", cg.nameOf(u.param));
       const State::Entry &e = state.entries[state.byName.at(cg.nameOf(u.param))];
       KILN_TRY(convert(e.type, cg.type(u.value).layout, e.type.layout, *loc[u.value], Ref{KILN_AOT_STATE, 0, e.offset}));
     }

@@ -20,6 +20,7 @@
 #include <llvm/Target/TargetOptions.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -159,6 +160,11 @@ Expected<std::string> emitObject(const AotObject &o) {
       g.setLinkage(llvm::GlobalValue::InternalLinkage);
 
   optimizeModule(*module, tm);
+  if (const char *dump = std::getenv("KILN_AOT_DUMP_IR")) {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(dump, ec);
+    module->print(out, nullptr);
+  }
   llvm::SmallVector<char, 0> buffer;
   llvm::raw_svector_ostream os(buffer);
   llvm::legacy::PassManager codegen;
