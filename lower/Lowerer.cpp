@@ -130,20 +130,10 @@ bool Lowerer::integerSafe(const Node &n) const {
     integer = integer || (!isFloat(r_.type(o).dtype) && r_.type(o).dtype != DType::Bool);
   if (!integer)
     return true;
-  switch (n.op) {
-  case OpKind::Add:
-  case OpKind::Sub:
-  case OpKind::Mul:
-  case OpKind::Max:
-  case OpKind::Min:
-  case OpKind::Neg:
-  case OpKind::Equal:
-  case OpKind::Less:
-  case OpKind::Greater:
-  case OpKind::Select:
-  case OpKind::Cast: return true;
-  default: return false;
-  }
+  static constexpr OpKind kExact[] = {OpKind::Add,  OpKind::Sub,     OpKind::Mul,    OpKind::Max,
+                                      OpKind::Min,  OpKind::Neg,     OpKind::Equal,  OpKind::Less,
+                                      OpKind::Greater, OpKind::Select, OpKind::Cast};
+  return std::find(std::begin(kExact), std::end(kExact), n.op) != std::end(kExact);
 }
 
 /// An elementwise result in a flat layout reads every operand that spans

@@ -34,17 +34,10 @@ ExprRef normalized(ExprRef idx, int64_t n) {
 } // namespace
 
 bool isMovement(OpKind op) {
-  switch (op) {
-  case OpKind::BroadcastTo:
-  case OpKind::Transpose:
-  case OpKind::Slice:
-  case OpKind::Pad:
-  case OpKind::Concat:
-  case OpKind::Gather:
-  case OpKind::GatherElements:
-  case OpKind::OneHot: return true;
-  default: return false;
-  }
+  static constexpr OpKind kInjective[] = {OpKind::BroadcastTo, OpKind::Transpose, OpKind::Slice,
+                                         OpKind::Pad,         OpKind::Concat,    OpKind::Gather,
+                                         OpKind::GatherElements, OpKind::OneHot};
+  return std::find(std::begin(kInjective), std::end(kInjective), op) != std::end(kInjective);
 }
 
 ExprRef Lowerer::moved(const Node &n, const Coords &c) {

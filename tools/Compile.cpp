@@ -132,7 +132,6 @@ struct State {
 };
 
 struct Build {
-  const CompileArgs &args;
   const PipelineFlags &flags;
   codegen::AotTarget target;
   int threads = 1;
@@ -415,7 +414,7 @@ std::string tensorComment(const std::string &name, const Type &t, const std::str
 }
 
 /// A tensor record of the table: dims per sample when batched.
-void tensorRecord(std::vector<int64_t> &table, Tables &, std::string &strings, const std::string &name, const Type &type,
+void tensorRecord(std::vector<int64_t> &table, std::string &strings, const std::string &name, const Type &type,
                   const std::map<std::string, int64_t> &dims, const std::string &batch, int64_t offset = 0,
                   int64_t import = -1, int64_t exportProgram = -1) {
   std::vector<int64_t> w(KILN_AOT_TENSOR_WORDS, 0);
@@ -685,7 +684,7 @@ int compileCommand(const CompileArgs &a, const PipelineFlags &flags) {
   if (a.train && !training)
     return fail(fmt::format("{}: error: --train: {}", what, training.error().message));
 
-  Build b{a, flags, *target, a.threads > 0 ? a.threads : parallelThreads(), {}, {}, {}, {}, 0};
+  Build b{flags, *target, a.threads > 0 ? a.threads : parallelThreads(), {}, {}, {}, {}, 0};
   b.dims = *parsedDims;
   const Graph &g = *inference;
   if (g.inputs().empty())
@@ -821,20 +820,20 @@ int compileCommand(const CompileArgs &a, const PipelineFlags &flags) {
   table[KILN_AOT_H_TENSORS_AT] = static_cast<int64_t>(table.size());
   std::map<std::string, int64_t> bound = b.dims;
   for (size_t i = 0; i < in.names.size(); ++i)
-    tensorRecord(table, b.t, obj.strings, in.names[i], in.types[i], bound, b.batchSym);
+    tensorRecord(table, obj.strings, in.names[i], in.types[i], bound, b.batchSym);
   for (size_t i = 0; i < out.names.size(); ++i)
-    tensorRecord(table, b.t, obj.strings, out.names[i], out.types[i], bound, b.batchSym);
+    tensorRecord(table, obj.strings, out.names[i], out.types[i], bound, b.batchSym);
   for (size_t i = 0; i < b.state.entries.size(); ++i) {
     const State::Entry &e = b.state.entries[i];
     Type logical = e.type;
     logical.layout = Layout{};
-    tensorRecord(table, b.t, obj.strings, e.name, logical, bound, "", e.offset, conversions[i].first,
+    tensorRecord(table, obj.strings, e.name, logical, bound, "", e.offset, conversions[i].first,
                  conversions[i].second);
   }
   for (size_t i = 0; i < trainIn.names.size(); ++i)
-    tensorRecord(table, b.t, obj.strings, trainIn.names[i], trainIn.types[i], bound, b.batchSym);
+    tensorRecord(table, obj.strings, trainIn.names[i], trainIn.types[i], bound, b.batchSym);
   for (size_t i = 0; i < trainOut.names.size(); ++i)
-    tensorRecord(table, b.t, obj.strings, trainOut.names[i], trainOut.types[i], bound, b.batchSym);
+    tensorRecord(table, obj.strings, trainOut.names[i], trainOut.types[i], bound, b.batchSym);
   table[KILN_AOT_H_PROGRAMS_AT] = static_cast<int64_t>(table.size());
   for (const auto &p : b.t.programs)
     table.insert(table.end(), p.begin(), p.end());

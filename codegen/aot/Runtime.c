@@ -437,11 +437,9 @@ done:
 int kiln_aot_api_save(struct kiln_aot_model *m, const char *path) {
   if (!m || !path)
     return KILN_NULL_ARGUMENT;
-  int64_t np = H(KILN_AOT_H_PARAMS), total = 0, most = 0;
+  int64_t np = H(KILN_AOT_H_PARAMS), total = 0;
   for (int64_t i = 0; i < np; ++i) {
-    int64_t b = tensor(first_param() + i)[KILN_AOT_T_BYTES];
-    total += b;
-    most = b > most ? b : most;
+    total += tensor(first_param() + i)[KILN_AOT_T_BYTES];
   }
   size_t cap = 256 + (size_t)np * 320;
   char *header = (char *)malloc(cap);
@@ -489,7 +487,6 @@ int kiln_aot_api_save(struct kiln_aot_model *m, const char *path) {
     if (fclose(file) != 0)
       st = KILN_CANNOT_WRITE;
   }
-  (void)most;
   free(header);
   free(logical);
   return st;

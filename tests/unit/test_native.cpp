@@ -47,13 +47,20 @@ void checkNative(const std::string &text, const ref::TensorMap &feeds) {
   }
 }
 
+/// checkNative on a graph of one input %x of type `x` and one output %y
+/// defined by each of `bodies`.
+void checkEach(const char *x, std::initializer_list<const char *> bodies, const ref::TensorMap &feeds) {
+  for (const char *body : bodies)
+    checkNative(fmt::format("graph @g {{\n  input %x : {}\n  {}\n  output %y\n}}\n", x, body), feeds);
+}
+
 ir::HostTensor indices(ir::DType dt, ir::Sizes sizes, std::vector<double> v) { return tensor(dt, std::move(sizes), std::move(v)); }
 
 } // namespace
 
 TEST_CASE("data movement compiles to native kernels that match the reference", "[llvm][native]") {
   ref::TensorMap x{{"x", randomTensor({2, 3, 4}, 1, ir::DType::F32)}};
-  for (const char *body : {
+  checkEach("f32[2,3,4]", {
            "%y = transpose(%x) {perm=[2,0,1]} : f32[4,2,3]",
            "%y = transpose(%x) : f32[4,3,2]",
            "%y = slice(%x) {starts=[1,-1], ends=[3,0], axes=[1,2], steps=[1,-2]} : f32[2,2,2]",
@@ -62,8 +69,7 @@ TEST_CASE("data movement compiles to native kernels that match the reference", "
            "%y = pad(%x) {pads=[0,1,2,1,0,1], mode=\"reflect\"} : f32[3,4,7]",
            "%y = broadcast_to(%x) {shape=[3,2,3,4]} : f32[3,2,3,4]",
            "%y = concat(%x, %x) {axis=1} : f32[2,6,4]",
-       })
-    checkNative(fmt::format("graph @g {{\n  input %x : f32[2,3,4]\n  {}\n  output %y\n}}\n", body), x);
+       }, x);
   ref::TensorMap gather{{"x", randomTensor({5, 3}, 2, ir::DType::F32)},
                         {"i", indices(ir::DType::I64, {2, 2}, {0, 4, -1, 2})}};
   checkNative("graph @g {\n  input %x : f32[5,3]\n  input %i : i64[2,2]\n  %y = gather(%x, %i) : f32[2,2,3]\n"
@@ -80,13 +86,12 @@ TEST_CASE("data movement compiles to native kernels that match the reference", "
 
 TEST_CASE("argmax, softmax, the loss and integer ops compile to native kernels", "[llvm][native]") {
   ref::TensorMap x{{"x", randomTensor({6, 10}, 4, ir::DType::F32)}};
-  for (const char *body : {
+  checkEach("f32[6,10]", {
            "%y = argmax(%x) {axis=1, keepdims=false} : i64[6]",
            "%y = argmin(%x) {axis=0} : i64[1,10]",
            "%y = softmax(%x) : f32[6,10]",
            "%y = log_softmax(%x) {axis=0} : f32[6,10]",
-       })
-    checkNative(fmt::format("graph @g {{\n  input %x : f32[6,10]\n  {}\n  output %y\n}}\n", body), x);
+       }, x);
   ref::TensorMap loss{{"x", randomTensor({6, 10}, 5, ir::DType::F32)},
                       {"l", indices(ir::DType::I64, {6}, {0, 9, 3, 3, 5, 1})}};
   for (const char *red : {"mean", "sum", "none"})
@@ -103,19 +108,17 @@ TEST_CASE("argmax, softmax, the loss and integer ops compile to native kernels",
 
 TEST_CASE("pooling, grouped convolutions and batch norm compile to native kernels", "[llvm][native]") {
   ref::TensorMap x{{"x", randomTensor({2, 4, 7, 7}, 6, ir::DType::F32)}};
-  for (const char *body : {
+  checkEach("f32[2,4,7,7]", {
            "%y = avg_pool(%x) {kernel=[3,3], stride=[2,2], pad=[1,1,1,1]} : f32[2,4,4,4]",
            "%y = avg_pool(%x) {kernel=[3,3], stride=[2,2], pad=[1,1,1,1], count_include_pad=true} : f32[2,4,4,4]",
            "%y = avg_pool(%x) {kernel=[2,2], stride=[2,2], ceil_mode=true} : f32[2,4,4,4]",
            "%y = global_avg_pool(%x) : f32[2,4,1,1]",
            "%y = global_max_pool(%x) : f32[2,4,1,1]",
-       })
-    checkNative(fmt::format("graph @g {{\n  input %x : f32[2,4,7,7]\n  {}\n  output %y\n}}\n", body), x);
-  for (const char *conv : {
+       }, x);
+  checkEach("f32[2,4,7,7]", {
            "param %w : f32[4,1,3,3] = he_normal(seed=3)\n  %y = conv(%x, %w) {groups=4, pad=[1,1,1,1]} : f32[2,4,7,7]",
            "param %w : f32[6,2,3,3] = he_normal(seed=4)\n  %y = conv(%x, %w) {groups=2, stride=[2,2]} : f32[2,6,3,3]",
-       })
-    checkNative(fmt::format("graph @g {{\n  input %x : f32[2,4,7,7]\n  {}\n  output %y\n}}\n", conv), x);
+       }, x);
   checkNative("graph @g {\n  input %x : f32[2,4,7,7]\n  param %s : f32[4] = he_normal(seed=1)\n"
               "  param %b : f32[4] = he_normal(seed=2)\n  param %m : f32[4] = he_normal(seed=3)\n"
               "  param %v : f32[4] = constant(0.7)\n  %y = batch_norm_infer(%x, %s, %b, %m, %v) : f32[2,4,7,7]\n  output %y\n}\n",
