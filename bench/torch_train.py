@@ -13,7 +13,9 @@ does, shuffled each epoch), SGD with momentum 0.9 at lr 0.01 (or --lr; --schedul
 cosine anneals it to 0 over the run, per step, as `kiln train --schedule
 cosine`), mean softmax cross-entropy. Prints one line per epoch in the format bench/train.sh reads
 ("epoch E: ... test accuracy A%, ... I images/s"), then inference throughput
-at --infer-batch and the peak resident memory.
+at --infer-batch and the peak resident memory. With --device cuda the
+dataset lives on the GPU (as the H200 targets of bench/cuda.sh ask) and
+--compile trains the torch.compile'd net.
 """
 import argparse
 import gzip
@@ -76,13 +78,22 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda: the model and the whole dataset on the GPU")
+    p.add_argument("--compile", action="store_true", help="train the torch.compile'd model")
+    p.add_argument("--no-tf32", action="store_true", help="keep matmuls and convolutions in full f32 on the GPU")
     a = p.parse_args()
+    if a.no_tf32:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     xs, ys = load(True, a.limit)
     xt, yt = load(False, a.test_limit)
-    net = model(a.model)
+    dev = torch.device(a.device)
+    xs, ys, xt, yt = xs.to(dev), ys.to(dev), xt.to(dev), yt.to(dev)
+    net = model(a.model).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9)
+    step_net = torch.compile(net) if a.compile else net
     steps_per_epoch = (len(xs) + a.batch_size - 1) // a.batch_size
     # kiln's cosine schedule: from lr to 0 over every step of the run
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs * steps_per_epoch)
@@ -91,14 +102,14 @@ def main():
     n = len(xs)
     for epoch in range(1, a.epochs + 1):
         net.train()
-        order = torch.randperm(n)
+        order = torch.randperm(n, device=dev)
         seen, correct, total_loss = 0, 0, 0.0
         t0 = time.perf_counter()  # the whole epoch loop, batching included, as kiln's Trainer times it
         for start in range(0, n, a.batch_size):
             idx = order[start:start + a.batch_size]
             x, y = xs[idx], ys[idx]
             opt.zero_grad(set_to_none=True)
-            logits = net(x)
+            logits = step_net(x)
             loss = loss_fn(logits, y)
             loss.backward()
             opt.step()
@@ -107,6 +118,8 @@ def main():
             seen += len(idx)
             total_loss += loss.item() * len(idx)
             correct += (logits.argmax(1) == y).sum().item()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         busy = time.perf_counter() - t0
         net.eval()
         with torch.no_grad():
@@ -122,6 +135,8 @@ def main():
         for _ in range(5):
             t0 = time.perf_counter()
             net(batch)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - t0)
     print(f"inference: batch {len(batch)}, {len(batch) / sorted(times)[2]:.0f} images/s")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")

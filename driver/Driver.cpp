@@ -1,5 +1,7 @@
 //===- driver/Driver.cpp - The one compile driver -------------------------===//
 #include "driver/Driver.h"
+
+#include "codegen/cuda/CudaDriver.h"
 #include "ir/Limits.h"
 
 #include "ir/kernel/Verifier.h"
@@ -87,6 +89,20 @@ std::optional<Sizes> sizesOf(const Shape &shape, const std::map<std::string, int
 }
 
 lower::Machine Options::hostMachine() { return lower::Machine{codegen::hostVectorBytes(), 1}; }
+
+lower::Machine Options::machineFor(passes::Device device) {
+  if (device == passes::Device::Cpu)
+    return hostMachine();
+  lower::Machine m = lower::defaultGpuMachine();
+  codegen::cuda::DeviceInfo info;
+  if (codegen::cuda::openDevice(&info)) {
+    m.gpuSms = info.sms;
+    m.warpSize = info.warpSize;
+    m.sharedBytes = info.sharedBytes;
+    m.gpuArch = info.arch();
+  }
+  return m;
+}
 
 bool Options::defaultVerifyKernels() {
 #ifndef NDEBUG
@@ -176,8 +192,23 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
   if (o.stopAfter == Stage::Lower || c.kernels.empty())
     return c;
 
-  // Machine code for every kernel (the disk cache, parallel groups).
+  // For CUDA: the kernels as CUDA C++, compiled by NVRTC (or the cache).
   t0 = Clock::now();
+  if (o.passOptions.target.device == passes::Device::Cuda) {
+    int arch = o.machine.gpuArch ? o.machine.gpuArch : 90;
+    auto m = codegen::cuda::compileModule(c.kernels, arch, o.jit.cacheDir);
+    if (!m)
+      return makeError("codegen: {}", m.error().message);
+    c.cuda = m.take();
+    c.stats.push_back(passes::PassStat{"codegen", millisecondsSince(t0), nodes, nodes, c.kernels.size(), c.kernels.size()});
+    if (wantsStage(printAfter, "codegen"))
+      c.printed += "// ----- after codegen -----\n" + c.cuda.source;
+    if (!dumpDir.empty())
+      KILN_TRY(dumpStage(dumpDir, dumpIndex++, "codegen.cu", c.cuda.source));
+    return c;
+  }
+
+  // Machine code for every kernel (the disk cache, parallel groups).
   codegen::JitOptions jo = o.jit;
   jo.keepIR = jo.keepIR || wantsStage(printAfter, "codegen") || !dumpDir.empty();
   {

@@ -4,6 +4,10 @@
 //
 //   bind sizes -> passes -> plan_memory -> lower -> verify kernels -> codegen
 //
+// codegen is LLVM's for the CPU, or for a CUDA target (passOptions.target)
+// the kernels printed as CUDA C++ and compiled by NVRTC to a cubin
+// (codegen/cuda), which the runtime loads onto the GPU.
+//
 // each stage timed, printed when asked (`--print-after=lower`, `codegen`,
 // a pass's name, or `all`) and dumped to numbered files in a dump directory
 // (`NN.after_PASS.kir`, `NN.lower.kernels`, `NN.codegen.ll`). Function,
@@ -18,6 +22,7 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "codegen/cuda/Nvrtc.h"
 #include "codegen/llvm/Jit.h"
 #include "lower/Lower.h"
 #include "passes/PassManager.h"
@@ -59,6 +64,9 @@ struct Options {
   bool planInPlace = true;
 
   static lower::Machine hostMachine();
+  /// The Machine for `target`: the host's, or for CUDA the GPU's when one
+  /// is there (defaultGpuMachine otherwise).
+  static lower::Machine machineFor(passes::Device device);
   static bool defaultVerifyKernels();
 };
 
@@ -79,7 +87,10 @@ struct Compiled {
   passes::MemoryPlan plan;
   std::vector<kernel::Kernel> kernels;
   std::vector<Step> steps;
-  std::unique_ptr<codegen::Jit> jit;  ///< null without kernels or before codegen
+  std::unique_ptr<codegen::Jit> jit;  ///< null without kernels, before codegen, or for CUDA
+  /// For a CUDA target: the kernels' CUDA C++ (after lowering) and cubin
+  /// (after codegen), for the runtime to load onto the device.
+  codegen::cuda::Module cuda;
   std::vector<passes::PassStat> stats; ///< every pass, then plan_memory, lower, codegen
   std::string printed;                 ///< what print-before/after asked for
 };

@@ -210,6 +210,20 @@ Sequential vgg() {
           flatten(), dense(256, Activation::Relu), dense(10)};
 }
 
+Sequential vgg16() {
+  Sequential s;
+  for (auto [convs, filters] : {std::pair{2, 64}, {2, 128}, {3, 256}, {3, 512}, {3, 512}}) {
+    for (int i = 0; i < convs; ++i)
+      s.add(conv(filters, {3, 3}, Activation::Relu));
+    s.add(maxPool({2, 2}));
+  }
+  s.add(flatten());
+  s.add(dense(4096, Activation::Relu));
+  s.add(dense(4096, Activation::Relu));
+  s.add(dense(1000));
+  return s;
+}
+
 Expected<Sequential> byName(const std::string &name) {
   if (name == "mlp")
     return mlp();
@@ -217,7 +231,9 @@ Expected<Sequential> byName(const std::string &name) {
     return lenet5();
   if (name == "vgg")
     return vgg();
-  return makeError("unknown model '{}' (the zoo has mlp, lenet, vgg)", name);
+  if (name == "vgg16")
+    return vgg16();
+  return makeError("unknown model '{}' (the zoo has mlp, lenet, vgg, vgg16)", name);
 }
 
 } // namespace zoo

@@ -72,6 +72,8 @@ bool Lowerer::lowerGemm(const Gemm &g) {
   for (size_t y = 0; y < r_.outputs().size(); ++y)
     if (bufferOf_.count(r_.outputs()[y]) || nodeOf_.at(r_.outputs()[y]) < anchor_)
       return false; // a value made before the anchor, in another domain
+  if (gpu_)
+    return lowerGemmGpu(g);
   const GemmSchedule sched = gemmSchedule(g.m, g.n, g.k, g.kStep, g.nStep, t, Machine{vectorBytes_, threads_});
   const int64_t lanes = sched.lanes, mr = sched.mr, nr = sched.nr, perSlice = sched.perSlice, kc = sched.kc;
   const int64_t kBlocks = sched.kBlocks, perGroup = sched.perGroup, mc = sched.mc, gm = sched.gm;
@@ -192,9 +194,11 @@ Coords Lowerer::decompose(const ExprRef &flat, const Sizes &extents) {
 }
 
 bool Lowerer::lowerConv(const Node &n, const Window &win) {
-  if (auto direct = directConv(n, win))
+  // The direct schedules are the CPU's (rows copied per thread, vectors of
+  // channels); a GPU runs every convolution as an implicit contraction.
+  if (auto direct = gpu_ ? std::nullopt : directConv(n, win))
     return lowerDirect(*direct);
-  if (n.op == OpKind::ConvGradWeight && lowerDirectWeightGrad(n, win))
+  if (!gpu_ && n.op == OpKind::ConvGradWeight && lowerDirectWeightGrad(n, win))
     return true;
   size_t spatial = win.kernel.size();
   ValueId res = n.results[0];

@@ -44,7 +44,18 @@ namespace kiln::lower {
 struct Machine {
   int vectorBytes = 32;
   int threads = 1;
+  /// A GPU's multiprocessors (0 on a CPU), warp size, shared memory per
+  /// block and compute capability (90: sm_90). On a GPU every kernel's
+  /// parallel loop is one flat loop over its result, which the CUDA backend
+  /// runs as a grid-stride loop (lower/Gpu.cpp), and contractions are
+  /// register blocks per thread instead of BLIS's packed panels.
+  int gpuSms = 0, warpSize = 32, sharedBytes = 0, gpuArch = 0;
+  bool gpu() const { return gpuSms > 0; }
 };
+
+/// The GPU kiln's CUDA schedules assume when none is at hand (`kiln dump
+/// --target cuda` on a machine without one): an H100/H200, sm_90.
+Machine defaultGpuMachine();
 
 /// How a contraction C[m, n] += A(m, k) B(k, n) is blocked (BLIS's
 /// schedule, lower/Gemm.cpp): a plain value chosen by gemmSchedule from the

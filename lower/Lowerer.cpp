@@ -340,7 +340,10 @@ std::optional<Kernel> lowerNode(const Graph &g, const Node &n, const std::map<st
     args.push_back(g.nameOf(o));
   for (ValueId r : n.results)
     results.push_back(g.nameOf(r));
-  return detail::Lowerer(*region, dims, machine).run(name, args, results);
+  auto k = detail::Lowerer(*region, dims, machine).run(name, args, results);
+  if (k && machine.gpu())
+    detail::flattenParallelNest(*k);
+  return k;
 }
 
 } // namespace kiln::lower

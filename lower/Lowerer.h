@@ -17,6 +17,8 @@
 //   lower/DirectConv.cpp   oneDNN's direct convolutions and weight gradients
 //   lower/Pooling.cpp      max pooling and its gradient
 //   lower/Movement.cpp     data movement as index arithmetic
+//   lower/Gpu.cpp          the GPU's schedules: flat parallel loops, the
+//                          register-blocked contraction
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -47,10 +49,15 @@ bool isReduce(OpKind op);
 /// Data movement lowered as index arithmetic (lower/Movement.cpp).
 bool isMovement(OpKind op);
 
+/// On a GPU: the parallel nest ending k's body as one flat parallel loop
+/// (lower/Gpu.cpp).
+void flattenParallelNest(Kernel &k);
+
 class Lowerer {
 public:
   Lowerer(const Graph &region, const std::map<std::string, int64_t> &dims, const Machine &machine)
-      : r_(region), dims_(dims), vectorBytes_(machine.vectorBytes), threads_(std::max(1, machine.threads)) {}
+      : r_(region), dims_(dims), vectorBytes_(machine.vectorBytes), threads_(std::max(1, machine.threads)),
+        gpu_(machine.gpu()) {}
 
   std::optional<Kernel> run(const std::string &name, const std::vector<std::string> &argNames,
                             const std::vector<std::string> &resultNames);
@@ -102,6 +109,9 @@ private:
 
   int scratch(const char *name, DType t, int64_t elements);
   bool lowerGemm(const Gemm &g);
+  /// The GPU's contraction (lower/Gpu.cpp): each thread a register block of
+  /// C, summed over k from the accessors, the epilogue stored from it.
+  bool lowerGemmGpu(const Gemm &g);
   bool lowerMatMul();
   static Coords decompose(const ExprRef &flat, const Sizes &extents);
 
@@ -159,6 +169,7 @@ private:
   const Graph &r_;
   const std::map<std::string, int64_t> &dims_;
   int vectorBytes_, threads_;
+  bool gpu_;
   Kernel k_;
   std::vector<Sizes> sizes_;
   std::map<ValueId, int> nodeOf_, bufferOf_;

@@ -116,8 +116,8 @@ bool Lowerer::lowerColumnReduce(ValueId x, const std::vector<int> &reduced, OpKi
   std::vector<int> order = storageOrder(r_.type(x).layout, static_cast<int>(in.size()));
   auto isReduced = [&](int d) { return std::find(reduced.begin(), reduced.end(), d) != reduced.end(); };
   const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
-  if (order.empty() || isReduced(order.back()) || dtypeSize(t) < 4)
-    return false;
+  if (gpu_ || order.empty() || isReduced(order.back()) || dtypeSize(t) < 4)
+    return false; // (a GPU thread sums its own result: no vectors of rows)
   const int inner = order.back();
   const int64_t row = in[static_cast<size_t>(inner)];
   int64_t others = 1, count = 1;

@@ -1,6 +1,9 @@
 //===- runtime/Executable.cpp - A graph compiled to native kernels --------===//
 #include "runtime/Executable.h"
 
+#include "codegen/cuda/CudaDriver.h"
+#include "runtime/Device.h"
+
 #include "codegen/llvm/DiskCache.h"
 #include "codegen/llvm/Jit.h"
 #include "driver/Driver.h"
@@ -91,6 +94,12 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
   o.passes = options.passes;
   o.inputs = inputs;
   o.machine.threads = parallelThreads();
+  if (options.device == passes::Device::Cuda) {
+    KILN_TRY(codegen::cuda::requireGpu());
+    o.passOptions.target.device = passes::Device::Cuda;
+    o.machine = driver::Options::machineFor(passes::Device::Cuda);
+    o.planInPlace = false; // the kernels' buffers are __restrict__
+  }
   o.jit.cacheDir = options.cacheDir;
   o.jit.keepIR = options.keepIR;
   o.jit.threads = parallelThreads();
@@ -100,14 +109,20 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
   return create(compiled.take());
 }
 
-Expected<std::unique_ptr<Executable>> Executable::create(driver::Compiled c) {
+Expected<std::unique_ptr<Executable>> Executable::create(driver::Compiled c,
+                                                         std::unique_ptr<codegen::KernelRunner> runner) {
   std::unique_ptr<Executable> e(new Executable);
+  if (!c.cuda.cubin.empty()) {
+    KILN_ASSIGN(e->device_, DeviceProgram::create(c));
+  }
   e->graph_ = std::move(c.graph);
   e->dims_ = std::move(c.dims);
   e->inputSizes_ = std::move(c.inputs);
   e->jit_ = std::move(c.jit);
   e->kernels_ = std::move(c.kernels);
-  if (!e->kernels_.empty() && !e->jit_)
+  e->ownRunner_ = std::move(runner);
+  e->runner_ = e->ownRunner_ ? e->ownRunner_.get() : e->jit_.get();
+  if (!e->kernels_.empty() && !e->runner_ && !e->device_)
     return makeError("graph @{}: its kernels were lowered but not compiled", e->graph_.name());
   const Graph &graph = e->graph_;
   e->values_.resize(graph.numValues());
@@ -146,6 +161,13 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
       return makeError("input '{}' has shape {} but the executable was compiled for {}", g.nameOf(v),
                        toString(it->second.sizes()), toString(inputSizes_.at(g.nameOf(v))));
     values_[v] = toPhysical(it->second, g.type(v).layout);
+  }
+  if (device_) {
+    std::map<ValueId, HostTensor> physical;
+    for (ValueId v : g.inputs())
+      physical.emplace(v, values_[v]);
+    logicalParams_.clear();
+    return device_->run(physical, wantUpdates);
   }
   stepSeconds_.resize(steps_.size());
   // Types by reference: the graph does not change while it runs.
@@ -190,13 +212,13 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
     int64_t extent = parallelExtents_[kernel];
     std::atomic<bool> ok = true;
     if (extent == 0)
-      ok = jit_->call(kernel, buffers.data(), 0, 1);
+      ok = runner_->call(kernel, buffers.data(), 0, 1);
     else
       parallelFor(extent, [&](int64_t begin, int64_t end) {
-        if (!jit_->call(kernel, buffers.data(), begin, end))
+        if (!runner_->call(kernel, buffers.data(), begin, end))
           ok = false;
       });
-    if (!ok || !jit_->finish(kernel, buffers.data()))
+    if (!ok || !runner_->finish(kernel, buffers.data()))
       return makeError("kernel{} ({}): out of memory for its scratch buffers", kernel, g.describe(n));
   }
   ref::RunResult out;
@@ -251,6 +273,8 @@ void Executable::setParam(const std::string &name, const HostTensor &value) {
     return;
   values_[v] = toPhysical(value, graph_.type(v).layout);
   logicalParams_.erase(name);
+  if (device_)
+    (void)device_->upload(v, values_[v]); // (a device that fails here fails the next run too)
 }
 
 const HostTensor *Executable::param(const std::string &name) {
@@ -258,8 +282,16 @@ const HostTensor *Executable::param(const std::string &name) {
   if (v == kNoValue || graph_.value(v).kind != ValueKind::Param)
     return nullptr;
   auto [it, inserted] = logicalParams_.try_emplace(name);
-  if (inserted)
+  if (inserted && device_) { // copied back from the GPU only when asked
+    auto t = device_->download(v);
+    if (!t) {
+      logicalParams_.erase(it);
+      return nullptr;
+    }
+    it->second = toLogical(*t, graph_.type(v).layout);
+  } else if (inserted) {
     it->second = toLogical(values_[v], graph_.type(v).layout);
+  }
   return &it->second;
 }
 

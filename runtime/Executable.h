@@ -23,7 +23,9 @@ namespace kiln {
 
 namespace codegen {
 class Jit;
+class KernelRunner;
 }
+class DeviceProgram;
 
 
 /// `$KILN_CACHE_DIR` if set (empty: no cache), else `$XDG_CACHE_HOME/kiln`
@@ -39,6 +41,9 @@ struct CompileOptions {
   /// Keep the optimized LLVM IR and the assembly for llvmIR() and
   /// assembly() (compiles afresh).
   bool keepIR = false;
+  /// Where it runs: the CPU (LLVM), or a GPU (CUDA: an error naming what is
+  /// missing when there is none).
+  passes::Device device = passes::Device::Cpu;
 };
 
 class Executable {
@@ -46,8 +51,10 @@ public:
   /// Compiles `g` for inputs of the given sizes (every input named).
   static Expected<std::unique_ptr<Executable>> compile(const ir::Graph &g, const std::map<std::string, ir::Sizes> &inputs,
                                                        const CompileOptions &options = {});
-  /// An Executable over what the driver compiled.
-  static Expected<std::unique_ptr<Executable>> create(driver::Compiled compiled);
+  /// An Executable over what the driver compiled: its kernels run by the
+  /// driver's JIT, or by `runner` when given (the CUDA emulation's tests).
+  static Expected<std::unique_ptr<Executable>> create(driver::Compiled compiled,
+                                                      std::unique_ptr<codegen::KernelRunner> runner = nullptr);
   ~Executable();
 
   /// Runs once: outputs, and (if `wantUpdates`) the new values of updated
@@ -101,6 +108,9 @@ private:
   std::vector<int64_t> parallelExtents_; ///< per kernel; 0: no parallel loop
   std::vector<std::vector<ir::HostTensor>> shared_; ///< per kernel, its shared scratch buffers
   std::unique_ptr<codegen::Jit> jit_;
+  std::unique_ptr<codegen::KernelRunner> ownRunner_;
+  std::unique_ptr<DeviceProgram> device_; ///< compiled for CUDA: the values live on the GPU
+  const codegen::KernelRunner *runner_ = nullptr; ///< jit_, or ownRunner_ when given
   size_t native_ = 0;
   std::vector<kernel::Kernel> kernels_; ///< as lowered, printed on demand
   std::map<std::string, ir::HostTensor> logicalParams_;

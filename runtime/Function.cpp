@@ -16,6 +16,8 @@ std::optional<Backend> parseBackend(std::string_view name) {
     return Backend::Llvm;
   if (name == "reference")
     return Backend::Reference;
+  if (name == "cuda" || name == "gpu")
+    return Backend::Cuda;
   return std::nullopt;
 }
 
@@ -98,6 +100,7 @@ Expected<std::vector<HostTensor>> Function::runLlvm(const std::vector<HostTensor
     syncParams();
     CompileOptions co;
     co.passes = passes::pipelineFor(2);
+    co.device = backend_ == Backend::Cuda ? passes::Device::Cuda : passes::Device::Cpu;
     auto compiled = Executable::compile(graph_, sizes, co);
     if (!compiled) {
       executables_.erase(key);

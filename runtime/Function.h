@@ -4,7 +4,7 @@
 // returns the listed outputs and applies the updates (`param <- value`, all
 // computed from the old values, applied together after the call). Its
 // parameters live in the Function and persist between calls. On the LLVM
-// backend (the default) the graph is optimized (-O2 for the CPU) and compiled
+// backend (the default), or CUDA's on a GPU, the graph is optimized (-O2) and compiled
 // once per distinct input shape; the parameters stay resident in the
 // executable that ran last and move to another only when the input shape
 // changes. The reference backend evaluates the graph as it is (the oracle).
@@ -23,8 +23,8 @@
 
 namespace kiln {
 
-enum class Backend { Llvm, Reference };
-/// `llvm` or `reference`.
+enum class Backend { Llvm, Reference, Cuda };
+/// `llvm`, `reference` or `cuda` (native kernels on the GPU).
 std::optional<Backend> parseBackend(std::string_view name);
 
 class Function {

@@ -1,7 +1,7 @@
 //===- tools/kiln.cpp - The kiln command line -----------------------------===//
 //
 //   kiln run MODEL --input NAME=FILE.npy ... --output-dir DIR [--backend llvm|reference] [--benchmark N] [--profile]
-//   kiln dump MODEL [--stage graph|optimized|kernels|llvm|asm] [--format text|dot]
+//   kiln dump MODEL [--stage graph|optimized|kernels|llvm|asm|cuda|ptx] [--format text|dot]
 //   kiln ops
 //   kiln compile MODEL -o NAME.o [--header NAME.h] [--train ...]   (tools/Compile.h)
 //   kiln train [MODEL] [--model mlp|lenet|vgg] [--epochs E] [--batch-size B] ...
@@ -16,6 +16,8 @@
 #include "ir/File.h"
 #include "ir/Printer.h"
 #include "kiln/train.h"
+#include "codegen/cuda/CudaDriver.h"
+#include "codegen/cuda/CudaSource.h"
 #include "driver/Driver.h"
 #include "runtime/Executable.h"
 #include "runtime/Parallel.h"
@@ -53,7 +55,7 @@ std::string fileNameFor(const std::string &name) {
 }
 
 struct RunArgs {
-  std::string model, outDir, backend = "llvm", loadWeights;
+  std::string model, outDir, backend = "llvm", loadWeights, device = "cpu";
   std::vector<std::string> inputs;
   int benchmark = 0;
   bool profile = false, nativeOnly = false;
@@ -73,7 +75,9 @@ kiln::Expected<kiln::driver::Options> driverOptions(const kiln::tools::PipelineF
   o.passes = *pipeline;
   o.passOptions = flags.options();
   o.inputs = std::move(sizes);
-  o.machine.threads = kiln::parallelThreads();
+  o.machine = kiln::driver::Options::machineFor(o.passOptions.target.device);
+  if (!o.machine.gpu())
+    o.machine.threads = kiln::parallelThreads();
   o.jit.cacheDir = kiln::defaultCacheDir();
   o.jit.threads = kiln::parallelThreads();
   return o;
@@ -89,8 +93,9 @@ kiln::Expected<kiln::ref::RunResult> evaluateModel(const RunArgs &a, const kiln:
       return kiln::makeError("error: --benchmark and --profile time compiled kernels; the reference backend has none");
     return kiln::ref::evaluate(g, feeds);
   }
-  if (flags.target == "cuda")
-    return kiln::makeError("error: --target cuda: kiln has no CUDA backend yet; run on the cpu");
+  bool cuda = a.device == "cuda" || flags.target == "cuda";
+  if (cuda)
+    KILN_TRY(kiln::codegen::cuda::requireGpu());
   std::map<std::string, kiln::ir::Sizes> sizes;
   for (const auto &[name, t] : feeds)
     sizes[name] = t.sizes();
@@ -98,8 +103,12 @@ kiln::Expected<kiln::ref::RunResult> evaluateModel(const RunArgs &a, const kiln:
     if (!feeds.count(g.nameOf(v)))
       return kiln::makeError("error: input '{}' ({}) is not given: add --input {}=FILE.npy", g.nameOf(v),
                              kiln::ir::toString(g.type(v)), g.nameOf(v));
-  KILN_ASSIGN(kiln::driver::Options o, driverOptions(flags, sizes));
+  kiln::tools::PipelineFlags f = flags;
+  if (cuda)
+    f.target = "cuda";
+  KILN_ASSIGN(kiln::driver::Options o, driverOptions(f, sizes));
   o.nativeOnly = a.nativeOnly;
+  o.planInPlace = !cuda; // the CUDA kernels' buffers are __restrict__
   auto t0 = Clock::now();
   auto compiled = kiln::driver::compile(g, o);
   if (!compiled)
@@ -199,13 +208,36 @@ int dumpKernels(const std::string &model, const kiln::ir::Graph &g, const std::s
   if (!options)
     return fail(kiln::makeError("{}: error: {}", model, options.error().message));
   kiln::driver::Options o = options.take();
+  bool cuda = o.passOptions.target.device == kiln::passes::Device::Cuda;
+  if (cuda && (stage == "llvm" || stage == "asm"))
+    return fail(kiln::makeError("error: --stage {} is the CPU's code; for --target cuda dump --stage cuda (the CUDA "
+                                "C++) or --stage ptx (NVRTC's PTX)",
+                                stage));
   o.jit.keepIR = stage == "llvm" || stage == "asm";
+  // The CUDA stages need no GPU: the source is printed after lowering, and
+  // NVRTC compiles it to PTX here.
+  if (cuda)
+    o.stopAfter = kiln::driver::Stage::Lower;
   auto c = kiln::driver::compile(g, o);
   if (!c)
     return fail(kiln::makeError("{}: error: {}", model, c.error().message));
   std::cerr << c->printed;
   if (flags.timePasses)
     std::cerr << kiln::passes::formatStats(c->stats);
+  if (stage == "cuda" || stage == "ptx") {
+    auto source = kiln::codegen::cuda::printSource(c->kernels);
+    if (!source)
+      return fail(kiln::makeError("{}: error: {}", model, source.error().message));
+    if (stage == "cuda") {
+      std::cout << *source;
+      return 0;
+    }
+    auto ptx = kiln::codegen::cuda::compileSource(*source, model, o.machine.gpuArch, true);
+    if (!ptx)
+      return fail(kiln::makeError("{}: error: {}", model, ptx.error().message));
+    std::cout << ptx->image;
+    return 0;
+  }
   if (stage == "llvm")
     std::cout << (c->jit ? c->jit->llvmIR() : std::string());
   else if (stage == "asm")
@@ -239,8 +271,11 @@ int dumpCommand(const std::string &model, const std::string &format, const std::
   if (!g)
     return fail(g.error());
   kiln::ir::Graph shown = g.take();
-  if (stage == "kernels" || stage == "llvm" || stage == "asm")
-    return dumpKernels(model, shown, stage, flags, dims);
+  kiln::tools::PipelineFlags f = flags;
+  if (stage == "cuda" || stage == "ptx")
+    f.target = "cuda";
+  if (stage == "kernels" || stage == "llvm" || stage == "asm" || stage == "cuda" || stage == "ptx")
+    return dumpKernels(model, shown, stage, f, dims);
   if (stage != "graph") {
     auto opt = flags.run(shown, 2);
     if (!opt)
@@ -259,7 +294,7 @@ int dumpCommand(const std::string &model, const std::string &format, const std::
 struct TrainArgs {
   std::string modelFile, zooName = "vgg", dataset = "fashion-mnist", dataDir = kiln::data::kFashionMnistDir;
   std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend = "llvm", dumpKernels,
-              schedule = "constant";
+              schedule = "constant", device = "cpu";
   int epochs = 1;
   int64_t batchSize = 64, limit = 0, testLimit = 0;
   double lr = 0.01, momentum = 0.9, weightDecay = 0;
@@ -302,6 +337,15 @@ int trainCommand(const TrainArgs &a) {
   o.weightDecay = a.weightDecay;
   if (!a.dumpKernels.empty() && a.backend == "reference")
     return fail(kiln::makeError("error: --dump-kernels: the reference backend compiles no kernels"));
+  std::string backend = a.backend;
+  if (a.device == "cuda") {
+    if (a.backend == "reference")
+      return fail(kiln::makeError("error: --device cuda runs compiled kernels; the reference backend has none"));
+    backend = "cuda";
+  }
+  if (backend == "cuda")
+    if (auto s = kiln::codegen::cuda::requireGpu(); !s)
+      return fail(kiln::makeError("error: --device cuda: {}", s.error().message));
   auto train = kiln::data::loadFashionMnist(a.dataDir, true, a.limit);
   if (!train)
     return fail(kiln::makeError("error: {}", train.error().message));
@@ -329,8 +373,8 @@ int trainCommand(const TrainArgs &a) {
   }
   if (!fns)
     return fail(kiln::makeError("error: {}", fns.error().message));
-  fns->train.setBackend(*kiln::parseBackend(a.backend));
-  fns->eval.setBackend(*kiln::parseBackend(a.backend));
+  fns->train.setBackend(*kiln::parseBackend(backend));
+  fns->eval.setBackend(*kiln::parseBackend(backend));
   kiln::TrainConfig cfg;
   cfg.epochs = a.epochs;
   cfg.batchSize = a.batchSize;
@@ -340,7 +384,7 @@ int trainCommand(const TrainArgs &a) {
   cfg.curve = (std::filesystem::path(a.outputDir) / "curve").string();
   fmt::print("training {} on {} Fashion-MNIST images ({} test), batch {}, {} lr {}{}, on the {} backend\n", what,
              train->size(), test->size(), a.batchSize, a.optimizer, a.lr,
-             a.schedule == "cosine" ? " (cosine)" : "", a.backend);
+             a.schedule == "cosine" ? " (cosine)" : "", backend);
   kiln::Trainer trainer(fns->train, fns->eval, cfg);
   auto stats = trainer.fit(*train, *test);
   if (!stats)
@@ -389,6 +433,10 @@ int main(int argc, char **argv) {
   run->add_option("--output-dir,-o", ra.outDir, "Directory for the outputs")->required();
   run->add_option("--backend", ra.backend, "llvm (native kernels, the default) or reference (the interpreter)")
       ->check(CLI::IsMember({"llvm", "reference"}));
+  run->add_option("--device", ra.device, "cpu (the default) or cuda (the GPU; an error naming what is missing "
+                                         "where there is none)")
+      ->check(CLI::IsMember({"cpu", "cuda", "gpu"}))
+      ->transform(CLI::Transformer({{"gpu", "cuda"}}));
   run->add_option("--benchmark", ra.benchmark, "After one warm-up run, time N more runs and print the latency")
       ->check(CLI::PositiveNumber);
   run->add_flag("--profile", ra.profile, "Print each kernel's time (summed over the runs)");
@@ -405,9 +453,10 @@ int main(int argc, char **argv) {
   std::vector<std::string> dims;
   dump->add_option("--stage", stage,
                    "graph (as loaded), optimized (after the passes, -O2 by default), kernels (the kernel IR and "
-                   "launch list), llvm (the optimized LLVM modules) or asm (their machine code)")
-      ->check(CLI::IsMember({"graph", "optimized", "kernels", "llvm", "asm"}));
-  dump->add_option("--dims", dims, "Sizes of symbolic dims for --stage kernels|llvm|asm, as N=64 (default 1)")
+                   "launch list), llvm (the optimized LLVM modules), asm (their machine code), cuda (the kernels "
+                   "as CUDA C++, for the GPU; implies --target cuda) or ptx (NVRTC's PTX of them)")
+      ->check(CLI::IsMember({"graph", "optimized", "kernels", "llvm", "asm", "cuda", "ptx"}));
+  dump->add_option("--dims", dims, "Sizes of symbolic dims for --stage kernels|llvm|asm|cuda|ptx, as N=64 (default 1)")
       ->delimiter(',');
   DumpArgs da;
   dump->add_flag("--print-weights", da.printWeights,
@@ -450,6 +499,10 @@ int main(int argc, char **argv) {
   train->add_option("--dump-kernels", ta.dumpKernels, "Write the training step's kernel IR (last batch size) to FILE");
   train->add_option("--backend", ta.backend, "llvm (native kernels, the default) or reference (the interpreter)")
       ->check(CLI::IsMember({"llvm", "reference"}));
+  train->add_option("--device", ta.device, "cpu (the default) or cuda (the GPU; an error naming what is missing "
+                                           "where there is none)")
+      ->check(CLI::IsMember({"cpu", "cuda", "gpu"}))
+      ->transform(CLI::Transformer({{"gpu", "cuda"}}));
 
   std::string maxMemory;
   app.add_option("--max-memory", maxMemory,

@@ -2,6 +2,8 @@
 #include "codegen/llvm/DiskCache.h"
 #include "ir/File.h"
 
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/SHA256.h>
 #include <llvm/Support/xxhash.h>
 
 #include <unistd.h>
@@ -115,6 +117,12 @@ void DiskCache::trim() const {
     fs::remove(e.path, ec); // another process may have removed it already
     total -= e.size;
   }
+}
+
+std::string DiskCache::keyOf(std::string_view text) {
+  llvm::SHA256 sha;
+  sha.update(llvm::StringRef(text.data(), text.size()));
+  return llvm::toHex(sha.final(), true);
 }
 
 } // namespace kiln::codegen

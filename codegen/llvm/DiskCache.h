@@ -40,6 +40,8 @@ public:
   /// `$KILN_CACHE_DIR` if set (empty: no cache), else `$XDG_CACHE_HOME/kiln`,
   /// else `$HOME/.cache/kiln`; empty when there is none.
   static std::string defaultDir();
+  /// A key for `text`: its SHA-256 in hex.
+  static std::string keyOf(std::string_view text);
 
 private:
   void trim() const;

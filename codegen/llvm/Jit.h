@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
+#include "codegen/KernelRunner.h"
 #include "ir/Error.h"
 #include "ir/kernel/Kernel.h"
 
@@ -35,22 +36,22 @@ struct JitOptions {
   int threads = 1;
 };
 
-class Jit {
+class Jit : public KernelRunner {
 public:
   /// Compiles the kernels; an error names the kernel LLVM rejected.
   static Expected<std::unique_ptr<Jit>> compile(const std::vector<kernel::Kernel> &kernels,
                                                 const JitOptions &options = {});
-  ~Jit();
+  ~Jit() override;
 
   /// The entry of kernel i.
   KernelFn function(size_t i) const { return functions_[i]; }
   /// Runs kernel i on its buffers (inputs, then outputs), its parallel loop
   /// over [begin, end) (0 and 1 when it has none); false when its scratch
   /// buffers could not be allocated.
-  bool call(size_t i, void **buffers, int64_t begin, int64_t end) const;
+  bool call(size_t i, void **buffers, int64_t begin, int64_t end) const override;
   /// Runs kernel i's finish block, if it has one, after every part of its
   /// parallel loop has run; false as call().
-  bool finish(size_t i, void **buffers) const;
+  bool finish(size_t i, void **buffers) const override;
   /// The optimized modules as LLVM IR text (`kiln dump --stage llvm`), when
   /// asked for with JitOptions::keepIR.
   const std::string &llvmIR() const { return ir_; }

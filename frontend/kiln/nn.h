@@ -76,7 +76,11 @@ Sequential mlp();
 Sequential lenet5();
 /// Two blocks of [conv3x3-relu-conv3x3-relu-maxpool] with 32 then 64 channels, dense 256, dense 10.
 Sequential vgg();
-/// The zoo model of that name (mlp, lenet, vgg), or an error listing them.
+/// VGG16 (Simonyan and Zisserman's configuration D) for 224x224 images and
+/// 1000 classes: 13 conv3x3-relu in five blocks of 64 to 512 channels, each
+/// block ending in a 2x2 max pool, then dense 4096, 4096, 1000.
+Sequential vgg16();
+/// The zoo model of that name (mlp, lenet, vgg, vgg16), or an error listing them.
 Expected<Sequential> byName(const std::string &name);
 } // namespace zoo
 

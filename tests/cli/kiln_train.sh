@@ -31,7 +31,7 @@ expect "unknown optimizer 'adagrad'" train --model mlp --optimizer adagrad
 expect "--schedule: linear not in {constant,cosine}" train --model mlp --schedule linear
 expect "the reference backend compiles no kernels" train --model mlp --limit 64 --test-limit 64 --backend reference \
   --output-dir "$tmp/ref" --dump-kernels "$tmp/ref.txt"
-expect "unknown model 'resnet' (the zoo has mlp, lenet, vgg)" train --model resnet --limit 10
+expect "unknown model 'resnet' (the zoo has mlp, lenet, vgg, vgg16)" train --model resnet --limit 10
 expect "a classifier takes one input" train "$src/tests/kir/good/sgd_step.kir" --limit 10
 expect "not a valid safetensors checkpoint" train --model mlp --limit 10 --resume "$src/README.md"
 exit $fails

@@ -1,7 +1,7 @@
 //===- tests/onnx/conformance.cpp - ONNX's node tests as kiln's conformance suite -===//
 //
 //   kiln-onnx-conformance DATA_DIR [KNOWN_FAILURES] [--filter TEXT] [--quiet]
-//                         [--backend reference|llvm|aot] [--kiln PATH] [--every K]
+//                         [--backend reference|llvm|aot|cuda|cuda-emulation] [--kiln PATH] [--every K]
 //
 // Walks ONNX's backend node tests (Debian's libonnx-testdata), imports each
 // model, runs every test_data_set_* on the reference interpreter and compares
@@ -15,12 +15,20 @@
 // through its entries; a
 // model with a node that has no native kernel yet is counted as "not
 // native" (kiln compile refuses it, naming the nodes); `--every K` runs
-// every K-th test only. A test whose model kiln refuses with "unsupported"
+// every K-th test only. `--backend cuda-emulation` lowers the model with
+// the GPU's schedules, compiles its CUDA C++ with NVRTC for sm_80 and sm_90
+// and runs it in the host emulation; `--backend cuda` runs it on the GPU
+// (exit status 77, skipped, without one). A test whose model kiln refuses with "unsupported"
 // is reported as such. Prints one line per test and the summary `N passed, N failed, N
 // unsupported`; exits 1 on any failure not listed, with its reason, in the
 // known-failures file (and on a listed one that passes, so the list shrinks).
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/cuda/CudaDriver.h"
+#include "codegen/cuda/CudaSource.h"
+#include "codegen/cuda/Emulator.h"
+#include "codegen/cuda/Nvrtc.h"
+#include "driver/Driver.h"
 #include "frontend/onnx/Onnx.h"
 #include "ir/File.h"
 #include "ir/Printer.h"
@@ -109,6 +117,43 @@ Expected<ref::RunResult> runLlvm(const ir::Graph &g, const ref::TensorMap &feeds
   return (*exe)->run(feeds);
 }
 
+/// The model on the CUDA backend without a GPU: -O2, lowered with the
+/// GPU's schedules, every kernel compiled by NVRTC for sm_80 and sm_90 (when
+/// kiln has NVRTC), then run by the host emulation of the CUDA C++.
+Expected<ref::RunResult> runCudaEmulation(const ir::Graph &g, const ref::TensorMap &feeds) {
+  driver::Options o;
+  o.passes = passes::pipelineFor(2);
+  o.passOptions.target.device = passes::Device::Cuda;
+  o.machine = lower::defaultGpuMachine();
+  o.planInPlace = false;
+  for (const auto &[name, t] : feeds)
+    o.inputs[name] = t.sizes();
+  o.stopAfter = driver::Stage::Lower;
+  KILN_ASSIGN(driver::Compiled c, driver::compile(g, o));
+  if (codegen::cuda::haveNvrtc() && !c.kernels.empty()) {
+    KILN_ASSIGN(std::string source, codegen::cuda::printSource(c.kernels));
+    for (int arch : {80, 90})
+      KILN_TRY(codegen::cuda::compileSource(source, g.name(), arch, false));
+  }
+  KILN_ASSIGN(std::unique_ptr<codegen::cuda::Emulator> emu, codegen::cuda::Emulator::compile(c.kernels));
+  KILN_ASSIGN(std::unique_ptr<Executable> exe, Executable::create(std::move(c), std::move(emu)));
+  return exe->run(feeds);
+}
+
+/// The model on a GPU: -O2, compiled for CUDA and run on the device.
+Expected<ref::RunResult> runCuda(const ir::Graph &g, const ref::TensorMap &feeds) {
+  std::map<std::string, ir::Sizes> sizes;
+  for (const auto &[name, t] : feeds)
+    sizes[name] = t.sizes();
+  CompileOptions co;
+  co.passes = passes::pipelineFor(2);
+  co.device = passes::Device::Cuda;
+  KILN_ASSIGN(std::unique_ptr<Executable> exe, Executable::compile(g, sizes, co));
+  return exe->run(feeds);
+}
+
+bool gCudaEmulation = false; ///< --backend cuda-emulation
+bool gCuda = false;          ///< --backend cuda
 bool gLlvm = false; ///< --backend llvm
 bool gAot = false;  ///< --backend aot
 std::string gKiln;  ///< --kiln PATH
@@ -253,6 +298,16 @@ Result runTest(const fs::path &dir) {
       if (!run)
         return {Outcome::Fail, "on the LLVM backend: " + firstLine(run.error().message)};
     }
+    if (gCudaEmulation) {
+      run = runCudaEmulation(*g, feeds);
+      if (!run)
+        return {Outcome::Fail, "CUDA emulation: " + firstLine(run.error().message)};
+    }
+    if (gCuda) {
+      run = runCuda(*g, feeds);
+      if (!run)
+        return {Outcome::Fail, "on the GPU: " + firstLine(run.error().message)};
+    }
     if (gAot) {
       bool notNative = false;
       run = runAot(*g, feeds, notNative);
@@ -278,7 +333,7 @@ Result runTest(const fs::path &dir) {
 int main(int argc, char **argv) {
   if (argc < 2) {
     fmt::print(stderr, "usage: kiln-onnx-conformance DATA_DIR [KNOWN_FAILURES] [--filter TEXT] [--quiet] "
-                       "[--backend reference|llvm]\n");
+                       "[--backend reference|llvm|aot|cuda|cuda-emulation]\n");
     return 1;
   }
   fs::path root = argv[1];
@@ -294,12 +349,19 @@ int main(int argc, char **argv) {
       quiet = true;
     } else if (arg == "--backend" && i + 1 < argc) {
       std::string b = argv[++i];
-      if (b != "reference" && b != "llvm" && b != "aot") {
-        fmt::print(stderr, "kiln-onnx-conformance: unknown backend '{}' (reference, llvm or aot)\n", b);
+      if (b != "reference" && b != "llvm" && b != "aot" && b != "cuda" && b != "cuda-emulation") {
+        fmt::print(stderr, "kiln-onnx-conformance: unknown backend '{}' (reference, llvm, aot, cuda or cuda-emulation)\n", b);
         return 1;
       }
       gLlvm = b == "llvm";
       gAot = b == "aot";
+      gCuda = b == "cuda";
+      gCudaEmulation = b == "cuda-emulation";
+      if (gCuda)
+        if (auto s = codegen::cuda::requireGpu(); !s) {
+          fmt::print(stderr, "kiln-onnx-conformance: --backend cuda: {}\n", s.error().message);
+          return 77; // skipped: no GPU here
+        }
     } else if (arg == "--kiln" && i + 1 < argc) {
       gKiln = argv[++i];
     } else if (arg == "--every" && i + 1 < argc) {

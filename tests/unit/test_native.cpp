@@ -3,11 +3,13 @@
 // Data movement, index-valued reductions, the softmax family and the loss,
 // and integer elementwise ops compile to native kernels (the driver's
 // nativeOnly refuses a node left to the reference interpreter) and compute
-// what the reference interpreter computes.
+// what the reference interpreter computes: on the LLVM backend, and as the
+// CUDA backend's kernels run by the host emulation (codegen/cuda/Emulator).
 //
 //===----------------------------------------------------------------------===//
 #include "Helpers.h"
 
+#include "codegen/cuda/Emulator.h"
 #include "driver/Driver.h"
 #include "ir/Parser.h"
 #include "passes/PassManager.h"
@@ -20,30 +22,47 @@ namespace {
 
 /// Compiles `text` at -O2 with every node native, runs it and the reference
 /// on `feeds`, and compares.
+/// Every graph runs twice: on the LLVM backend, and as the CUDA backend's
+/// kernels (GPU schedules, printed as CUDA C++) in the host emulation.
 void checkNative(const std::string &text, const ref::TensorMap &feeds) {
   INFO(text);
   auto g = ir::parse(text);
   REQUIRE(g);
   auto want = ref::evaluate(*g, feeds);
   REQUIRE(want);
-  driver::Options o;
-  o.passes = passes::pipelineFor(2);
-  for (const auto &[name, t] : feeds)
-    o.inputs[name] = t.sizes();
-  o.nativeOnly = true;
-  o.verifyKernels = true;
-  auto c = driver::compile(*g, o);
-  INFO((c ? std::string() : c.error().message));
-  REQUIRE(c);
-  auto exe = Executable::create(c.take());
-  REQUIRE(exe);
-  auto got = (*exe)->run(feeds);
-  REQUIRE(got);
-  REQUIRE(got->outputs.size() == want->outputs.size());
-  for (size_t i = 0; i < want->outputs.size(); ++i) {
-    INFO("output " << i);
-    CHECK(got->outputs[i].dtype() == want->outputs[i].dtype());
-    checkClose(got->outputs[i], want->outputs[i].sizes(), want->outputs[i].toDoubles(), 1e-5, 1e-6);
+  for (bool cuda : {false, true}) {
+    INFO((cuda ? "CUDA emulation" : "LLVM"));
+    driver::Options o;
+    o.passes = passes::pipelineFor(2);
+    for (const auto &[name, t] : feeds)
+      o.inputs[name] = t.sizes();
+    o.nativeOnly = true;
+    o.verifyKernels = true;
+    if (cuda) {
+      o.passOptions.target.device = passes::Device::Cuda;
+      o.machine = lower::defaultGpuMachine();
+      o.stopAfter = driver::Stage::Lower;
+    }
+    auto c = driver::compile(*g, o);
+    INFO((c ? std::string() : c.error().message));
+    REQUIRE(c);
+    std::unique_ptr<codegen::KernelRunner> runner;
+    if (cuda) {
+      auto emu = codegen::cuda::Emulator::compile(c->kernels);
+      INFO((emu ? std::string() : emu.error().message));
+      REQUIRE(emu);
+      runner = emu.take();
+    }
+    auto exe = Executable::create(c.take(), std::move(runner));
+    REQUIRE(exe);
+    auto got = (*exe)->run(feeds);
+    REQUIRE(got);
+    REQUIRE(got->outputs.size() == want->outputs.size());
+    for (size_t i = 0; i < want->outputs.size(); ++i) {
+      INFO("output " << i);
+      CHECK(got->outputs[i].dtype() == want->outputs[i].dtype());
+      checkClose(got->outputs[i], want->outputs[i].sizes(), want->outputs[i].toDoubles(), 1e-5, 1e-6);
+    }
   }
 }
 

@@ -1,0 +1,100 @@
+//===- codegen/cuda/Nvrtc.cpp - CUDA C++ to PTX and cubins -----------------===//
+#include "codegen/cuda/Nvrtc.h"
+
+#include "codegen/cuda/CudaSource.h"
+#include "codegen/llvm/DiskCache.h"
+
+#if KILN_HAVE_NVRTC
+#include <nvrtc.h>
+#endif
+
+#include <fmt/format.h>
+
+#include <vector>
+
+namespace kiln::codegen::cuda {
+
+#if KILN_HAVE_NVRTC
+
+bool haveNvrtc() { return true; }
+
+std::string nvrtcVersionString() {
+  int major = 0, minor = 0;
+  if (nvrtcVersion(&major, &minor) != NVRTC_SUCCESS)
+    return "unknown";
+  return fmt::format("{}.{}", major, minor);
+}
+
+Expected<Compiled> compileSource(const std::string &source, const std::string &name, int arch, bool ptx) {
+  nvrtcProgram prog = nullptr;
+  if (nvrtcResult r = nvrtcCreateProgram(&prog, source.c_str(), (name + ".cu").c_str(), 0, nullptr, nullptr);
+      r != NVRTC_SUCCESS)
+    return makeError("NVRTC: cannot create program {}: {}", name, nvrtcGetErrorString(r));
+  std::string archOpt = fmt::format("--gpu-architecture={}_{}", ptx ? "compute" : "sm", arch);
+  // IEEE division and square roots and no flush to zero (NVRTC's defaults),
+  // so results agree with the reference interpreter's.
+  const char *opts[] = {archOpt.c_str(), "-std=c++17", "--fmad=true", "-default-device"};
+  nvrtcResult r = nvrtcCompileProgram(prog, 4, opts);
+  size_t logSize = 0;
+  std::string log;
+  if (nvrtcGetProgramLogSize(prog, &logSize) == NVRTC_SUCCESS && logSize > 1) {
+    log.resize(logSize);
+    nvrtcGetProgramLog(prog, log.data());
+    log.resize(logSize - 1);
+  }
+  if (r != NVRTC_SUCCESS) {
+    nvrtcDestroyProgram(&prog);
+    return makeError("NVRTC: {} does not compile for {}_{}: {}\n{}", name, ptx ? "compute" : "sm", arch,
+                     nvrtcGetErrorString(r), log);
+  }
+  Compiled out;
+  out.log = std::move(log);
+  size_t size = 0;
+  r = ptx ? nvrtcGetPTXSize(prog, &size) : nvrtcGetCUBINSize(prog, &size);
+  if (r == NVRTC_SUCCESS) {
+    out.image.resize(size);
+    r = ptx ? nvrtcGetPTX(prog, out.image.data()) : nvrtcGetCUBIN(prog, out.image.data());
+  }
+  nvrtcDestroyProgram(&prog);
+  if (r != NVRTC_SUCCESS)
+    return makeError("NVRTC: no {} for {}: {}", ptx ? "PTX" : "cubin", name, nvrtcGetErrorString(r));
+  if (ptx && !out.image.empty() && out.image.back() == '\0')
+    out.image.pop_back();
+  return out;
+}
+
+#else
+
+bool haveNvrtc() { return false; }
+std::string nvrtcVersionString() { return ""; }
+
+Expected<Compiled> compileSource(const std::string &, const std::string &name, int, bool) {
+  return makeError("cannot compile {} for CUDA: kiln was built without the CUDA toolkit (NVRTC); install it at "
+                   "/usr/local/cuda and configure again (KILN_CUDA=ON)",
+                   name);
+}
+
+#endif
+
+Expected<Module> compileModule(const std::vector<kernel::Kernel> &kernels, int arch, const std::string &cacheDir) {
+  Module m;
+  m.arch = arch;
+  KILN_ASSIGN(m.source, printSource(kernels));
+  if (!haveNvrtc())
+    return compileSource(m.source, "the kernels", arch, false).error();
+  std::string key = DiskCache::keyOf(fmt::format("cubin\n{}\nsm_{}\n{}", nvrtcVersionString(), arch, m.source));
+  DiskCache cache(cacheDir);
+  if (!cacheDir.empty())
+    if (auto hit = cache.load(key)) {
+      m.cubin = std::move(*hit);
+      m.cached = true;
+      return m;
+    }
+  KILN_ASSIGN(Compiled c, compileSource(m.source, "the kernels", arch, false));
+  m.cubin = std::move(c.image);
+  if (!cacheDir.empty())
+    cache.store(key, m.cubin);
+  return m;
+}
+
+} // namespace kiln::codegen::cuda

@@ -1,0 +1,51 @@
+//===- runtime/Device.h - A compiled graph resident on a GPU ----*- C++ -*-===//
+//
+// The CUDA side of an Executable. The driver's cubin is loaded into the
+// device's primary context; every value lives in one device allocation
+// made once per compiled graph: the parameters and optimizer state, the
+// inputs, then the memory plan's arena (passes/PlanMemory, planned without
+// in-place reuse, so every kernel's buffers are distinct) with views at
+// their operand's offset, then the kernels' shared scratch. A run copies
+// the inputs in, launches the kernels in order on one stream (each with
+// launchOf's grid; a node left to the reference interpreter copies its
+// operands out and its results back), copies the outputs out, and moves
+// each update into its parameter's slot on the device: parameters never
+// leave the GPU between steps, and are copied back only when asked
+// (param(), checkpoints).
+//
+// Not done yet: replaying a step captured as a CUDA graph, and copying the
+// next batch in from pinned memory while a step runs.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "driver/Driver.h"
+#include "ir/Graph.h"
+#include "reference/Reference.h"
+
+#include <memory>
+
+namespace kiln {
+
+class DeviceProgram {
+public:
+  /// Loads what the driver compiled for CUDA (`c.cuda.cubin`) and places
+  /// the graph's parameters on the device.
+  static Expected<std::unique_ptr<DeviceProgram>> create(const driver::Compiled &c);
+  ~DeviceProgram();
+
+  /// One run: `physical` holds every input in its physical layout.
+  Expected<ref::RunResult> run(const std::map<ir::ValueId, ir::HostTensor> &physical, bool wantUpdates);
+  /// Value v's bytes copied from the device (physical layout).
+  Expected<ir::HostTensor> download(ir::ValueId v) const;
+  /// Replaces value v's bytes on the device (physical layout).
+  Status upload(ir::ValueId v, const ir::HostTensor &t);
+
+  struct State;
+
+private:
+  DeviceProgram() = default;
+  std::unique_ptr<State> s_;
+};
+
+} // namespace kiln

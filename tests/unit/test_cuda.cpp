@@ -1,0 +1,212 @@
+//===- tests/unit/test_cuda.cpp - The CUDA backend without a GPU -----------===//
+//
+// The CUDA backend checked on the CPU: graphs lowered with the GPU's
+// schedules, printed as CUDA C++ and run by the host emulation
+// (codegen/cuda/Emulator) against the reference interpreter (the zoo's
+// training steps, contractions at edge sizes), and every kernel of the
+// zoo's training steps and of a VGG16 training step compiled by NVRTC to
+// cubins for sm_80 and sm_90 (NVRTC needs no GPU). test_native.cpp runs
+// every op family through the emulation too. On a GPU (the `gpu` label,
+// scripts/gpu-check.sh), the zoo's steps run on the device against the CPU.
+//
+//===----------------------------------------------------------------------===//
+#include "Helpers.h"
+
+#include "codegen/cuda/CudaDriver.h"
+#include "codegen/cuda/CudaSource.h"
+#include "codegen/cuda/Emulator.h"
+#include "codegen/cuda/Nvrtc.h"
+#include "driver/Driver.h"
+#include "ir/Parser.h"
+#include "kiln/train.h"
+#include "passes/PassManager.h"
+#include "runtime/Executable.h"
+
+using namespace kiln;
+using namespace kiln::test;
+
+namespace {
+
+std::map<std::string, ir::Sizes> sizesOf(const ref::TensorMap &feeds) {
+  std::map<std::string, ir::Sizes> s;
+  for (const auto &[name, t] : feeds)
+    s[name] = t.sizes();
+  return s;
+}
+
+/// `g` at -O2 lowered for the default GPU, every node native.
+driver::Compiled lowerForGpu(const ir::Graph &g, const std::map<std::string, ir::Sizes> &inputs) {
+  driver::Options o;
+  o.passes = passes::pipelineFor(2);
+  o.passOptions.target.device = passes::Device::Cuda;
+  o.machine = lower::defaultGpuMachine();
+  o.inputs = inputs;
+  o.nativeOnly = true;
+  o.verifyKernels = true;
+  o.stopAfter = driver::Stage::Lower;
+  auto c = driver::compile(g, o);
+  INFO((c ? std::string() : c.error().message));
+  REQUIRE(c);
+  return c.take();
+}
+
+/// Runs `g` on `feeds` as CUDA kernels in the emulation.
+ref::RunResult emulate(const ir::Graph &g, const ref::TensorMap &feeds) {
+  driver::Compiled c = lowerForGpu(g, sizesOf(feeds));
+  auto emu = codegen::cuda::Emulator::compile(c.kernels);
+  INFO((emu ? std::string() : emu.error().message));
+  REQUIRE(emu);
+  auto exe = Executable::create(std::move(c), emu.take());
+  REQUIRE(exe);
+  auto got = (*exe)->run(feeds);
+  INFO((got ? std::string() : got.error().message));
+  REQUIRE(got);
+  return got.take();
+}
+
+void checkRuns(const ref::RunResult &want, const ref::RunResult &got, double rtol, double atol) {
+  REQUIRE(got.outputs.size() == want.outputs.size());
+  for (size_t i = 0; i < want.outputs.size(); ++i) {
+    INFO("output " << i);
+    checkClose(got.outputs[i], want.outputs[i].sizes(), want.outputs[i].toDoubles(), rtol, atol);
+  }
+  REQUIRE(got.updates.size() == want.updates.size());
+  for (size_t i = 0; i < want.updates.size(); ++i) {
+    INFO("update " << i);
+    checkClose(got.updates[i], want.updates[i].sizes(), want.updates[i].toDoubles(), rtol, atol);
+  }
+}
+
+ir::HostTensor randomLabels(int64_t n, int64_t classes, uint64_t seed) {
+  std::vector<double> v;
+  for (double x : randomValues(n, seed, 0, static_cast<double>(classes) - 1e-9))
+    v.push_back(std::floor(x));
+  return tensor(ir::DType::I64, {n}, v);
+}
+
+ir::Graph zooStep(const std::string &name, const std::vector<int64_t> &image) {
+  auto net = nn::zoo::byName(name);
+  REQUIRE(net);
+  optim::Options o;
+  o.method = optim::Method::Momentum;
+  auto g = classifierStep(*net, image, o, 1, true);
+  REQUIRE(g);
+  return g.take();
+}
+
+} // namespace
+
+TEST_CASE("the zoo's training steps as CUDA kernels in the emulation match the reference", "[cuda][emulation]") {
+  for (const char *name : {"mlp", "lenet", "vgg"}) {
+    INFO(name);
+    ir::Graph g = zooStep(name, {1, 28, 28});
+    ref::TensorMap feeds = {{"images", randomTensor({3, 1, 28, 28}, 5, ir::DType::F32)},
+                            {"labels", tensor(ir::DType::I64, {3}, {3, 7, 0})}};
+    auto want = ref::evaluate(g, feeds);
+    REQUIRE(want);
+    checkRuns(*want, emulate(g, feeds), 1e-4, 1e-5);
+  }
+}
+
+TEST_CASE("contractions with prologues and epilogues, at edge sizes, in the emulation", "[cuda][emulation]") {
+  // Sizes that are not multiples of the 4 x 4 register block, transposed
+  // operands, a fused bias and relu, f64.
+  for (auto [m, k, n] : {std::tuple{1, 1, 1}, {5, 7, 3}, {8, 16, 8}, {13, 9, 30}}) {
+    for (const char *dt : {"f32", "f64"}) {
+      std::string text = fmt::format(R"(graph @g {{
+  input %a : {0}[{2},{1}]
+  input %b : {0}[{3},{2}]
+  input %c : {0}[{3}]
+  %p = matmul(%a, %b) {{transpose_a=true, transpose_b=true}} : {0}[{1},{3}]
+  %q = add(%p, %c) : {0}[{1},{3}]
+  %y = relu(%q) : {0}[{1},{3}]
+  output %y
+}}
+)",
+                                     dt, m, k, n);
+      INFO(text);
+      auto g = ir::parse(text);
+      REQUIRE(g);
+      ir::DType t = std::string(dt) == "f32" ? ir::DType::F32 : ir::DType::F64;
+      ref::TensorMap feeds = {{"a", randomTensor({k, m}, 1, t)}, {"b", randomTensor({n, k}, 2, t)},
+                              {"c", randomTensor({n}, 3, t)}};
+      auto want = ref::evaluate(*g, feeds);
+      REQUIRE(want);
+      checkRuns(*want, emulate(*g, feeds), 1e-5, 1e-6);
+    }
+  }
+}
+
+TEST_CASE("every kernel of the zoo's training steps and of VGG16's compiles with NVRTC for sm_80 and sm_90",
+          "[cuda][nvrtc]") {
+  if (!codegen::cuda::haveNvrtc()) {
+    WARN("kiln was built without the CUDA toolkit: NVRTC is not checked");
+    return;
+  }
+  struct Case {
+    const char *name;
+    std::vector<int64_t> image;
+    int64_t batch;
+  };
+  for (const Case &c : {Case{"mlp", {1, 28, 28}, 64}, Case{"lenet", {1, 28, 28}, 64}, Case{"vgg", {1, 28, 28}, 64},
+                        Case{"vgg16", {3, 224, 224}, 32}}) {
+    INFO(c.name);
+    ir::Graph g = zooStep(c.name, c.image);
+    ir::Sizes images = {c.batch};
+    images.insert(images.end(), c.image.begin(), c.image.end());
+    driver::Compiled compiled = lowerForGpu(g, {{"images", images}, {"labels", {c.batch}}});
+    CHECK(compiled.kernels.size() > 5);
+    auto source = codegen::cuda::printSource(compiled.kernels);
+    REQUIRE(source);
+    for (int arch : {80, 90}) {
+      INFO("sm_" << arch);
+      auto cubin = codegen::cuda::compileSource(*source, c.name, arch, false);
+      INFO((cubin ? std::string() : cubin.error().message));
+      REQUIRE(cubin);
+      CHECK(cubin->image.size() > 1000);
+    }
+  }
+}
+
+TEST_CASE("asking for a GPU where there is none is an error naming what is missing", "[cuda]") {
+  codegen::cuda::DeviceInfo info;
+  auto dev = codegen::cuda::openDevice(&info);
+  if (dev) {
+    WARN("a GPU is here: " << info.name);
+    CHECK(info.sms > 0);
+    return;
+  }
+  std::string m = dev.error().message;
+  INFO(m);
+  CHECK((m.find("libcuda.so.1") != std::string::npos || m.find("no CUDA device") != std::string::npos));
+}
+
+TEST_CASE("on a GPU, the zoo's training steps match the CPU backend to 1e-4", "[gpu]") {
+  if (auto s = codegen::cuda::requireGpu(); !s) {
+    WARN("skipped: " << s.error().message);
+    return;
+  }
+  for (const char *name : {"mlp", "lenet", "vgg"}) {
+    INFO(name);
+    ir::Graph g = zooStep(name, {1, 28, 28});
+    ref::TensorMap feeds = {{"images", randomTensor({64, 1, 28, 28}, 5, ir::DType::F32)},
+                            {"labels", randomLabels(64, 10, 6)}};
+    auto optimized = passes::runPipeline(g, passes::pipelineFor(2));
+    REQUIRE(optimized);
+    CompileOptions cpu, gpu;
+    gpu.device = passes::Device::Cuda;
+    auto onCpu = Executable::compile(optimized->graph, sizesOf(feeds), cpu);
+    auto onGpu = Executable::compile(optimized->graph, sizesOf(feeds), gpu);
+    INFO((onGpu ? std::string() : onGpu.error().message));
+    REQUIRE(onCpu);
+    REQUIRE(onGpu);
+    for (int step = 0; step < 3; ++step) { // the parameters stay on the GPU between steps
+      auto want = (*onCpu)->run(feeds);
+      auto got = (*onGpu)->run(feeds);
+      REQUIRE(want);
+      INFO((got ? std::string() : got.error().message));
+      REQUIRE(got);
+      checkRuns(*want, *got, 1e-4, 1e-4);
+    }
+  }
+}
