@@ -21,7 +21,9 @@ json="{\"machine\": \"$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev
 sep=""
 for batch in 64 256; do
   for peer in kiln eager compile; do
-    for r in $(seq "$runs"); do
+    n=$runs
+    [ "$peer" = compile ] && n=1 # (torch.compile compiles again in every process)
+    for r in $(seq "$n"); do
       case $peer in
         kiln) KILN_CACHE_DIR=$tmp/cache "$kiln" train --device cuda --model vgg --batch-size "$batch" --limit "$limit" \
                 --test-limit 1000 --output-dir "$tmp/o" > "$tmp/log" ;;

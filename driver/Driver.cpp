@@ -196,7 +196,7 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
   t0 = Clock::now();
   if (o.passOptions.target.device == passes::Device::Cuda) {
     int arch = o.machine.gpuArch ? o.machine.gpuArch : 90;
-    auto m = codegen::cuda::compileModule(c.kernels, arch, o.jit.cacheDir);
+    auto m = codegen::cuda::compileModule(c.kernels, arch, o.jit.cacheDir, o.jit.threads);
     if (!m)
       return makeError("codegen: {}", m.error().message);
     c.cuda = m.take();

@@ -14,11 +14,22 @@
 //   contractions) gives each thread a TM x TN register block of C, summed
 //   over k straight from the accessors (prologues and padding guards
 //   included), the epilogue stored from the block;
-// - reductions keep one accumulator per result element in its thread.
+// - a contraction big enough for it (m and n at least 32) is tiled
+//   instead: a block of 256 threads computes a 64 x 64 tile of C, staging
+//   16-deep slices of A and B in shared memory (workgroup buffers, loaded
+//   with coalesced reads along each operand's contiguous dim, out-of-range
+//   elements as zeros) between barriers, each thread a 4 x 4 register block;
+// - a reduction keeps one accumulator per result element in its thread,
+//   unless the results are few and the reduction long (a loss, a bias
+//   gradient): then a block of 256 threads reduces each result, each
+//   thread a strided share of the reduced elements (consecutive threads,
+//   consecutive elements), combined by warp shuffles and shared memory
+//   (the block reduction statement), stored by thread 0.
 //
 //===----------------------------------------------------------------------===//
 #include "lower/Lowerer.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace kiln::lower {
@@ -113,7 +124,147 @@ void flattenParallelNest(Kernel &k) {
   k.body.back() = loop(flat, total, LoopKind::Parallel, std::move(inner));
 }
 
+/// A reduction kernel (a flat parallel loop over the results, each an
+/// accumulator over a perfect nest of reduced loops) whose results are few
+/// and reductions long, as blocks: one block a result (lower/Gpu.cpp's
+/// header).
+void blockReduceNest(Kernel &k) {
+  constexpr int64_t kThreads = 256;
+  if (k.parallelExtent() == 0 || !k.finish.empty() || k.body.size() != 1)
+    return;
+  Stmt &par = k.body.back();
+  if (par.body.size() < 2 || par.body[0].kind != Stmt::AccInit || par.body[1].kind != Stmt::Loop)
+    return;
+  for (size_t i = 2; i < par.body.size(); ++i)
+    if (par.body[i].kind != Stmt::Store)
+      return;
+  std::vector<Stmt *> chain{&par.body[1]};
+  while (chain.back()->body.size() == 1 && chain.back()->body[0].kind == Stmt::Loop)
+    chain.push_back(&chain.back()->body[0]);
+  int64_t count = 1;
+  for (const Stmt *l : chain) {
+    if (l->limit || l->loop == LoopKind::Parallel)
+      return;
+    count *= l->extent;
+  }
+  Block &inner = chain.back()->body;
+  int updates = 0;
+  for (const Stmt &s : inner) {
+    if (s.kind == Stmt::AccUpdate && s.var == par.body[0].var)
+      ++updates;
+    else if (s.kind != Stmt::Store)
+      return;
+  }
+  // Enough results to fill the GPU one a thread, or too little to reduce:
+  // the flat schedule.
+  if (updates != 1 || par.extent > 2048 || count < 4 * kThreads)
+    return;
+  const int acc = par.body[0].var;
+  const ir::OpKind combine = std::find_if(inner.begin(), inner.end(), [](const Stmt &s) {
+                               return s.kind == Stmt::AccUpdate;
+                             })->combine;
+  int blk = k.numVars++, thr = k.numVars++, r = k.numVars++, guard = k.numVars++, first = k.numVars++;
+  const int64_t rounds = (count + kThreads - 1) / kThreads;
+  ExprRef e = addIdx(mulIdx(index(r, rounds), kThreads), index(thr, kThreads)); // the reduced element, flat
+  Substitute sub;
+  sub.vars[par.var] = index(blk, par.extent);
+  // Clamped into the operand (the last round's threads past the end are
+  // guarded off), so every index is provably inside its buffer.
+  ExprRef q = count % kThreads == 0 ? e : minIdx(e, imm(static_cast<double>(count - 1), DType::I64));
+  for (size_t i = chain.size(); i-- > 0;) {
+    int64_t ext = chain[i]->extent;
+    sub.vars[chain[i]->var] = ext == 1 ? imm(0, DType::I64) : i == 0 ? q : remIdx(q, ext);
+    q = divIdx(q, ext);
+  }
+  Block sweep = std::move(inner), after(par.body.begin() + 2, par.body.end());
+  Stmt init = std::move(par.body[0]);
+  sub.block(sweep);
+  sub.block(after);
+  init.value = sub.expr(init.value);
+  auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+  Block threadBody;
+  threadBody.push_back(std::move(init));
+  ExprRef left = addIdx(I(count), mulIdx(e, -1)); // at least 1 while e < count
+  if (count % kThreads == 0) // every thread has an element in every round
+    threadBody.push_back(loop(r, rounds, LoopKind::Serial, std::move(sweep)));
+  else
+    threadBody.push_back(loop(r, rounds, LoopKind::Serial, {loopUpTo(guard, 1, left, LoopKind::Serial, std::move(sweep))}));
+  threadBody.push_back(blockReduce(acc, combine));
+  ExprRef isFirst = addIdx(I(1), mulIdx(index(thr, kThreads), -1)); // 1 in thread 0
+  threadBody.push_back(loopUpTo(first, 1, isFirst, LoopKind::Serial, std::move(after)));
+  Stmt threads = loop(thr, kThreads, LoopKind::Thread, std::move(threadBody));
+  k.body.back() = loop(blk, par.extent, LoopKind::Block, {std::move(threads)});
+}
+
+/// The tiled contraction (lower/Gpu.cpp's header): 64 x 64 tiles of C, one
+/// block of 256 threads each, slices of 16 along k staged in shared memory.
+bool Lowerer::lowerGemmTiled(const Gemm &g) {
+  constexpr int64_t BM = 64, BN = 64, BK = 16, T = 256, TM = 4, TN = 4;
+  DType t = r_.type(r_.nodes()[static_cast<size_t>(anchor_)].results[0]).dtype;
+  const int64_t tilesM = (g.m + BM - 1) / BM, tilesN = (g.n + BN - 1) / BN, kTiles = (g.k + BK - 1) / BK;
+  auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+  auto less = [](ExprRef a, int64_t b) { return op(OpKind::Less, DType::Bool, {std::move(a), imm(static_cast<double>(b), DType::I64)}); };
+  auto both = [](ExprRef a, ExprRef b) { return op(OpKind::And, DType::Bool, {std::move(a), std::move(b)}); };
+  int as = scratch("a_tile", t, BK * BM), bs = scratch("b_tile", t, BK * BN);
+  k_.buffers[static_cast<size_t>(as)].workgroup = k_.buffers[static_cast<size_t>(bs)].workgroup = true;
+  int blk = newVar(), thr = newVar(), kb = newVar(), kk = newVar();
+  ExprRef tile = index(blk, tilesM * tilesN), th = index(thr, T);
+  ExprRef i0 = mulIdx(divIdx(tile, tilesN), BM), j0 = mulIdx(remIdx(tile, tilesN), BN);
+  ExprRef k0 = mulIdx(index(kb, kTiles), BK);
+  Block slice;
+  for (int64_t l = 0; l < BM * BK / T; ++l) { // A's slice: BM rows by BK
+    ExprRef e = addIdx(th, I(l * T));
+    ExprRef r = g.aKInner ? divIdx(e, BK) : remIdx(e, BM), c = g.aKInner ? remIdx(e, BK) : divIdx(e, BM);
+    ExprRef row = addIdx(i0, r), col = addIdx(k0, c);
+    ExprRef v = g.a(minIdx(row, I(g.m - 1)), minIdx(col, I(g.k - 1)));
+    slice.push_back(store(as, addIdx(mulIdx(c, BM), r),
+                          op(OpKind::Select, t, {both(less(row, g.m), less(col, g.k)), v, imm(0, t)})));
+  }
+  for (int64_t l = 0; l < BN * BK / T; ++l) { // B's slice: BK rows by BN
+    ExprRef e = addIdx(th, I(l * T));
+    ExprRef r = g.bNInner ? divIdx(e, BN) : remIdx(e, BK), c = g.bNInner ? remIdx(e, BN) : divIdx(e, BK);
+    ExprRef row = addIdx(k0, r), col = addIdx(j0, c);
+    ExprRef v = g.b(minIdx(row, I(g.k - 1)), minIdx(col, I(g.n - 1)));
+    slice.push_back(store(bs, addIdx(mulIdx(r, BN), c),
+                          op(OpKind::Select, t, {both(less(row, g.k), less(col, g.n)), v, imm(0, t)})));
+  }
+  slice.push_back(barrier());
+  ExprRef tr = mulIdx(divIdx(th, BN / TN), TM), tc = mulIdx(remIdx(th, BN / TN), TN);
+  std::vector<ExprRef> av, bv;
+  for (int64_t i = 0; i < TM; ++i)
+    av.push_back(load(as, t, addIdx(mulIdx(index(kk, BK), BM), addIdx(tr, I(i)))));
+  for (int64_t j = 0; j < TN; ++j)
+    bv.push_back(load(bs, t, addIdx(mulIdx(index(kk, BK), BN), addIdx(tc, I(j)))));
+  Block sums, body;
+  std::vector<int> accs;
+  for (int64_t i = 0; i < TM; ++i)
+    for (int64_t j = 0; j < TN; ++j) {
+      accs.push_back(newVar());
+      body.push_back(accInit(accs.back(), imm(0, t)));
+      sums.push_back(accUpdate(accs.back(), OpKind::Add,
+                               op(OpKind::Mul, t, {av[static_cast<size_t>(i)], bv[static_cast<size_t>(j)]})));
+    }
+  slice.push_back(loop(kk, BK, LoopKind::Serial, std::move(sums)));
+  slice.push_back(barrier());
+  body.push_back(loop(kb, kTiles, LoopKind::Serial, std::move(slice)));
+  for (int64_t i = 0; i < TM; ++i)
+    for (int64_t j = 0; j < TN; ++j) {
+      ExprRef row = addIdx(i0, addIdx(tr, I(i))), col = addIdx(j0, addIdx(tc, I(j)));
+      anchorValue_ = acc(accs[static_cast<size_t>(i * TN + j)], t);
+      Coords at = g.out(minIdx(row, I(g.m - 1)), minIdx(col, I(g.n - 1)));
+      Block store;
+      for (size_t y = 0; y < r_.outputs().size(); ++y)
+        store.push_back(storeYield(y, at));
+      ExprRef inside = minIdx(addIdx(I(g.m), mulIdx(row, -1)), addIdx(I(g.n), mulIdx(col, -1)));
+      body.push_back(loopUpTo(newVar(), 1, inside, LoopKind::Serial, std::move(store)));
+    }
+  k_.body = {loop(blk, tilesM * tilesN, LoopKind::Block, {loop(thr, T, LoopKind::Thread, std::move(body))})};
+  return true;
+}
+
 bool Lowerer::lowerGemmGpu(const Gemm &g) {
+  if (g.m >= 32 && g.n >= 32 && g.k >= 8)
+    return lowerGemmTiled(g);
   DType t = r_.type(r_.nodes()[static_cast<size_t>(anchor_)].results[0]).dtype;
   const int64_t tm = std::min<int64_t>(4, g.m), tn = std::min<int64_t>(4, g.n);
   const int64_t tilesM = (g.m + tm - 1) / tm, tilesN = (g.n + tn - 1) / tn;

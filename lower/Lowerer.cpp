@@ -341,8 +341,10 @@ std::optional<Kernel> lowerNode(const Graph &g, const Node &n, const std::map<st
   for (ValueId r : n.results)
     results.push_back(g.nameOf(r));
   auto k = detail::Lowerer(*region, dims, machine).run(name, args, results);
-  if (k && machine.gpu())
+  if (k && machine.gpu()) {
     detail::flattenParallelNest(*k);
+    detail::blockReduceNest(*k);
+  }
   return k;
 }
 

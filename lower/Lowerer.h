@@ -52,6 +52,9 @@ bool isMovement(OpKind op);
 /// On a GPU: the parallel nest ending k's body as one flat parallel loop
 /// (lower/Gpu.cpp).
 void flattenParallelNest(Kernel &k);
+/// On a GPU: a reduction with few results and long reductions as blocks of
+/// threads with a block reduction (lower/Gpu.cpp).
+void blockReduceNest(Kernel &k);
 
 class Lowerer {
 public:
@@ -112,6 +115,7 @@ private:
   /// The GPU's contraction (lower/Gpu.cpp): each thread a register block of
   /// C, summed over k from the accessors, the epilogue stored from it.
   bool lowerGemmGpu(const Gemm &g);
+  bool lowerGemmTiled(const Gemm &g);
   bool lowerMatMul();
   static Coords decompose(const ExprRef &flat, const Sizes &extents);
 

@@ -5,6 +5,10 @@
 #include "codegen/cuda/CudaSource.h"
 #include "runtime/Executable.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <string_view>
+
 namespace kiln {
 
 using namespace ir;
@@ -13,7 +17,7 @@ using codegen::cuda::CUdeviceptr;
 struct DeviceProgram::State {
   const codegen::cuda::DriverApi *api = nullptr;
   codegen::cuda::DeviceInfo info;
-  codegen::cuda::CUmod_st *module = nullptr;
+  std::vector<codegen::cuda::CUmod_st *> modules; ///< one a group of kernels
   codegen::cuda::CUstream_st *stream = nullptr;
   std::vector<codegen::cuda::CUfunc_st *> functions, finishes; ///< per kernel (finish: null for none)
   std::vector<codegen::cuda::Launch> launches;
@@ -24,6 +28,11 @@ struct DeviceProgram::State {
   std::map<std::string, int64_t> dims;
   std::vector<driver::Step> steps;
   std::vector<kernel::Kernel> kernels;
+
+  /// The step captured once as a CUDA graph (when every node runs as a
+  /// kernel), replayed by each run after.
+  codegen::cuda::CUgraphExec_st *replay = nullptr;
+  bool capturable = false;
 
   CUdeviceptr at(ValueId v) const { return arena + static_cast<CUdeviceptr>(offset[static_cast<size_t>(v)]); }
   Sizes sizes(ValueId v) const { return *driver::sizesOf(graph.type(v).shape, dims); }
@@ -54,17 +63,20 @@ Expected<std::unique_ptr<DeviceProgram>> DeviceProgram::create(const driver::Com
     return makeError("the kernels were compiled for sm_{} but the GPU ({}) is sm_{}", c.cuda.arch, s.info.name,
                      s.info.arch());
   KILN_TRY(s.check("cuStreamCreate", api.cuStreamCreate(&s.stream, 0)));
-  if (!c.kernels.empty()) {
-    KILN_TRY(s.check("cuModuleLoadData", api.cuModuleLoadData(&s.module, c.cuda.cubin.data())));
-    for (const kernel::Kernel &k : c.kernels) {
-      codegen::cuda::CUfunc_st *f = nullptr, *fin = nullptr;
-      KILN_TRY(s.check("cuModuleGetFunction", api.cuModuleGetFunction(&f, s.module, k.name.c_str())));
-      if (!k.finish.empty())
-        KILN_TRY(s.check("cuModuleGetFunction", api.cuModuleGetFunction(&fin, s.module, (k.name + "_finish").c_str())));
-      s.functions.push_back(f);
-      s.finishes.push_back(fin);
-      s.launches.push_back(codegen::cuda::launchOf(k, s.info.sms));
-    }
+  for (const std::string &cubin : c.cuda.cubins) {
+    s.modules.push_back(nullptr);
+    KILN_TRY(s.check("cuModuleLoadData", api.cuModuleLoadData(&s.modules.back(), cubin.data())));
+  }
+  for (size_t i = 0; i < c.kernels.size(); ++i) {
+    const kernel::Kernel &k = c.kernels[i];
+    codegen::cuda::CUmod_st *module = s.modules.at(c.cuda.groupOf.at(i));
+    codegen::cuda::CUfunc_st *f = nullptr, *fin = nullptr;
+    KILN_TRY(s.check("cuModuleGetFunction", api.cuModuleGetFunction(&f, module, k.name.c_str())));
+    if (!k.finish.empty())
+      KILN_TRY(s.check("cuModuleGetFunction", api.cuModuleGetFunction(&fin, module, (k.name + "_finish").c_str())));
+    s.functions.push_back(f);
+    s.finishes.push_back(fin);
+    s.launches.push_back(codegen::cuda::launchOf(k, s.info.sms));
   }
   // The arena: values outside the plan (parameters, constants, inputs)
   // first, then the plan's buffers at their offsets, then shared scratch.
@@ -104,6 +116,13 @@ Expected<std::unique_ptr<DeviceProgram>> DeviceProgram::create(const driver::Com
     for (int64_t o : offsets)
       s.shared.back().push_back(s.arena + static_cast<CUdeviceptr>(o));
   }
+  // A launch-bound step (the zoo's nets at batch 64 run ~40 small kernels)
+  // is captured as a CUDA graph when no node needs the host;
+  // KILN_CUDA_GRAPHS=0 launches kernel by kernel instead.
+  const char *graphs = std::getenv("KILN_CUDA_GRAPHS");
+  s.capturable = !(graphs && std::string_view(graphs) == "0") && !s.steps.empty() &&
+                 std::none_of(s.steps.begin(), s.steps.end(),
+                              [](const driver::Step &st) { return st.kind == driver::Step::Reference; });
   for (const Param &prm : g.params())
     KILN_TRY(p->upload(prm.value, toPhysical(prm.data, g.type(prm.value).layout)));
   for (const Const &k : g.consts())
@@ -114,10 +133,13 @@ Expected<std::unique_ptr<DeviceProgram>> DeviceProgram::create(const driver::Com
 DeviceProgram::~DeviceProgram() {
   if (!s_ || !s_->api)
     return;
+  if (s_->replay)
+    s_->api->cuGraphExecDestroy(s_->replay);
   if (s_->arena)
     s_->api->cuMemFree_v2(s_->arena);
-  if (s_->module)
-    s_->api->cuModuleUnload(s_->module);
+  for (codegen::cuda::CUmod_st *m : s_->modules)
+    if (m)
+      s_->api->cuModuleUnload(m);
 }
 
 Status DeviceProgram::upload(ValueId v, const HostTensor &t) {
@@ -135,12 +157,49 @@ Expected<HostTensor> DeviceProgram::download(ValueId v) const {
   return t;
 }
 
+Status DeviceProgram::launch(const driver::Step &step) {
+  const State &s = *s_;
+  const Node &n = s.graph.nodes()[step.node];
+  auto k = static_cast<size_t>(step.kernel);
+  std::vector<CUdeviceptr> ptrs;
+  for (ValueId o : n.operands)
+    ptrs.push_back(s.at(o));
+  for (ValueId r : n.results)
+    ptrs.push_back(s.at(r));
+  for (CUdeviceptr d : s.shared[k])
+    ptrs.push_back(d);
+  std::vector<void *> params;
+  for (CUdeviceptr &d : ptrs)
+    params.push_back(&d);
+  const codegen::cuda::Launch &l = s.launches[k];
+  KILN_TRY(s.check("cuLaunchKernel", s.api->cuLaunchKernel(s.functions[k], static_cast<unsigned>(l.blocks), 1, 1,
+                                                            static_cast<unsigned>(l.threads), 1, 1, 0, s.stream,
+                                                            params.data(), nullptr)));
+  if (s.finishes[k])
+    KILN_TRY(s.check("cuLaunchKernel", s.api->cuLaunchKernel(s.finishes[k], 1, 1, 1, 1, 1, 1, 0, s.stream,
+                                                              params.data(), nullptr)));
+  return {};
+}
+
 Expected<ref::RunResult> DeviceProgram::run(const std::map<ValueId, HostTensor> &physical, bool wantUpdates) {
   State &s = *s_;
   const Graph &g = s.graph;
   for (const auto &[v, t] : physical)
     KILN_TRY(upload(v, t));
-  for (const driver::Step &step : s.steps) {
+  if (s.capturable && !s.replay) { // every launch recorded once, on the stream
+    codegen::cuda::CUgraph_st *graph = nullptr;
+    KILN_TRY(s.check("cuStreamBeginCapture", s.api->cuStreamBeginCapture_v2(s.stream, 0)));
+    for (const driver::Step &step : s.steps)
+      if (step.kind == driver::Step::Kernel)
+        KILN_TRY(launch(step));
+    KILN_TRY(s.check("cuStreamEndCapture", s.api->cuStreamEndCapture(s.stream, &graph)));
+    int status = s.api->cuGraphInstantiateWithFlags(&s.replay, graph, 0);
+    s.api->cuGraphDestroy(graph);
+    KILN_TRY(s.check("cuGraphInstantiate", status));
+  }
+  if (s.replay)
+    KILN_TRY(s.check("cuGraphLaunch", s.api->cuGraphLaunch(s.replay, s.stream)));
+  for (const driver::Step &step : s.replay ? std::vector<driver::Step>{} : s.steps) {
     const Node &n = g.nodes()[step.node];
     switch (step.kind) {
     case driver::Step::View: continue; // planned at its operand's offset
@@ -155,27 +214,7 @@ Expected<ref::RunResult> DeviceProgram::run(const std::map<ValueId, HostTensor> 
         KILN_TRY(upload(n.results[i], toPhysical(results[i], g.type(n.results[i]).layout)));
       continue;
     }
-    case driver::Step::Kernel: {
-      auto k = static_cast<size_t>(step.kernel);
-      std::vector<CUdeviceptr> ptrs;
-      for (ValueId o : n.operands)
-        ptrs.push_back(s.at(o));
-      for (ValueId r : n.results)
-        ptrs.push_back(s.at(r));
-      for (CUdeviceptr d : s.shared[k])
-        ptrs.push_back(d);
-      std::vector<void *> params;
-      for (CUdeviceptr &d : ptrs)
-        params.push_back(&d);
-      const codegen::cuda::Launch &l = s.launches[k];
-      KILN_TRY(s.check("cuLaunchKernel", s.api->cuLaunchKernel(s.functions[k], static_cast<unsigned>(l.blocks), 1, 1,
-                                                                static_cast<unsigned>(l.threads), 1, 1, 0, s.stream,
-                                                                params.data(), nullptr)));
-      if (s.finishes[k])
-        KILN_TRY(s.check("cuLaunchKernel", s.api->cuLaunchKernel(s.finishes[k], 1, 1, 1, 1, 1, 1, 0, s.stream,
-                                                                  params.data(), nullptr)));
-      continue;
-    }
+    case driver::Step::Kernel: KILN_TRY(launch(step)); continue;
     }
   }
   ref::RunResult out;

@@ -13,8 +13,10 @@
 // leave the GPU between steps, and are copied back only when asked
 // (param(), checkpoints).
 //
-// Not done yet: replaying a step captured as a CUDA graph, and copying the
-// next batch in from pinned memory while a step runs.
+// When every node runs as a kernel, the first run captures the launches as
+// a CUDA graph and every run replays it (one launch a step instead of one a
+// kernel; KILN_CUDA_GRAPHS=0 turns it off). Not done yet: copying the next
+// batch in from pinned memory while a step runs.
 //
 //===----------------------------------------------------------------------===//
 #pragma once
@@ -29,7 +31,7 @@ namespace kiln {
 
 class DeviceProgram {
 public:
-  /// Loads what the driver compiled for CUDA (`c.cuda.cubin`) and places
+  /// Loads what the driver compiled for CUDA (`c.cuda.cubins`) and places
   /// the graph's parameters on the device.
   static Expected<std::unique_ptr<DeviceProgram>> create(const driver::Compiled &c);
   ~DeviceProgram();
@@ -45,6 +47,8 @@ public:
 
 private:
   DeviceProgram() = default;
+  /// Launches a kernel step on the stream.
+  Status launch(const driver::Step &step);
   std::unique_ptr<State> s_;
 };
 

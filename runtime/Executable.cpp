@@ -112,7 +112,7 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
 Expected<std::unique_ptr<Executable>> Executable::create(driver::Compiled c,
                                                          std::unique_ptr<codegen::KernelRunner> runner) {
   std::unique_ptr<Executable> e(new Executable);
-  if (!c.cuda.cubin.empty()) {
+  if (!c.cuda.cubins.empty()) {
     KILN_ASSIGN(e->device_, DeviceProgram::create(c));
   }
   e->graph_ = std::move(c.graph);

@@ -141,7 +141,7 @@ public:
     }
     out_ += fmt::format("\n// {}: {}\n", name, describeBuffers());
     out_ += fmt::format("extern \"C\" __global__ void {}({}) {{\n", name, params);
-    bool parallel = k_.parallelExtent() > 0;
+    bool parallel = k_.parallelExtent() > 0 || k_.gpuBlocks().first > 0;
     if (!parallel)
       out_ += "  if (blockIdx.x != 0 || threadIdx.x != 0)\n    return;\n";
     KILN_TRY(declarations(k_.body));
@@ -176,22 +176,24 @@ private:
     }
   }
 
-  /// Private scratch as per-thread arrays and the accumulators, at the top.
+  /// Private scratch as per-thread arrays, workgroup buffers as the
+  /// block's shared memory, and the accumulators, at the top.
   Status declarations(const Block &b) {
     for (size_t i = 0; i < k_.buffers.size(); ++i) {
       const Buffer &buf = k_.buffers[i];
       if (!buf.passedIn())
-        out_ += fmt::format("  {} b{}[{}]; // {}\n", memoryTypeName(buf.type), i, std::max<int64_t>(1, buf.elements),
-                            buf.name);
+        out_ += fmt::format("  {}{} b{}[{}]; // {}\n", buf.workgroup ? "__shared__ " : "", memoryTypeName(buf.type), i,
+                            std::max<int64_t>(1, buf.elements), buf.name);
     }
     std::map<int, DType> accs;
     collectAccs(b, accs);
+    accTypes_ = accs;
     for (const auto &[id, t] : accs)
       out_ += fmt::format("  {} a{};\n", valueTypeName(t), id);
     return {};
   }
 
-  static void collectAccs(const Block &b, std::map<int, DType> &accs) {
+  void collectAccs(const Block &b, std::map<int, DType> &accs) {
     for (const Stmt &s : b) {
       if (s.kind == Stmt::AccInit)
         accs[s.var] = s.value->type;
@@ -244,13 +246,64 @@ private:
       return {};
     }
     case Stmt::TileFma: return tile(s, depth);
+    case Stmt::Barrier: out_ += pad + "__syncthreads();\n"; return {};
+    case Stmt::BlockReduce: return blockReduce(s, depth);
     }
     return makeError("kernel {}: a statement of unknown kind", k_.name);
   }
 
+  /// The accumulator combined over the block's threads: a tree of warp
+  /// shuffles in each warp, the warps' results through shared memory, a
+  /// second tree over them; every thread gets the result.
+  Status blockReduce(const Stmt &s, int depth) {
+    std::string pad = indent(depth), in = indent(depth + 1);
+    DType t = accTypes_.count(s.var) ? accTypes_.at(s.var) : DType::F32;
+    const char *ty = valueTypeName(t);
+    std::string identity;
+    bool isF = ir::isFloat(t);
+    // The integer extremes of t (a max starts from the lowest).
+    double top = t == DType::I32 ? 2147483647.0 : t == DType::I8 ? 127.0 : t == DType::U8 ? 255.0 : 9.2e18;
+    double bottom = t == DType::U8 ? 0.0 : -top;
+    if (s.combine == OpKind::Add)
+      identity = isF ? floatLiteral(0, t) : integerLiteral(0, t);
+    else if (s.combine == OpKind::Mul)
+      identity = isF ? floatLiteral(1, t) : integerLiteral(1, t);
+    else if (s.combine == OpKind::Max)
+      identity = isF ? floatLiteral(-INFINITY, t) : integerLiteral(bottom, t);
+    else if (s.combine == OpKind::Min)
+      identity = isF ? floatLiteral(INFINITY, t) : integerLiteral(top, t);
+    else
+      return makeError("kernel {}: a block reduction by '{}'", k_.name, ir::opInfo(s.combine).name);
+    auto combine = [&](const std::string &a, const std::string &b) {
+      switch (s.combine) {
+      case OpKind::Mul: return fmt::format("{} * {}", a, b);
+      case OpKind::Max: return fmt::format("kiln_max({}, {})", a, b);
+      case OpKind::Min: return fmt::format("kiln_min({}, {})", a, b);
+      default: return fmt::format("{} + {}", a, b); // add (checked above)
+      }
+    };
+    std::string tree = fmt::format("{}for (int o = 16; o > 0; o >>= 1)\n{}  kv = {};\n", in, in,
+                                   combine("kv", "__shfl_down_sync(0xffffffffu, kv, o)"));
+    out_ += pad + "{\n";
+    out_ += fmt::format("{}__shared__ {} kr[32];\n{}{} kv = a{};\n", in, ty, in, ty, s.var);
+    out_ += tree;
+    out_ += fmt::format("{}const unsigned kw = threadIdx.x >> 5, kl = threadIdx.x & 31u, kn = (blockDim.x + 31u) >> 5;\n", in);
+    out_ += fmt::format("{}if (kl == 0)\n{}  kr[kw] = kv;\n{}__syncthreads();\n", in, in, in);
+    out_ += fmt::format("{}kv = kl < kn ? kr[kl] : ({}){};\n", in, ty, identity);
+    out_ += tree;
+    out_ += fmt::format("{}__syncthreads();\n{}if (threadIdx.x == 0)\n{}  kr[0] = kv;\n{}__syncthreads();\n", in, in, in, in);
+    out_ += fmt::format("{}a{} = kr[0];\n{}__syncthreads();\n", in, s.var, in);
+    out_ += pad + "}\n";
+    return {};
+  }
+
   Status loop(const Stmt &s, int depth) {
     std::string pad = indent(depth), v = fmt::format("v{}", s.var);
-    if (s.loop == LoopKind::Parallel && &s == &k_.body.back()) {
+    if (s.loop == LoopKind::Block) {
+      out_ += fmt::format("{}for (long long {} = blockIdx.x; {} < {}LL; {} += gridDim.x) {{\n", pad, v, v, s.extent, v);
+    } else if (s.loop == LoopKind::Thread) {
+      out_ += fmt::format("{}{{\n{}  const long long {} = threadIdx.x;\n", pad, pad, v);
+    } else if (s.loop == LoopKind::Parallel && &s == &k_.body.back()) {
       out_ += fmt::format("{}for (long long {} = (long long)blockIdx.x * blockDim.x + threadIdx.x; {} < {}LL; {} += "
                           "(long long)gridDim.x * blockDim.x) {{\n",
                           pad, v, v, s.extent, v);
@@ -406,6 +459,7 @@ private:
   const Kernel &k_;
   std::string out_;
   std::set<int> written_;
+  std::map<int, DType> accTypes_;
   int temps_ = 0;
 };
 
@@ -414,6 +468,8 @@ private:
 const char *memoryTypeName(DType t) { return t == DType::Bool ? "unsigned char" : valueTypeName(t); }
 
 Launch launchOf(const Kernel &k, int sms) {
+  if (auto [blocks, threads] = k.gpuBlocks(); blocks > 0)
+    return {std::min<int64_t>(blocks, std::max(1, sms) * 16LL), threads};
   int64_t extent = k.parallelExtent();
   if (extent == 0)
     return {};

@@ -16,18 +16,89 @@ namespace kiln::codegen::cuda {
 
 namespace {
 
-/// What host C++ needs to compile CUDA C++ as kiln prints it. One thread
-/// runs a whole grid, so the indices are plain variables of that thread.
+/// What host C++ needs to compile CUDA C++ as kiln prints it. One OS
+/// thread runs a whole grid, so the indices are plain variables of that
+/// thread. A kernel of blocks (barriers, shared memory, shuffles) runs each
+/// block's threads as fibers (ucontext): a barrier switches back to the
+/// scheduler, which resumes every thread in turn until all have passed it;
+/// `__shared__` is `static`, one block running at a time; a warp shuffle
+/// trades values through a slot per thread between two barriers (the
+/// generated code shuffles in every thread of the block alike).
 constexpr const char *kShim = R"(// kiln's CUDA emulation shim.
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 struct kiln_emu_dim3 { unsigned x, y, z; };
 static thread_local kiln_emu_dim3 blockIdx, threadIdx, blockDim, gridDim;
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __shared__ static
 static inline float __int_as_float(unsigned x) { float f; memcpy(&f, &x, sizeof f); return f; }
 static inline double __longlong_as_double(unsigned long long x) { double d; memcpy(&d, &x, sizeof d); return d; }
+static ucontext_t kiln_emu_scheduler, kiln_emu_fiber[1024];
+static unsigned kiln_emu_current;
+static bool kiln_emu_in_fibers, kiln_emu_finished;
+static void (*kiln_emu_entry)(void);
+static inline void __syncthreads() {
+  if (kiln_emu_in_fibers)
+    swapcontext(&kiln_emu_fiber[kiln_emu_current], &kiln_emu_scheduler);
+}
+template <class T> static T __shfl_down_sync(unsigned, T v, int delta) {
+  static unsigned long long slot[1024];
+  unsigned long long bits = 0;
+  memcpy(&bits, &v, sizeof v);
+  slot[threadIdx.x] = bits;
+  __syncthreads();
+  T r = v;
+  if ((threadIdx.x & 31u) + (unsigned)delta < 32u && threadIdx.x + (unsigned)delta < blockDim.x)
+    memcpy(&r, &slot[threadIdx.x + delta], sizeof r);
+  __syncthreads();
+  return r;
+}
+static void kiln_emu_fiber_main() {
+  kiln_emu_entry();
+  kiln_emu_finished = true;
+}
+/// Runs `entry` as a grid of `blocks` blocks of `threads` fibers.
+static int kiln_emu_run_blocks(unsigned blocks, unsigned threads, void (*entry)(void)) {
+  const size_t stack = 64 * 1024;
+  char *stacks = (char *)mmap(nullptr, stack * threads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (stacks == (char *)MAP_FAILED || threads > 1024)
+    return 1;
+  static bool done[1024];
+  kiln_emu_entry = entry;
+  kiln_emu_in_fibers = true;
+  gridDim = {blocks, 1u, 1u};
+  blockDim = {threads, 1u, 1u};
+  for (unsigned x = 0; x < blocks; ++x) {
+    blockIdx = {x, 0u, 0u};
+    for (unsigned t = 0; t < threads; ++t) {
+      getcontext(&kiln_emu_fiber[t]);
+      kiln_emu_fiber[t].uc_stack.ss_sp = stacks + t * stack;
+      kiln_emu_fiber[t].uc_stack.ss_size = stack;
+      kiln_emu_fiber[t].uc_link = &kiln_emu_scheduler;
+      makecontext(&kiln_emu_fiber[t], kiln_emu_fiber_main, 0);
+      done[t] = false;
+    }
+    for (unsigned left = threads; left > 0;)
+      for (unsigned t = 0; t < threads; ++t) {
+        if (done[t])
+          continue;
+        kiln_emu_current = t;
+        threadIdx = {t, 0u, 0u};
+        kiln_emu_finished = false;
+        swapcontext(&kiln_emu_scheduler, &kiln_emu_fiber[t]);
+        if (kiln_emu_finished)
+          done[t] = true, --left;
+      }
+  }
+  kiln_emu_in_fibers = false;
+  munmap(stacks, stack * threads);
+  return 0;
+}
+static void **kiln_emu_args;
 )";
 
 /// The launcher of kernel i (or its finish block): the grid as loops.
@@ -39,10 +110,26 @@ std::string launcher(const kernel::Kernel &k, size_t i, bool finish, int sms) {
       c = '_';
   if (std::isdigit(static_cast<unsigned char>(name[0])))
     name = "k" + name;
-  int a = 0;
-  for (const kernel::Buffer &b : k.buffers)
-    if (b.passedIn())
-      args += fmt::format("{}({} *)b[{}]", a ? ", " : "", memoryTypeName(b.type), a), ++a;
+  auto argsFrom = [&k](const char *array) { // the buffers, typed, from a void *array[]
+    std::string out;
+    int a = 0;
+    for (const kernel::Buffer &b : k.buffers)
+      if (b.passedIn())
+        out += fmt::format("{}({} *){}[{}]", a ? ", " : "", memoryTypeName(b.type), array, a), ++a;
+    return out;
+  };
+  args = argsFrom("b");
+  if (!finish && k.gpuBlocks().first > 0) {
+    std::string fiberArgs = argsFrom("kiln_emu_args");
+    return fmt::format(R"(
+static void kiln_emu_entry_{}() {{ {}({}); }}
+extern "C" int kiln_emu_{}(void **b) {{
+  kiln_emu_args = b;
+  return kiln_emu_run_blocks({}u, {}u, kiln_emu_entry_{});
+}}
+)",
+                       i, name, fiberArgs, i, l.blocks, l.threads, i);
+  }
   return fmt::format(R"(
 extern "C" int kiln_emu_{}{}(void **b) {{
   gridDim = {{{}u, 1u, 1u}};

@@ -1,6 +1,7 @@
 //===- codegen/cuda/Nvrtc.cpp - CUDA C++ to PTX and cubins -----------------===//
 #include "codegen/cuda/Nvrtc.h"
 
+#include "codegen/Balance.h"
 #include "codegen/cuda/CudaSource.h"
 #include "codegen/llvm/DiskCache.h"
 
@@ -76,24 +77,55 @@ Expected<Compiled> compileSource(const std::string &, const std::string &name, i
 
 #endif
 
-Expected<Module> compileModule(const std::vector<kernel::Kernel> &kernels, int arch, const std::string &cacheDir) {
+Expected<Module> compileModule(const std::vector<kernel::Kernel> &kernels, int arch, const std::string &cacheDir,
+                               int threads) {
   Module m;
   m.arch = arch;
   KILN_ASSIGN(m.source, printSource(kernels));
   if (!haveNvrtc())
     return compileSource(m.source, "the kernels", arch, false).error();
-  std::string key = DiskCache::keyOf(fmt::format("cubin\n{}\nsm_{}\n{}", nvrtcVersionString(), arch, m.source));
-  DiskCache cache(cacheDir);
-  if (!cacheDir.empty())
-    if (auto hit = cache.load(key)) {
-      m.cubin = std::move(*hit);
-      m.cached = true;
-      return m;
+  std::vector<size_t> sizes;
+  for (const kernel::Kernel &k : kernels)
+    sizes.push_back(kernel::print(k).size());
+  std::vector<std::vector<size_t>> groups = balance(sizes, static_cast<size_t>(std::max(1, threads)));
+  std::vector<std::string> sources;
+  m.groupOf.assign(kernels.size(), 0);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    std::vector<kernel::Kernel> members;
+    for (size_t i : groups[g]) {
+      members.push_back(kernels[i]);
+      m.groupOf[i] = g;
     }
-  KILN_ASSIGN(Compiled c, compileSource(m.source, "the kernels", arch, false));
-  m.cubin = std::move(c.image);
-  if (!cacheDir.empty())
-    cache.store(key, m.cubin);
+    KILN_ASSIGN(std::string source, printSource(members));
+    sources.push_back(std::move(source));
+  }
+  m.cubins.resize(groups.size());
+  std::vector<std::string> errors(groups.size());
+  std::vector<char> hits(groups.size(), 0);
+  DiskCache cache(cacheDir);
+#pragma omp parallel for schedule(dynamic) num_threads(static_cast<int>(groups.size()))
+  for (size_t g = 0; g < groups.size(); ++g) {
+    std::string key = DiskCache::keyOf(fmt::format("cubin\n{}\nsm_{}\n{}", nvrtcVersionString(), arch, sources[g]));
+    if (!cacheDir.empty())
+      if (auto hit = cache.load(key)) {
+        m.cubins[g] = std::move(*hit);
+        hits[g] = 1;
+        continue;
+      }
+    auto c = compileSource(sources[g], fmt::format("the kernels (group {})", g), arch, false);
+    if (!c) {
+      errors[g] = c.error().message;
+      continue;
+    }
+    m.cubins[g] = std::move(c->image);
+    if (!cacheDir.empty())
+      cache.store(key, m.cubins[g]);
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!errors[g].empty())
+      return makeError("{}", errors[g]);
+    m.cachedGroups += static_cast<size_t>(hits[g]);
+  }
   return m;
 }
 

@@ -33,14 +33,18 @@ struct Compiled {
 Expected<Compiled> compileSource(const std::string &source, const std::string &name, int arch, bool ptx);
 
 /// The kernels of one compiled graph for a GPU of compute capability
-/// `arch`: their CUDA C++ and its cubin, from the disk cache in `cacheDir`
-/// (empty: none) when an entry is keyed by the same source, NVRTC version,
-/// options and architecture.
+/// `arch`: their CUDA C++, and cubins of groups of them compiled in
+/// parallel (`threads` NVRTC programs at most), each from the disk cache in
+/// `cacheDir` (empty: none) when an entry is keyed by the same source,
+/// NVRTC version, options and architecture.
 struct Module {
-  std::string source, cubin;
+  std::string source;              ///< every kernel, one translation unit (for dumps)
+  std::vector<std::string> cubins; ///< one a group
+  std::vector<size_t> groupOf;     ///< per kernel, the cubin that holds it
   int arch = 0;
-  bool cached = false;
+  size_t cachedGroups = 0;
 };
-Expected<Module> compileModule(const std::vector<kernel::Kernel> &kernels, int arch, const std::string &cacheDir);
+Expected<Module> compileModule(const std::vector<kernel::Kernel> &kernels, int arch, const std::string &cacheDir,
+                               int threads = 1);
 
 } // namespace kiln::codegen::cuda

@@ -1,5 +1,7 @@
 //===- codegen/llvm/Jit.cpp - Kernel IR to native code --------------------===//
 #include "codegen/llvm/Jit.h"
+
+#include "codegen/Balance.h"
 #include "codegen/llvm/DiskCache.h"
 #include "codegen/llvm/Emit.h"
 
@@ -293,6 +295,9 @@ private:
       return {};
     }
     case Stmt::TileFma: return tile(s);
+    case Stmt::Barrier:
+    case Stmt::BlockReduce:
+      return makeError("kernel {}: a GPU kernel (barriers, block reductions) cannot run on the CPU", k_.name);
     }
     return {};
   }
@@ -426,6 +431,8 @@ private:
   }
 
   Status loop(const Stmt &s) {
+    if (s.loop == LoopKind::Block || s.loop == LoopKind::Thread)
+      return makeError("kernel {}: a GPU kernel (block and thread loops) cannot run on the CPU", k_.name);
     llvm::Value *limit = nullptr;
     if (s.limit) {
       KILN_ASSIGN(limit, expr(s.limit));
@@ -632,19 +639,14 @@ struct Group {
 /// Splits the kernels into `n` groups of about equal size (their printed
 /// kernel IR, a proxy for compile time), largest first.
 std::vector<Group> partition(const std::vector<Kernel> &kernels, size_t n) {
-  std::vector<std::pair<size_t, size_t>> bySize;
-  for (size_t i = 0; i < kernels.size(); ++i)
-    bySize.emplace_back(kernel::print(kernels[i]).size(), i);
-  std::sort(bySize.rbegin(), bySize.rend());
-  std::vector<Group> groups(std::max<size_t>(1, std::min(n, kernels.size())));
-  std::vector<size_t> load(groups.size());
-  for (const auto &[size, i] : bySize) {
-    size_t g = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
-    groups[g].kernels.push_back(i);
-    load[g] += size;
+  std::vector<size_t> sizes;
+  for (const Kernel &k : kernels)
+    sizes.push_back(kernel::print(k).size());
+  std::vector<Group> groups;
+  for (std::vector<size_t> &members : balance(sizes, n)) {
+    groups.emplace_back();
+    groups.back().kernels = std::move(members);
   }
-  for (Group &g : groups)
-    std::sort(g.kernels.begin(), g.kernels.end());
   return groups;
 }
 

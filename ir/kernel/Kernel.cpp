@@ -250,6 +250,20 @@ Stmt accUpdate(int id, ir::OpKind combine, ExprRef value) {
   return s;
 }
 
+Stmt barrier() {
+  Stmt s;
+  s.kind = Stmt::Barrier;
+  return s;
+}
+
+Stmt blockReduce(int id, ir::OpKind combine) {
+  Stmt s;
+  s.kind = Stmt::BlockReduce;
+  s.var = id;
+  s.combine = combine;
+  return s;
+}
+
 namespace {
 
 /// A buffer's name as it reads back: plain when an identifier, else quoted.
@@ -322,7 +336,14 @@ void printBlock(const Kernel &k, const Block &b, const std::string &indent, std:
   for (const Stmt &s : b) {
     switch (s.kind) {
     case Stmt::Loop: {
-      const char *kind = s.loop == LoopKind::Parallel ? " parallel" : s.loop == LoopKind::Vector ? " vector" : "";
+      const char *kind = "";
+      switch (s.loop) {
+      case LoopKind::Serial: break;
+      case LoopKind::Parallel: kind = " parallel"; break;
+      case LoopKind::Vector: kind = " vector"; break;
+      case LoopKind::Block: kind = " block"; break;
+      case LoopKind::Thread: kind = " thread"; break;
+      }
       std::string bound = s.limit ? fmt::format("min({}, {})", s.extent, printExpr(k, s.limit)) : std::to_string(s.extent);
       out += fmt::format("{}for{} i{} in 0..{} {{\n", indent, kind, s.var, bound);
       printBlock(k, s.body, indent + "  ", out);
@@ -339,6 +360,10 @@ void printBlock(const Kernel &k, const Block &b, const std::string &indent, std:
     case Stmt::AccUpdate:
       out += fmt::format("{}acc{} = {}(acc{}, {})\n", indent, s.var, ir::opInfo(s.combine).name, s.var,
                          printExpr(k, s.value));
+      break;
+    case Stmt::Barrier: out += indent + "barrier\n"; break;
+    case Stmt::BlockReduce:
+      out += fmt::format("{}acc{} = block {}(acc{})\n", indent, s.var, ir::opInfo(s.combine).name, s.var);
       break;
     case Stmt::TileFma: {
       const Tile &t = s.tile;
@@ -366,7 +391,11 @@ std::string print(const Kernel &k) {
   for (size_t i = 0; i < k.buffers.size(); ++i) {
     const Buffer &b = k.buffers[i];
     out += fmt::format("{}{}{} : {}[{}]", i ? ", " : "",
-                       b.output ? "out " : b.shared ? "shared scratch " : b.scratch ? "scratch " : "",
+                       b.output      ? "out "
+                       : b.shared    ? "shared scratch "
+                       : b.workgroup ? "workgroup "
+                       : b.scratch   ? "scratch "
+                                     : "",
                        bufferName(k, static_cast<int>(i)),
                        ir::dtypeName(b.type), b.elements);
   }

@@ -69,7 +69,14 @@ ExprRef divIdx(ExprRef a, int64_t c);
 ExprRef remIdx(ExprRef a, int64_t c);
 ExprRef minIdx(ExprRef a, ExprRef b);
 
-enum class LoopKind : uint8_t { Serial, Parallel, Vector };
+/// Serial, parallel (split across the CPU's threads; on a GPU a grid-stride
+/// loop over all threads) and vector loops, and the GPU's two levels: a
+/// `Block` loop (grid-stride over the grid's blocks; it ends the body, and
+/// its body is one `Thread` loop) and a `Thread` loop, whose extent is the
+/// block's size and whose body each thread of the block runs once, its
+/// index the loop's variable. Only inside a Thread loop: `workgroup`
+/// buffers, barriers and block reductions.
+enum class LoopKind : uint8_t { Serial, Parallel, Vector, Block, Thread };
 
 struct Stmt;
 using Block = std::vector<Stmt>;
@@ -109,7 +116,9 @@ struct Stmt {
     Store,     ///< buffer[index] = value
     AccInit,   ///< accumulator var = value (before the loops that update it)
     AccUpdate, ///< accumulator var = combine(var, value)
-    TileFma    ///< buffer[index ...] += the product of `tile`'s panels
+    TileFma,   ///< buffer[index ...] += the product of `tile`'s panels
+    Barrier,   ///< every thread of the block waits here (GPU: __syncthreads)
+    BlockReduce ///< accumulator var = combine of its values over the block's threads, in every thread
   };
   Kind kind = Loop;
   int var = -1;   ///< loop or accumulator id
@@ -130,6 +139,8 @@ Stmt tileFma(int c, ExprRef cIndex, Tile t);
 Stmt store(int buffer, ExprRef index, ExprRef value);
 Stmt accInit(int id, ExprRef value);
 Stmt accUpdate(int id, ir::OpKind combine, ExprRef value);
+Stmt barrier();
+Stmt blockReduce(int id, ir::OpKind combine);
 
 /// A buffer: the kernel's inputs come first, then its outputs (the
 /// arguments), then its scratch buffers, which each call allocates for
@@ -143,6 +154,8 @@ struct Buffer {
   bool output = false;
   bool scratch = false;
   bool shared = false;
+  /// Scratch shared by the threads of a GPU block (CUDA's __shared__).
+  bool workgroup = false;
 
   /// Passed in by the runtime (inputs, outputs, shared scratch).
   bool passedIn() const { return !scratch || shared; }
@@ -163,6 +176,14 @@ struct Kernel {
   int64_t parallelExtent() const {
     bool last = !body.empty() && body.back().kind == Stmt::Loop && body.back().loop == LoopKind::Parallel;
     return last ? body.back().extent : 0;
+  }
+  /// A GPU kernel of blocks (its body ends in a Block loop): the blocks'
+  /// count and their threads; {0, 0} otherwise.
+  std::pair<int64_t, int64_t> gpuBlocks() const {
+    bool last = !body.empty() && body.back().kind == Stmt::Loop && body.back().loop == LoopKind::Block &&
+                body.back().body.size() == 1 && body.back().body[0].kind == Stmt::Loop &&
+                body.back().body[0].loop == LoopKind::Thread;
+    return last ? std::pair{body.back().extent, body.back().body[0].extent} : std::pair<int64_t, int64_t>{0, 0};
   }
 };
 

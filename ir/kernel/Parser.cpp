@@ -153,6 +153,8 @@ private:
       else if (acceptWord("shared")) {
         KILN_TRY(expect("scratch"));
         b.scratch = b.shared = true;
+      } else if (acceptWord("workgroup")) {
+        b.scratch = b.workgroup = true;
       } else if (acceptWord("scratch"))
         b.scratch = true;
       KILN_ASSIGN(b.name, name());
@@ -207,6 +209,8 @@ private:
       return forLoop();
     if (acceptWord("tile"))
       return tile();
+    if (acceptWord("barrier"))
+      return barrier();
     skipSpace();
     if (t_.substr(p_, 3) == "acc" && p_ + 3 < t_.size() && std::isdigit(static_cast<unsigned char>(t_[p_ + 3])))
       return accumulator();
@@ -220,7 +224,11 @@ private:
   }
 
   Expected<Stmt> forLoop() {
-    LoopKind kind = acceptWord("parallel") ? LoopKind::Parallel : acceptWord("vector") ? LoopKind::Vector : LoopKind::Serial;
+    LoopKind kind = acceptWord("parallel") ? LoopKind::Parallel
+                    : acceptWord("vector") ? LoopKind::Vector
+                    : acceptWord("block")  ? LoopKind::Block
+                    : acceptWord("thread") ? LoopKind::Thread
+                                           : LoopKind::Serial;
     KILN_ASSIGN(int var, numbered("i"));
     KILN_TRY(expect("in"));
     KILN_TRY(expect("0.."));
@@ -256,6 +264,7 @@ private:
     if (t == accTypes_.end())
       return fail(fmt::format("accumulator acc{} is updated before its declaration", id));
     KILN_TRY(expect("="));
+    bool overBlock = acceptWord("block");
     KILN_ASSIGN(std::string op, name());
     const ir::OpInfo *info = ir::findOp(op);
     if (!info)
@@ -264,6 +273,10 @@ private:
     KILN_ASSIGN(int self, numbered("acc"));
     if (self != id)
       return fail(fmt::format("acc{} is updated from acc{}", id, self));
+    if (overBlock) { // accN = block OP(accN)
+      KILN_TRY(expect(")"));
+      return blockReduce(id, info->kind);
+    }
     KILN_TRY(expect(","));
     KILN_ASSIGN(ExprRef v, expr(t->second));
     KILN_TRY(expect(")"));

@@ -77,6 +77,8 @@ private:
     KILN_TRY(checkBuffer(b, what));
     KILN_TRY(checkIndex(b, index, what));
     const Buffer &buf = k_.buffers[static_cast<size_t>(b)];
+    if (buf.workgroup && !inBlockThreads())
+      return fail("{} to workgroup buffer {} outside a thread loop", what, buf.name);
     if (!buf.passedIn())
       return {};
     if (before_ && !inParallel())
@@ -85,6 +87,10 @@ private:
       return fail("{} to {} inside the parallel loop is not indexed by its variable i{}: parts would race", what,
                   buf.name, parallelVar_);
     return {};
+  }
+
+  bool inBlockThreads() const {
+    return loops_.size() >= 2 && k_.body.back().kind == Stmt::Loop && k_.body.back().loop == LoopKind::Block;
   }
 
   static bool mentions(const ExprRef &e, int var) {
@@ -104,6 +110,7 @@ private:
         return fail("loop i{} has a negative extent {}", s.var, s.extent);
       if (s.loop == LoopKind::Parallel && (depth != 0 || s.var != parallelVar_))
         return fail("parallel loop i{} is not the last statement of the body", s.var);
+      KILN_TRY(gpuLoop(s, depth));
       if (s.limit)
         KILN_TRY(indexExpr(s.limit, "a loop's trip count"));
       bound_.insert(s.var);
@@ -138,8 +145,49 @@ private:
         return fail("accumulator a{} combines with '{}' (add, max, min or mul)", s.var, ir::opInfo(s.combine).name);
       return expr(s.value);
     case Stmt::TileFma: return tile(s);
+    case Stmt::Barrier:
+      return uniformInBlock("a barrier");
+    case Stmt::BlockReduce:
+      KILN_TRY(uniformInBlock("a block reduction"));
+      if (std::find(declared_.begin(), declared_.end(), s.var) == declared_.end())
+        return fail("accumulator a{} is reduced over the block before its declaration", s.var);
+      if (s.combine != ir::OpKind::Add && s.combine != ir::OpKind::Max && s.combine != ir::OpKind::Min &&
+          s.combine != ir::OpKind::Mul)
+        return fail("accumulator a{} is reduced over the block with '{}' (add, max, min or mul)", s.var,
+                    ir::opInfo(s.combine).name);
+      return {};
     }
     return fail("a statement of unknown kind {}", static_cast<int>(s.kind));
+  }
+
+  /// A Block loop ends the body and holds one Thread loop; a Thread loop is
+  /// that one.
+  Status gpuLoop(const Stmt &s, int depth) const {
+    if (s.loop == LoopKind::Block) {
+      bool last = depth == 0 && &s == &k_.body.back();
+      bool oneThreadLoop = s.body.size() == 1 && s.body[0].kind == Stmt::Loop && s.body[0].loop == LoopKind::Thread;
+      if (!last || !oneThreadLoop || s.limit)
+        return fail("block loop i{} must end the body, without a trip count, around one thread loop", s.var);
+    }
+    if (s.loop == LoopKind::Thread) {
+      bool inBlock = loops_.size() == 1 && k_.body.back().kind == Stmt::Loop && k_.body.back().loop == LoopKind::Block &&
+                     loops_[0].var == k_.body.back().var;
+      if (!inBlock || s.limit || s.extent < 1 || s.extent > 1024)
+        return fail("thread loop i{} must be the body of the block loop, of 1 to 1024 threads", s.var);
+    }
+    return {};
+  }
+
+  /// Where every thread of a block passes alike: inside the thread loop,
+  /// under loops without a computed trip count only.
+  Status uniformInBlock(const char *what) const {
+    bool inThreads = loops_.size() >= 2 && k_.body.back().kind == Stmt::Loop && k_.body.back().loop == LoopKind::Block;
+    if (!inThreads)
+      return fail("{} outside a thread loop", what);
+    for (const LoopScope &l : loops_)
+      if (l.limited)
+        return fail("{} under loop i{}, whose trip count may differ between threads", what, l.var);
+    return {};
   }
 
   Status tile(const Stmt &s) {

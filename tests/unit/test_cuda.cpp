@@ -18,6 +18,8 @@
 #include "codegen/cuda/Nvrtc.h"
 #include "driver/Driver.h"
 #include "ir/Parser.h"
+#include "ir/kernel/Parser.h"
+#include "ir/kernel/Verifier.h"
 #include "kiln/train.h"
 #include "passes/PassManager.h"
 #include "runtime/Executable.h"
@@ -109,9 +111,11 @@ TEST_CASE("the zoo's training steps as CUDA kernels in the emulation match the r
 }
 
 TEST_CASE("contractions with prologues and epilogues, at edge sizes, in the emulation", "[cuda][emulation]") {
-  // Sizes that are not multiples of the 4 x 4 register block, transposed
+  // Sizes that are not multiples of the 4 x 4 register block (small) or of
+  // the 64 x 64 x 16 shared-memory tile (from 32 x 32 up), transposed
   // operands, a fused bias and relu, f64.
-  for (auto [m, k, n] : {std::tuple{1, 1, 1}, {5, 7, 3}, {8, 16, 8}, {13, 9, 30}}) {
+  for (auto [m, k, n] : {std::tuple{1, 1, 1}, {5, 7, 3}, {8, 16, 8}, {13, 9, 30}, {70, 20, 40}, {64, 64, 64},
+                         {100, 33, 130}}) {
     for (const char *dt : {"f32", "f64"}) {
       std::string text = fmt::format(R"(graph @g {{
   input %a : {0}[{2},{1}]
@@ -134,6 +138,31 @@ TEST_CASE("contractions with prologues and epilogues, at edge sizes, in the emul
       REQUIRE(want);
       checkRuns(*want, emulate(*g, feeds), 1e-5, 1e-6);
     }
+  }
+}
+
+TEST_CASE("long reductions to few results run as block reductions in the emulation", "[cuda][emulation]") {
+  struct Case {
+    const char *x, *body;
+  };
+  for (const Case &c : {Case{"f32[1,5000]", "%y = reduce_sum(%x) {axes=[1], keepdims=false} : f32[1]"},
+                        Case{"f32[3,2000]", "%y = reduce_max(%x) {axes=[1], keepdims=true} : f32[3,1]"},
+                        Case{"f64[2,3000]", "%y = reduce_min(%x) {axes=[1], keepdims=false} : f64[2]"},
+                        Case{"f32[4,8,16,16]", "%y = reduce_mean(%x) {axes=[0,2,3], keepdims=false} : f32[8]"}}) {
+    std::string text = fmt::format("graph @g {{\n  input %x : {}\n  {}\n  output %y\n}}\n", c.x, c.body);
+    INFO(text);
+    auto g = ir::parse(text);
+    REQUIRE(g);
+    ir::Sizes sizes = g->type(g->inputs()[0]).shape.size() == 2 ? ir::Sizes{} : ir::Sizes{};
+    for (const ir::Dim &d : g->type(g->inputs()[0]).shape)
+      sizes.push_back(d.value);
+    ref::TensorMap feeds = {{"x", randomTensor(sizes, 4, g->type(g->inputs()[0]).dtype)}};
+    driver::Compiled compiled = lowerForGpu(*g, sizesOf(feeds));
+    REQUIRE(compiled.kernels.size() == 1);
+    CHECK(compiled.kernels[0].gpuBlocks().first > 0); // blocks of threads, not a thread a result
+    auto want = ref::evaluate(*g, feeds);
+    REQUIRE(want);
+    checkRuns(*want, emulate(*g, feeds), 1e-5, 1e-6);
   }
 }
 
@@ -209,4 +238,46 @@ TEST_CASE("on a GPU, the zoo's training steps match the CPU backend to 1e-4", "[
       checkRuns(*want, *got, 1e-4, 1e-4);
     }
   }
+}
+
+TEST_CASE("the kernel IR's GPU statements are checked, and refused by the CPU's code generator", "[cuda][kernel]") {
+  using namespace kernel;
+  auto parsed = [](const char *text) {
+    auto r = parse(text);
+    INFO(text);
+    REQUIRE(r);
+    REQUIRE(r->size() == 1);
+    return (*r)[0];
+  };
+  auto failure = [](const Kernel &k) {
+    auto s = verify(k);
+    return s ? std::string("verified") : s.error().message;
+  };
+  Kernel good = parsed("kernel @k(x : f32[512], out y : f32[2], workgroup w : f32[256]) {\n"
+                       "  for block i0 in 0..2 {\n"
+                       "    for thread i1 in 0..256 {\n"
+                       "      acc2 : f32 = x[i0 * 256 + i1]\n"
+                       "      w[i1] = acc2\n"
+                       "      barrier\n"
+                       "      acc2 = block add(acc2)\n"
+                       "      for i3 in 0..min(1, 1 - i1) {\n"
+                       "        y[i0] = acc2\n"
+                       "      }\n"
+                       "    }\n"
+                       "  }\n"
+                       "}\n");
+  CHECK(failure(good) == "verified");
+  CHECK(print(good).find("acc2 = block add(acc2)") != std::string::npos);
+  CHECK(good.gpuBlocks() == std::pair<int64_t, int64_t>{2, 256});
+  CHECK(codegen::cuda::launchOf(good, 132).threads == 256);
+  Kernel guarded = good;
+  guarded.body[0].body[0].body[4].body.push_back(barrier()); // a barrier only thread 0 reaches
+  CHECK(failure(guarded) == "kernel k: a barrier under loop i3, whose trip count may differ between threads");
+  Kernel outside = parsed("kernel @k(out y : f32[1]) {\n  barrier\n  y[0] = 1.0\n}\n");
+  CHECK(failure(outside) == "kernel k: a barrier outside a thread loop");
+  Kernel bare = parsed("kernel @k(out y : f32[4]) {\n  for thread i0 in 0..4 {\n    y[i0] = 1.0\n  }\n}\n");
+  CHECK(failure(bare) == "kernel k: thread loop i0 must be the body of the block loop, of 1 to 1024 threads");
+  auto jit = codegen::Jit::compile({good});
+  REQUIRE(!jit);
+  CHECK(jit.error().message.find("a GPU kernel") != std::string::npos);
 }

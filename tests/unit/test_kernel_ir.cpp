@@ -107,8 +107,11 @@ TEST_CASE("the kernel-IR verifier checks tiles", "[kernel][verifier]") {
 }
 
 TEST_CASE("the kernels of the zoo's training steps print, parse and print the same", "[kernel][parser]") {
+  // On the CPU's schedules and on the GPU's (block and thread loops,
+  // workgroup buffers, barriers, block reductions).
+  for (bool gpu : {false, true})
   for (const char *name : {"mlp", "lenet", "vgg"}) {
-    INFO("net " << name);
+    INFO("net " << name << (gpu ? " (GPU)" : ""));
     auto net = nn::zoo::byName(name);
     REQUIRE(net);
     optim::Options o;
@@ -117,7 +120,7 @@ TEST_CASE("the kernels of the zoo's training steps print, parse and print the sa
     driver::Options d;
     d.passes = passes::pipelineFor(2);
     d.inputs = {{"images", {16, 1, 28, 28}}, {"labels", {16}}};
-    d.machine = lower::Machine{32, 2};
+    d.machine = gpu ? lower::defaultGpuMachine() : lower::Machine{32, 2};
     d.stopAfter = driver::Stage::Lower;
     auto c = driver::compile(*g, d);
     REQUIRE(c);
@@ -125,6 +128,10 @@ TEST_CASE("the kernels of the zoo's training steps print, parse and print the sa
     std::string text;
     for (const Kernel &k : c->kernels)
       text += print(k);
+    if (gpu) // the tiled contractions and the loss's block reduction are there
+      CHECK((text.find("for block") != std::string::npos && text.find("barrier") != std::string::npos &&
+             text.find("workgroup") != std::string::npos && (std::string(name) != "mlp") ==
+             (text.find("= block add(") != std::string::npos)));
     auto parsed = parse(text);
     if (!parsed)
       FAIL(parsed.error().message);
