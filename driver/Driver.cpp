@@ -8,6 +8,7 @@
 #include "passes/Fuse.h"
 
 #include <algorithm>
+#include <set>
 #include <chrono>
 #include <cstdlib>
 
@@ -71,6 +72,59 @@ void lowerAll(Compiled &c, const lower::Machine &machine) {
     c.steps.push_back(Step{i, Step::Kernel, static_cast<int>(c.kernels.size())});
     c.kernels.push_back(std::move(*k));
   }
+}
+
+/// On a GPU: runs of consecutive small elementwise kernels that read
+/// nothing the run writes (the optimizer's updates of biases, the step
+/// counter) as one multi-tensor kernel each, one launch for all of them.
+void mergeSmallKernels(Compiled &c) {
+  constexpr int64_t kSmall = 1 << 16;
+  std::vector<Step> steps;
+  std::vector<kernel::Kernel> kernels;
+  auto keep = [&](Step s, kernel::Kernel k) {
+    k.name = fmt::format("kernel{}", kernels.size());
+    s.kernel = static_cast<int>(kernels.size());
+    kernels.push_back(std::move(k));
+    steps.push_back(std::move(s));
+  };
+  auto small = [&](const Step &s) {
+    return s.kind == Step::Kernel && lower::mergeable(c.kernels[static_cast<size_t>(s.kernel)], kSmall);
+  };
+  for (size_t i = 0; i < c.steps.size();) {
+    const Step &s = c.steps[i];
+    if (s.kind != Step::Kernel) {
+      steps.push_back(s);
+      ++i;
+      continue;
+    }
+    std::vector<size_t> run{i};
+    std::set<ValueId> written;
+    for (ValueId r : c.graph.nodes()[s.node].results)
+      written.insert(r);
+    for (size_t j = i + 1; small(s) && j < c.steps.size() && small(c.steps[j]); ++j) {
+      const Node &n = c.graph.nodes()[c.steps[j].node];
+      if (std::any_of(n.operands.begin(), n.operands.end(), [&](ValueId o) { return written.count(o) > 0; }))
+        break;
+      run.push_back(j);
+      written.insert(n.results.begin(), n.results.end());
+    }
+    if (run.size() == 1) {
+      keep(s, std::move(c.kernels[static_cast<size_t>(s.kernel)]));
+      ++i;
+      continue;
+    }
+    std::vector<const kernel::Kernel *> members;
+    Step merged{s.node, Step::Kernel, -1};
+    for (size_t j : run) {
+      members.push_back(&c.kernels[static_cast<size_t>(c.steps[j].kernel)]);
+      if (j != i)
+        merged.alsoNodes.push_back(c.steps[j].node);
+    }
+    keep(merged, lower::mergeKernels(members, ""));
+    i = run.back() + 1;
+  }
+  c.steps = std::move(steps);
+  c.kernels = std::move(kernels);
 }
 
 } // namespace
@@ -170,6 +224,8 @@ Expected<Compiled> compile(const Graph &g, const Options &o) {
   // Lowering to the kernel IR, checked by its verifier.
   t0 = Clock::now();
   lowerAll(c, o.machine);
+  if (o.machine.gpu())
+    mergeSmallKernels(c);
   if (o.nativeOnly) {
     std::string left;
     size_t count = 0;
@@ -237,7 +293,8 @@ std::string stepName(const Step &s) {
 std::string describeSteps(const Graph &g, const std::vector<Step> &steps) {
   std::string out;
   for (const Step &s : steps)
-    out += fmt::format("// {:<10} {}\n", stepName(s), g.describe(g.nodes()[s.node]));
+    for (size_t n : s.nodes())
+      out += fmt::format("// {:<10} {}\n", n == s.node ? stepName(s) : "  and", g.describe(g.nodes()[n]));
   return out;
 }
 

@@ -78,6 +78,17 @@ struct Step {
   size_t node = 0;
   Kind kind = Reference;
   int kernel = -1;
+  /// A multi-tensor kernel (CUDA: small independent elementwise kernels,
+  /// the optimizer's updates, merged into one launch): the nodes after
+  /// `node` it also computes, their operands and results following node's
+  /// in the kernel's buffers.
+  std::vector<size_t> alsoNodes = {};
+  /// `node`, then `alsoNodes`.
+  std::vector<size_t> nodes() const {
+    std::vector<size_t> all{node};
+    all.insert(all.end(), alsoNodes.begin(), alsoNodes.end());
+    return all;
+  }
 };
 
 struct Compiled {

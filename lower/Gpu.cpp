@@ -94,12 +94,34 @@ struct Substitute {
   }
 };
 
+bool mentions(const ExprRef &e, int var) {
+  if (e->kind == Expr::Var && e->var == var)
+    return true;
+  return std::any_of(e->args.begin(), e->args.end(), [&](const ExprRef &a) { return mentions(a, var); });
+}
+
+/// Whether every store in b is at an index of loop `var` and b holds
+/// nothing but stores and loops (no accumulator carried across its trips).
+bool writesIndexedBy(const Block &b, int var) {
+  return std::all_of(b.begin(), b.end(), [&](const Stmt &s) {
+    if (s.kind == Stmt::Store)
+      return mentions(s.index, var);
+    return s.kind == Stmt::Loop && !s.limit && writesIndexedBy(s.body, var);
+  });
+}
+
 } // namespace
 
 /// The parallel loop ending k's body and the loops perfectly nested in it
 /// (each the only statement of the one around it, without a computed trip
 /// count) as one parallel loop over their product.
 void flattenParallelNest(Kernel &k) {
+  // A 1-D result's one loop (the CPU's vector loop, no parallel one): on a
+  // GPU its elements are the threads' too.
+  if (k.parallelExtent() == 0 && k.body.size() == 1 && k.body[0].kind == Stmt::Loop && !k.body[0].limit &&
+      (k.body[0].loop == LoopKind::Vector || k.body[0].loop == LoopKind::Serial) &&
+      writesIndexedBy(k.body[0].body, k.body[0].var))
+    k.body[0].loop = LoopKind::Parallel;
   if (k.parallelExtent() == 0)
     return;
   std::vector<Stmt *> chain{&k.body.back()};
@@ -261,6 +283,105 @@ bool Lowerer::lowerGemmTiled(const Gemm &g) {
   k_.body = {loop(blk, tilesM * tilesN, LoopKind::Block, {loop(thr, T, LoopKind::Thread, std::move(body))})};
   return true;
 }
+
+} // namespace detail
+
+using namespace kernel;
+
+namespace {
+bool plainStatements(const Block &b) {
+  return std::all_of(b.begin(), b.end(), [](const Stmt &s) {
+    bool plain = s.kind == Stmt::Store || s.kind == Stmt::AccInit || s.kind == Stmt::AccUpdate ||
+                 (s.kind == Stmt::Loop && (s.loop == LoopKind::Serial || s.loop == LoopKind::Vector));
+    return plain && plainStatements(s.body);
+  });
+}
+} // namespace
+
+bool mergeable(const Kernel &k, int64_t maxExtent) {
+  if (k.body.size() != 1 || !k.finish.empty() || k.parallelExtent() == 0 || k.parallelExtent() > maxExtent)
+    return false;
+  return plainStatements(k.body.back().body) &&
+         std::all_of(k.buffers.begin(), k.buffers.end(), [](const Buffer &b) { return !b.scratch; });
+}
+
+namespace {
+
+/// Kernel k's ids moved past those of the kernels before it: loop and
+/// accumulator ids by `vars`, buffers by `buffers`.
+struct Renumber {
+  int vars = 0, buffers = 0;
+  std::unordered_map<const Expr *, ExprRef> done;
+
+  ExprRef expr(const ExprRef &e) {
+    if (!e)
+      return e;
+    if (auto it = done.find(e.get()); it != done.end())
+      return it->second;
+    auto copy = std::make_shared<Expr>(*e);
+    if (e->kind == Expr::Var || e->kind == Expr::Acc)
+      copy->var += vars;
+    if (e->kind == Expr::Load)
+      copy->var += buffers;
+    for (ExprRef &a : copy->args)
+      a = expr(a);
+    done.emplace(e.get(), copy);
+    return copy;
+  }
+
+  void block(Block &b) {
+    for (Stmt &s : b) {
+      if (s.var >= 0)
+        s.var += vars;
+      if (s.buffer >= 0)
+        s.buffer += buffers;
+      s.limit = expr(s.limit), s.index = expr(s.index), s.value = expr(s.value);
+      block(s.body);
+    }
+  }
+};
+
+} // namespace
+
+Kernel mergeKernels(const std::vector<const Kernel *> &kernels, const std::string &name) {
+  Kernel out;
+  out.name = name;
+  int64_t total = 0;
+  for (const Kernel *k : kernels)
+    total += k->parallelExtent();
+  int flat = 0;
+  for (const Kernel *k : kernels)
+    flat += k->numVars;
+  out.numVars = flat + 1 + static_cast<int>(kernels.size());
+  Block body;
+  int64_t start = 0;
+  int vars = 0, guard = flat + 1;
+  for (const Kernel *k : kernels) {
+    Renumber r{vars, static_cast<int>(out.buffers.size()), {}};
+    Block inner = k->body.back().body;
+    r.block(inner);
+    // The kernel's own index, f - start, where start <= f < start + extent:
+    // a loop of min(f - start + 1, start + extent - f) trips, at most one.
+    detail::Substitute sub;
+    const int64_t extent = k->parallelExtent();
+    ExprRef f = index(flat, total), own = addIdx(f, imm(static_cast<double>(-start), DType::I64));
+    // (clamped into the kernel's range, which the guard keeps it in, so its
+    // indices are provably inside their buffers)
+    sub.vars[k->body.back().var + vars] = minIdx(own, imm(static_cast<double>(extent - 1), DType::I64));
+    sub.block(inner);
+    ExprRef trips = minIdx(addIdx(own, imm(1, DType::I64)),
+                           addIdx(imm(static_cast<double>(start + extent), DType::I64), mulIdx(f, -1)));
+    body.push_back(loopUpTo(guard++, 1, trips, LoopKind::Serial, std::move(inner)));
+    for (const Buffer &b : k->buffers)
+      out.buffers.push_back(b);
+    start += extent;
+    vars += k->numVars;
+  }
+  out.body = {loop(flat, total, LoopKind::Parallel, std::move(body))};
+  return out;
+}
+
+namespace detail {
 
 bool Lowerer::lowerGemmGpu(const Gemm &g) {
   if (g.m >= 32 && g.n >= 32 && g.k >= 8)

@@ -71,6 +71,15 @@ struct GemmSchedule {
 GemmSchedule gemmSchedule(int64_t m, int64_t n, int64_t k, int64_t kStep, int64_t nStep, ir::DType t,
                           const Machine &machine);
 
+/// Whether kernel k can join a multi-tensor kernel (mergeKernels): one flat
+/// parallel loop of at most `maxExtent` elements, no scratch, no finish.
+bool mergeable(const kernel::Kernel &k, int64_t maxExtent);
+/// Kernels that read nothing the others write, as one kernel named `name`
+/// (CUDA's multi-tensor kernel: one launch for the optimizer's many small
+/// updates): their buffers in order, one parallel loop over all their
+/// elements, each kernel's body where the flat index falls in its range.
+kernel::Kernel mergeKernels(const std::vector<const kernel::Kernel *> &kernels, const std::string &name);
+
 /// The kernel of node `n` of `g` named `name`, its buffers the node's operands
 /// then its results (then its scratch buffers); nullopt if the node is not
 /// lowerable yet.

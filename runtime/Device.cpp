@@ -100,6 +100,13 @@ Expected<std::unique_ptr<DeviceProgram>> DeviceProgram::create(const driver::Com
     for (ValueId v : b.values)
       s.offset[static_cast<size_t>(v)] = planBase + b.offset;
   top = aligned(planBase + c.plan.peakBytes);
+  // A view is its operand's bytes (also where the operand is an input or a
+  // parameter, which the plan does not place), in launch order for chains.
+  for (const driver::Step &st : s.steps)
+    if (st.kind == driver::Step::View) {
+      const Node &n = g.nodes()[st.node];
+      s.offset[static_cast<size_t>(n.results[0])] = s.offset[static_cast<size_t>(n.operands[0])];
+    }
   std::vector<std::vector<int64_t>> sharedAt;
   for (const kernel::Kernel &k : c.kernels) {
     sharedAt.emplace_back();
@@ -159,18 +166,21 @@ Expected<HostTensor> DeviceProgram::download(ValueId v) const {
 
 Status DeviceProgram::launch(const driver::Step &step) {
   const State &s = *s_;
-  const Node &n = s.graph.nodes()[step.node];
   auto k = static_cast<size_t>(step.kernel);
   std::vector<CUdeviceptr> ptrs;
-  for (ValueId o : n.operands)
-    ptrs.push_back(s.at(o));
-  for (ValueId r : n.results)
-    ptrs.push_back(s.at(r));
+  for (size_t node : step.nodes()) { // (more than one for a multi-tensor kernel)
+    const Node &n = s.graph.nodes()[node];
+    for (ValueId o : n.operands)
+      ptrs.push_back(s.at(o));
+    for (ValueId r : n.results)
+      ptrs.push_back(s.at(r));
+  }
   for (CUdeviceptr d : s.shared[k])
     ptrs.push_back(d);
   std::vector<void *> params;
   for (CUdeviceptr &d : ptrs)
     params.push_back(&d);
+  params.push_back(nullptr); // read by the tests' fake driver only (tests/cuda/FakeDriver.cpp)
   const codegen::cuda::Launch &l = s.launches[k];
   KILN_TRY(s.check("cuLaunchKernel", s.api->cuLaunchKernel(s.functions[k], static_cast<unsigned>(l.blocks), 1, 1,
                                                             static_cast<unsigned>(l.threads), 1, 1, 0, s.stream,

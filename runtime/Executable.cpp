@@ -193,18 +193,21 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
       continue;
     }
     std::vector<void *> buffers;
-    for (ValueId o : n.operands)
-      buffers.push_back(const_cast<std::byte *>(static_cast<const HostTensor &>(values_[o]).data()));
-    for (ValueId r : n.results) {
-      // A kernel writes every element of its results: the last run's buffer
-      // is reused unless something else (an output handed out, a view, a
-      // parameter) still holds it.
-      const Type &rt = typeOf(r);
-      auto sizes = driver::sizesOf(rt.shape, dims_);
-      HostTensor &v = values_[r];
-      if (!(v.unshared() && v.dtype() == rt.dtype && v.sizes() == *sizes))
-        v = HostTensor(rt.dtype, *sizes);
-      buffers.push_back(v.data());
+    for (size_t node : s.nodes()) { // (more than one for a multi-tensor kernel)
+      const Node &m = g.nodes()[node];
+      for (ValueId o : m.operands)
+        buffers.push_back(const_cast<std::byte *>(static_cast<const HostTensor &>(values_[o]).data()));
+      for (ValueId r : m.results) {
+        // A kernel writes every element of its results: the last run's buffer
+        // is reused unless something else (an output handed out, a view, a
+        // parameter) still holds it.
+        const Type &rt = typeOf(r);
+        auto sizes = driver::sizesOf(rt.shape, dims_);
+        HostTensor &v = values_[r];
+        if (!(v.unshared() && v.dtype() == rt.dtype && v.sizes() == *sizes))
+          v = HostTensor(rt.dtype, *sizes);
+        buffers.push_back(v.data());
+      }
     }
     auto kernel = static_cast<size_t>(s.kernel);
     for (HostTensor &t : shared_[kernel])

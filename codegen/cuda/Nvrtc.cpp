@@ -11,13 +11,39 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace kiln::codegen::cuda {
 
 #if KILN_HAVE_NVRTC
 
+namespace {
+/// IEEE division and square roots and no flush to zero (NVRTC's defaults),
+/// so results agree with the reference interpreter's; FMA contraction on.
+/// Part of every cache key.
+constexpr const char *kOptions[] = {"-std=c++17", "--fmad=true", "-default-device"};
+} // namespace
+
 bool haveNvrtc() { return true; }
+
+int compiledArch(int arch, bool &ptx) {
+  int count = 0;
+  ptx = false;
+  if (nvrtcGetNumSupportedArchs(&count) != NVRTC_SUCCESS || count <= 0)
+    return arch;
+  std::vector<int> archs(static_cast<size_t>(count));
+  if (nvrtcGetSupportedArchs(archs.data()) != NVRTC_SUCCESS)
+    return arch;
+  if (std::find(archs.begin(), archs.end(), arch) != archs.end())
+    return arch;
+  int newest = *std::max_element(archs.begin(), archs.end());
+  if (arch > newest) { // a GPU newer than this NVRTC: PTX its driver compiles
+    ptx = true;
+    return newest;
+  }
+  return arch;
+}
 
 std::string nvrtcVersionString() {
   int major = 0, minor = 0;
@@ -32,10 +58,9 @@ Expected<Compiled> compileSource(const std::string &source, const std::string &n
       r != NVRTC_SUCCESS)
     return makeError("NVRTC: cannot create program {}: {}", name, nvrtcGetErrorString(r));
   std::string archOpt = fmt::format("--gpu-architecture={}_{}", ptx ? "compute" : "sm", arch);
-  // IEEE division and square roots and no flush to zero (NVRTC's defaults),
-  // so results agree with the reference interpreter's.
-  const char *opts[] = {archOpt.c_str(), "-std=c++17", "--fmad=true", "-default-device"};
-  nvrtcResult r = nvrtcCompileProgram(prog, 4, opts);
+  std::vector<const char *> opts = {archOpt.c_str()};
+  opts.insert(opts.end(), std::begin(kOptions), std::end(kOptions));
+  nvrtcResult r = nvrtcCompileProgram(prog, static_cast<int>(opts.size()), opts.data());
   size_t logSize = 0;
   std::string log;
   if (nvrtcGetProgramLogSize(prog, &logSize) == NVRTC_SUCCESS && logSize > 1) {
@@ -67,6 +92,7 @@ Expected<Compiled> compileSource(const std::string &source, const std::string &n
 #else
 
 bool haveNvrtc() { return false; }
+int compiledArch(int arch, bool &ptx) { return ptx = false, arch; }
 std::string nvrtcVersionString() { return ""; }
 
 Expected<Compiled> compileSource(const std::string &, const std::string &name, int, bool) {
@@ -99,25 +125,33 @@ Expected<Module> compileModule(const std::vector<kernel::Kernel> &kernels, int a
     KILN_ASSIGN(std::string source, printSource(members));
     sources.push_back(std::move(source));
   }
+  bool ptx = false;
+  const int target = compiledArch(arch, ptx);
+  std::string options;
+  for (const char *o : kOptions)
+    options += std::string(o) + " ";
   m.cubins.resize(groups.size());
   std::vector<std::string> errors(groups.size());
   std::vector<char> hits(groups.size(), 0);
   DiskCache cache(cacheDir);
 #pragma omp parallel for schedule(dynamic) num_threads(static_cast<int>(groups.size()))
   for (size_t g = 0; g < groups.size(); ++g) {
-    std::string key = DiskCache::keyOf(fmt::format("cubin\n{}\nsm_{}\n{}", nvrtcVersionString(), arch, sources[g]));
+    std::string key = DiskCache::keyOf(fmt::format("{}\n{}\n{}\n{}\n{}", ptx ? "ptx" : "cubin", nvrtcVersionString(),
+                                                   options, target, sources[g]));
     if (!cacheDir.empty())
       if (auto hit = cache.load(key)) {
         m.cubins[g] = std::move(*hit);
         hits[g] = 1;
         continue;
       }
-    auto c = compileSource(sources[g], fmt::format("the kernels (group {})", g), arch, false);
+    auto c = compileSource(sources[g], fmt::format("the kernels (group {})", g), target, ptx);
     if (!c) {
       errors[g] = c.error().message;
       continue;
     }
     m.cubins[g] = std::move(c->image);
+    if (ptx)
+      m.cubins[g].push_back('\0'); // the driver reads PTX as a C string
     if (!cacheDir.empty())
       cache.store(key, m.cubins[g]);
   }

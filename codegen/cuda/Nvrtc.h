@@ -21,6 +21,11 @@ bool haveNvrtc();
 /// NVRTC's version, `13.0` (empty without it).
 std::string nvrtcVersionString();
 
+/// What kiln compiles for a GPU of compute capability `arch`: `arch` itself
+/// (a cubin), or for a GPU newer than NVRTC knows, the newest architecture
+/// it supports as PTX (`ptx` set), which the GPU's driver compiles.
+int compiledArch(int arch, bool &ptx);
+
 /// What NVRTC made of a translation unit.
 struct Compiled {
   std::string image; ///< a cubin for sm_XX, or PTX text for compute_XX
@@ -39,7 +44,7 @@ Expected<Compiled> compileSource(const std::string &source, const std::string &n
 /// NVRTC version, options and architecture.
 struct Module {
   std::string source;              ///< every kernel, one translation unit (for dumps)
-  std::vector<std::string> cubins; ///< one a group
+  std::vector<std::string> cubins; ///< one a group (PTX text for a GPU newer than NVRTC)
   std::vector<size_t> groupOf;     ///< per kernel, the cubin that holds it
   int arch = 0;
   size_t cachedGroups = 0;

@@ -12,6 +12,8 @@
 //===----------------------------------------------------------------------===//
 #include "Helpers.h"
 
+#include <dlfcn.h>
+
 #include "codegen/cuda/CudaDriver.h"
 #include "codegen/cuda/CudaSource.h"
 #include "codegen/cuda/Emulator.h"
@@ -172,6 +174,12 @@ TEST_CASE("every kernel of the zoo's training steps and of VGG16's compiles with
     WARN("kiln was built without the CUDA toolkit: NVRTC is not checked");
     return;
   }
+  bool ptx = true;
+  CHECK(codegen::cuda::compiledArch(90, ptx) == 90);
+  CHECK(!ptx);
+  int newest = codegen::cuda::compiledArch(990, ptx); // a GPU NVRTC does not know yet: PTX
+  CHECK(ptx);
+  CHECK((newest >= 90 && newest < 990));
   struct Case {
     const char *name;
     std::vector<int64_t> image;
@@ -185,6 +193,13 @@ TEST_CASE("every kernel of the zoo's training steps and of VGG16's compiles with
     images.insert(images.end(), c.image.begin(), c.image.end());
     driver::Compiled compiled = lowerForGpu(g, {{"images", images}, {"labels", {c.batch}}});
     CHECK(compiled.kernels.size() > 5);
+    // The optimizer's updates of the biases (the weights' are fused into
+    // their gradients) and the step counter: one multi-tensor kernel.
+    size_t most = 0;
+    for (const driver::Step &s : compiled.steps)
+      most = std::max(most, s.nodes().size());
+    INFO(driver::describeSteps(compiled.graph, compiled.steps));
+    CHECK(most >= 3);
     auto source = codegen::cuda::printSource(compiled.kernels);
     REQUIRE(source);
     for (int arch : {80, 90}) {
@@ -280,4 +295,107 @@ TEST_CASE("the kernel IR's GPU statements are checked, and refused by the CPU's 
   auto jit = codegen::Jit::compile({good});
   REQUIRE(!jit);
   CHECK(jit.error().message.find("a GPU kernel") != std::string::npos);
+}
+
+namespace {
+
+/// The kernels the fake driver launches (tests/cuda/FakeDriver.cpp): the
+/// emulation of the ones being run, found by name.
+const codegen::cuda::Emulator *gFakeKernels = nullptr;
+std::vector<std::string> gFakeNames;
+
+int fakeLaunch(const char *name, void **buffers, int) {
+  std::string n = name;
+  bool finish = n.size() > 7 && n.compare(n.size() - 7, 7, "_finish") == 0;
+  if (finish)
+    n.resize(n.size() - 7);
+  for (size_t i = 0; i < gFakeNames.size(); ++i)
+    if (gFakeNames[i] == n)
+      return (finish ? gFakeKernels->finish(i, buffers) : gFakeKernels->call(i, buffers, 0, 1)) ? 0 : 1;
+  return 3;
+}
+
+} // namespace
+
+TEST_CASE("the GPU runtime over a fake driver runs the zoo's steps as the CPU does", "[fake-gpu]") {
+  // Run by ctest as cuda/fake-driver, with tests/cuda/FakeDriver.cpp's
+  // libcuda.so.1 first on LD_LIBRARY_PATH: runtime/Device's arena, views,
+  // uploads, updates and CUDA-graph replay, with the emulated kernels.
+  codegen::cuda::DeviceInfo info;
+  auto dev = codegen::cuda::openDevice(&info);
+  bool expected = std::getenv("KILN_EXPECT_FAKE_CUDA") != nullptr;
+  if (!dev || info.name != "kiln's fake GPU") {
+    REQUIRE(!expected);
+    WARN("skipped: the fake driver is not the libcuda.so.1 here");
+    return;
+  }
+  void *self = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  REQUIRE(self);
+  auto setLauncher = reinterpret_cast<void (*)(int (*)(const char *, void **, int))>(
+      dlsym(self, "kiln_fake_cuda_set_launcher"));
+  auto replays = reinterpret_cast<int (*)()>(dlsym(self, "kiln_fake_cuda_replays"));
+  REQUIRE(setLauncher);
+  REQUIRE(replays);
+  setLauncher(fakeLaunch);
+  for (const char *name : {"mlp", "lenet", "vgg"}) {
+    INFO(name);
+    ir::Graph g = zooStep(name, {1, 28, 28});
+    ref::TensorMap feeds = {{"images", randomTensor({8, 1, 28, 28}, 5, ir::DType::F32)},
+                            {"labels", randomLabels(8, 10, 6)}};
+    auto optimized = passes::runPipeline(g, passes::pipelineFor(2));
+    REQUIRE(optimized);
+    auto onCpu = Executable::compile(optimized->graph, sizesOf(feeds));
+    REQUIRE(onCpu);
+    driver::Options o;
+    o.inputs = sizesOf(feeds);
+    o.passOptions.target.device = passes::Device::Cuda;
+    o.machine = driver::Options::machineFor(passes::Device::Cuda);
+    o.planInPlace = false;
+    o.verifyKernels = true;
+    // NVRTC is not run: it looks into the libcuda.so.1 it finds loaded, and
+    // the fake is not the driver it expects. The fake reads no cubin.
+    o.stopAfter = driver::Stage::Lower;
+    auto c = driver::compile(optimized->graph, o);
+    INFO((c ? std::string() : c.error().message));
+    REQUIRE(c);
+    c->cuda.arch = o.machine.gpuArch;
+    c->cuda.cubins = {"not a cubin"};
+    c->cuda.groupOf.assign(c->kernels.size(), 0);
+    auto emu = codegen::cuda::Emulator::compile(c->kernels, info.sms);
+    REQUIRE(emu);
+    gFakeKernels = emu->get();
+    gFakeNames.clear();
+    for (const kernel::Kernel &k : c->kernels)
+      gFakeNames.push_back(k.name);
+    auto onGpu = Executable::create(c.take());
+    INFO((onGpu ? std::string() : onGpu.error().message));
+    REQUIRE(onGpu);
+    int replaysBefore = replays();
+    for (int step = 0; step < 3; ++step) { // the parameters stay on the device between steps
+      auto want = (*onCpu)->run(feeds);
+      auto got = (*onGpu)->run(feeds);
+      REQUIRE(want);
+      INFO((got ? std::string() : got.error().message));
+      REQUIRE(got);
+      checkRuns(*want, *got, 1e-4, 1e-4);
+    }
+    CHECK(replays() - replaysBefore == 3); // one capture, replayed every step
+    // Parameters come back when asked, and go to the device when set.
+    const std::string pname = optimized->graph.nameOf(optimized->graph.updates().back().param);
+    INFO(pname);
+    const ir::HostTensor *w = (*onGpu)->param(pname);
+    REQUIRE(w);
+    const ir::HostTensor *wCpu = (*onCpu)->param(pname);
+    REQUIRE(wCpu);
+    checkClose(*w, wCpu->sizes(), wCpu->toDoubles(), 1e-4, 1e-4);
+    ir::HostTensor zero(w->dtype(), w->sizes());
+    (*onGpu)->setParam(pname, zero);
+    (*onCpu)->setParam(pname, zero);
+    auto want = (*onCpu)->run(feeds);
+    auto got = (*onGpu)->run(feeds);
+    REQUIRE(want);
+    REQUIRE(got);
+    checkRuns(*want, *got, 1e-4, 1e-4);
+    gFakeKernels = nullptr;
+  }
 }
