@@ -218,6 +218,21 @@ void blockReduceNest(Kernel &k) {
   k.body.back() = loop(blk, par.extent, LoopKind::Block, {std::move(threads)});
 }
 
+/// A register block's sums: an accumulator per pair of `as` and `bs`
+/// (row-major in `accs`), declared at zero in `inits`; the updates by
+/// as[i] * bs[j] returned.
+Block Lowerer::outerProduct(const std::vector<ExprRef> &as, const std::vector<ExprRef> &bs, DType t, Block &inits,
+                            std::vector<int> &accs) {
+  Block sums;
+  for (const ExprRef &a : as)
+    for (const ExprRef &b : bs) {
+      accs.push_back(newVar());
+      inits.push_back(accInit(accs.back(), imm(0, t)));
+      sums.push_back(accUpdate(accs.back(), OpKind::Add, op(OpKind::Mul, t, {a, b})));
+    }
+  return sums;
+}
+
 /// The tiled contraction (lower/Gpu.cpp's header): 64 x 64 tiles of C, one
 /// block of 256 threads each, slices of 16 along k staged in shared memory.
 bool Lowerer::lowerGemmTiled(const Gemm &g) {
@@ -257,16 +272,9 @@ bool Lowerer::lowerGemmTiled(const Gemm &g) {
     av.push_back(load(as, t, addIdx(mulIdx(index(kk, BK), BM), addIdx(tr, I(i)))));
   for (int64_t j = 0; j < TN; ++j)
     bv.push_back(load(bs, t, addIdx(mulIdx(index(kk, BK), BN), addIdx(tc, I(j)))));
-  Block sums, body;
+  Block body;
   std::vector<int> accs;
-  for (int64_t i = 0; i < TM; ++i)
-    for (int64_t j = 0; j < TN; ++j) {
-      accs.push_back(newVar());
-      body.push_back(accInit(accs.back(), imm(0, t)));
-      sums.push_back(accUpdate(accs.back(), OpKind::Add,
-                               op(OpKind::Mul, t, {av[static_cast<size_t>(i)], bv[static_cast<size_t>(j)]})));
-    }
-  slice.push_back(loop(kk, BK, LoopKind::Serial, std::move(sums)));
+  slice.push_back(loop(kk, BK, LoopKind::Serial, outerProduct(av, bv, t, body, accs)));
   slice.push_back(barrier());
   body.push_back(loop(kb, kTiles, LoopKind::Serial, std::move(slice)));
   for (int64_t i = 0; i < TM; ++i)
@@ -405,15 +413,9 @@ bool Lowerer::lowerGemmGpu(const Gemm &g) {
     as.push_back(g.a(rows[static_cast<size_t>(r)], index(kk, g.k)));
   for (int64_t c = 0; c < tn; ++c)
     bs.push_back(g.b(index(kk, g.k), cols[static_cast<size_t>(c)]));
-  Block body, sums;
+  Block body;
   std::vector<int> accs;
-  for (int64_t r = 0; r < tm; ++r)
-    for (int64_t c = 0; c < tn; ++c) {
-      accs.push_back(newVar());
-      body.push_back(accInit(accs.back(), imm(0, t)));
-      sums.push_back(accUpdate(accs.back(), OpKind::Add,
-                               op(OpKind::Mul, t, {as[static_cast<size_t>(r)], bs[static_cast<size_t>(c)]})));
-    }
+  Block sums = outerProduct(as, bs, t, body, accs);
   body.push_back(loop(kk, g.k, LoopKind::Serial, std::move(sums)));
   for (int64_t r = 0; r < tm; ++r)
     for (int64_t c = 0; c < tn; ++c) {

@@ -116,6 +116,8 @@ private:
   /// C, summed over k from the accessors, the epilogue stored from it.
   bool lowerGemmGpu(const Gemm &g);
   bool lowerGemmTiled(const Gemm &g);
+  Block outerProduct(const std::vector<ExprRef> &as, const std::vector<ExprRef> &bs, DType t, Block &inits,
+                     std::vector<int> &accs);
   bool lowerMatMul();
   static Coords decompose(const ExprRef &flat, const Sizes &extents);
 
