@@ -4,8 +4,8 @@
 # 256 by `kiln train --device cuda`, PyTorch eager and torch.compile (same
 # net, initializers, optimizer; the data on the GPU for all three; TF32 off:
 # kiln's kernels are f32), each the median images/s of RUNS epochs; and the
-# cold and cached compile of kiln's step. Writes OUT/cuda.json and prints a
-# table. Needs a GPU, and PyTorch with CUDA (python3 -c 'import torch').
+# cold and cached compile of kiln's step, and each kernel's time
+# (OUT/profile.txt). Writes OUT/cuda.json and prints a table. Needs a GPU, and PyTorch with CUDA (python3 -c 'import torch').
 #   bench/cuda.sh BUILD OUT [RUNS] [LIMIT]
 set -euo pipefail
 build=${1:?usage: bench/cuda.sh BUILD OUT [RUNS] [LIMIT]} out=${2:?usage: bench/cuda.sh BUILD OUT [RUNS] [LIMIT]}
@@ -38,6 +38,10 @@ for batch in 64 256; do
     sep=", "
   done
 done
+# Each kernel's time in the step at batch 64 (--profile: every kernel waited
+# for; the step not replayed from its CUDA graph), for the kernel table.
+KILN_CACHE_DIR=$tmp/cache "$kiln" train --device cuda --model vgg --batch-size 64 --limit 6400 --test-limit 64 \
+  --profile --output-dir "$tmp/o" > "$out/profile.txt"
 # Compile time of the VGG-style step: cold (an empty cache) and cached.
 cold=$( { /usr/bin/time -f %e env KILN_CACHE_DIR="$tmp/c2" "$kiln" train --device cuda --model vgg --limit 64 \
           --test-limit 64 --epochs 1 --output-dir "$tmp/o2" > /dev/null; } 2>&1 | tail -1)

@@ -6,6 +6,7 @@
 #include "runtime/Executable.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <string_view>
 
@@ -191,12 +192,39 @@ Status DeviceProgram::launch(const driver::Step &step) {
   return {};
 }
 
-Expected<ref::RunResult> DeviceProgram::run(const std::map<ValueId, HostTensor> &physical, bool wantUpdates) {
+Status DeviceProgram::runStep(const driver::Step &step) {
+  const State &s = *s_;
+  const Graph &g = s.graph;
+  const Node &n = g.nodes()[step.node];
+  switch (step.kind) {
+  case driver::Step::View: return {}; // planned at its operand's offset
+  case driver::Step::Reference: {
+    std::vector<HostTensor> operands;
+    for (ValueId o : n.operands) {
+      KILN_ASSIGN(HostTensor t, download(o));
+      operands.push_back(toLogical(t, g.type(o).layout));
+    }
+    KILN_ASSIGN(std::vector<HostTensor> results, ref::evaluateNode(g, n, operands, s.dims));
+    for (size_t i = 0; i < n.results.size(); ++i)
+      KILN_TRY(upload(n.results[i], toPhysical(results[i], g.type(n.results[i]).layout)));
+    return {};
+  }
+  case driver::Step::Kernel: return launch(step);
+  }
+  return {};
+}
+
+Expected<ref::RunResult> DeviceProgram::run(const std::map<ValueId, HostTensor> &physical, bool wantUpdates,
+                                            std::vector<double> *stepSeconds) {
   State &s = *s_;
   const Graph &g = s.graph;
   for (const auto &[v, t] : physical)
     KILN_TRY(upload(v, t));
-  if (s.capturable && !s.replay) { // every launch recorded once, on the stream
+  if (stepSeconds) { // timed step by step, each waited for
+    stepSeconds->resize(s.steps.size());
+    KILN_TRY(s.check("cuStreamSynchronize", s.api->cuStreamSynchronize(s.stream)));
+  }
+  if (s.capturable && !s.replay && !stepSeconds) { // every launch recorded once, on the stream
     codegen::cuda::CUgraph_st *graph = nullptr;
     KILN_TRY(s.check("cuStreamBeginCapture", s.api->cuStreamBeginCapture_v2(s.stream, 0)));
     for (const driver::Step &step : s.steps)
@@ -207,24 +235,15 @@ Expected<ref::RunResult> DeviceProgram::run(const std::map<ValueId, HostTensor> 
     s.api->cuGraphDestroy(graph);
     KILN_TRY(s.check("cuGraphInstantiate", status));
   }
-  if (s.replay)
+  bool replayed = s.replay && !stepSeconds;
+  if (replayed)
     KILN_TRY(s.check("cuGraphLaunch", s.api->cuGraphLaunch(s.replay, s.stream)));
-  for (const driver::Step &step : s.replay ? std::vector<driver::Step>{} : s.steps) {
-    const Node &n = g.nodes()[step.node];
-    switch (step.kind) {
-    case driver::Step::View: continue; // planned at its operand's offset
-    case driver::Step::Reference: {
-      std::vector<HostTensor> operands;
-      for (ValueId o : n.operands) {
-        KILN_ASSIGN(HostTensor t, download(o));
-        operands.push_back(toLogical(t, g.type(o).layout));
-      }
-      KILN_ASSIGN(std::vector<HostTensor> results, ref::evaluateNode(g, n, operands, s.dims));
-      for (size_t i = 0; i < n.results.size(); ++i)
-        KILN_TRY(upload(n.results[i], toPhysical(results[i], g.type(n.results[i]).layout)));
-      continue;
-    }
-    case driver::Step::Kernel: KILN_TRY(launch(step)); continue;
+  for (size_t si = 0; si < (replayed ? 0 : s.steps.size()); ++si) {
+    auto t0 = std::chrono::steady_clock::now();
+    KILN_TRY(runStep(s.steps[si]));
+    if (stepSeconds) {
+      KILN_TRY(s.check("cuStreamSynchronize", s.api->cuStreamSynchronize(s.stream)));
+      (*stepSeconds)[si] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
   }
   ref::RunResult out;

@@ -36,8 +36,13 @@ public:
   static Expected<std::unique_ptr<DeviceProgram>> create(const driver::Compiled &c);
   ~DeviceProgram();
 
-  /// One run: `physical` holds every input in its physical layout.
-  Expected<ref::RunResult> run(const std::map<ir::ValueId, ir::HostTensor> &physical, bool wantUpdates);
+  /// One run: `physical` holds every input in its physical layout. With
+  /// `stepSeconds` (one a launch-list step), each step's time is added to
+  /// it: the stream is synchronized after every step (and the step is not
+  /// replayed from a CUDA graph), so the times are the kernels' own plus a
+  /// launch each (`KILN_CUDA_PROFILE=1`, which `--profile` sets).
+  Expected<ref::RunResult> run(const std::map<ir::ValueId, ir::HostTensor> &physical, bool wantUpdates,
+                               std::vector<double> *stepSeconds = nullptr);
   /// Value v's bytes copied from the device (physical layout).
   Expected<ir::HostTensor> download(ir::ValueId v) const;
   /// Replaces value v's bytes on the device (physical layout).
@@ -49,6 +54,9 @@ private:
   DeviceProgram() = default;
   /// Launches a kernel step on the stream.
   Status launch(const driver::Step &step);
+  /// Runs a step of the launch list: a kernel launched, a view (nothing), or
+  /// a node on the reference interpreter through the host.
+  Status runStep(const driver::Step &step);
   std::unique_ptr<State> s_;
 };
 

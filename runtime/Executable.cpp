@@ -4,6 +4,9 @@
 #include "codegen/cuda/CudaDriver.h"
 #include "runtime/Device.h"
 
+#include <cstdlib>
+#include <string_view>
+
 #include "codegen/llvm/DiskCache.h"
 #include "codegen/llvm/Jit.h"
 #include "driver/Driver.h"
@@ -167,7 +170,9 @@ Expected<ref::RunResult> Executable::run(const ref::TensorMap &inputs, bool want
     for (ValueId v : g.inputs())
       physical.emplace(v, values_[v]);
     logicalParams_.clear();
-    return device_->run(physical, wantUpdates);
+    const char *profile = std::getenv("KILN_CUDA_PROFILE");
+    bool timed = profile && std::string_view(profile) == "1";
+    return device_->run(physical, wantUpdates, timed ? &stepSeconds_ : nullptr);
   }
   stepSeconds_.resize(steps_.size());
   // Types by reference: the graph does not change while it runs.

@@ -96,6 +96,8 @@ kiln::Expected<kiln::ref::RunResult> evaluateModel(const RunArgs &a, const kiln:
   bool cuda = a.device == "cuda" || flags.target == "cuda";
   if (cuda)
     KILN_TRY(kiln::codegen::cuda::requireGpu());
+  if (cuda && a.profile)
+    setenv("KILN_CUDA_PROFILE", "1", 1); // each kernel waited for and timed (runtime/Device.h)
   std::map<std::string, kiln::ir::Sizes> sizes;
   for (const auto &[name, t] : feeds)
     sizes[name] = t.sizes();
@@ -346,6 +348,8 @@ int trainCommand(const TrainArgs &a) {
   if (backend == "cuda")
     if (auto s = kiln::codegen::cuda::requireGpu(); !s)
       return fail(kiln::makeError("error: --device cuda: {}", s.error().message));
+  if (backend == "cuda" && a.profile)
+    setenv("KILN_CUDA_PROFILE", "1", 1); // each kernel waited for and timed (runtime/Device.h)
   auto train = kiln::data::loadFashionMnist(a.dataDir, true, a.limit);
   if (!train)
     return fail(kiln::makeError("error: {}", train.error().message));

@@ -201,6 +201,17 @@ private:
     }
   }
 
+  /// An accumulator's combining op applied to a and b.
+  Expected<std::string> combineText(OpKind combine, const std::string &a, const std::string &b) const {
+    if (combine == OpKind::Add)
+      return fmt::format("{} + {}", a, b);
+    if (combine == OpKind::Mul)
+      return fmt::format("{} * {}", a, b);
+    if (combine == OpKind::Max || combine == OpKind::Min)
+      return fmt::format("kiln_{}({}, {})", combine == OpKind::Max ? "max" : "min", a, b);
+    return makeError("kernel {}: an accumulator combined by '{}'", k_.name, ir::opInfo(combine).name);
+  }
+
   static std::string indent(int depth) { return std::string(static_cast<size_t>(depth) * 2, ' '); }
 
   Status block(const Block &b, int depth) {
@@ -231,17 +242,7 @@ private:
       Exprs e(*this, depth);
       KILN_ASSIGN(std::string value, e.print(s.value));
       std::string a = fmt::format("a{}", s.var);
-      std::string combined;
-      if (s.combine == OpKind::Add)
-        combined = fmt::format("{} + {}", a, value);
-      else if (s.combine == OpKind::Mul)
-        combined = fmt::format("{} * {}", a, value);
-      else if (s.combine == OpKind::Max)
-        combined = fmt::format("kiln_max({}, {})", a, value);
-      else if (s.combine == OpKind::Min)
-        combined = fmt::format("kiln_min({}, {})", a, value);
-      else
-        return makeError("kernel {}: an accumulator combined by '{}'", k_.name, ir::opInfo(s.combine).name);
+      KILN_ASSIGN(std::string combined, combineText(s.combine, a, value));
       out_ += e.lets + fmt::format("{}{} = {};\n", pad, a, combined);
       return {};
     }
@@ -274,16 +275,8 @@ private:
       identity = isF ? floatLiteral(INFINITY, t) : integerLiteral(top, t);
     else
       return makeError("kernel {}: a block reduction by '{}'", k_.name, ir::opInfo(s.combine).name);
-    auto combine = [&](const std::string &a, const std::string &b) {
-      switch (s.combine) {
-      case OpKind::Mul: return fmt::format("{} * {}", a, b);
-      case OpKind::Max: return fmt::format("kiln_max({}, {})", a, b);
-      case OpKind::Min: return fmt::format("kiln_min({}, {})", a, b);
-      default: return fmt::format("{} + {}", a, b); // add (checked above)
-      }
-    };
-    std::string tree = fmt::format("{}for (int o = 16; o > 0; o >>= 1)\n{}  kv = {};\n", in, in,
-                                   combine("kv", "__shfl_down_sync(0xffffffffu, kv, o)"));
+    KILN_ASSIGN(std::string step, combineText(s.combine, "kv", "__shfl_down_sync(0xffffffffu, kv, o)"));
+    std::string tree = fmt::format("{}for (int o = 16; o > 0; o >>= 1)\n{}  kv = {};\n", in, in, step);
     out_ += pad + "{\n";
     out_ += fmt::format("{}__shared__ {} kr[32];\n{}{} kv = a{};\n", in, ty, in, ty, s.var);
     out_ += tree;

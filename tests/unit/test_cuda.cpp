@@ -399,7 +399,17 @@ TEST_CASE("the GPU runtime over a fake driver runs the zoo's steps as the CPU do
     ir::HostTensor zero(w->dtype(), w->sizes());
     (*onGpu)->setParam(pname, zero);
     (*onCpu)->setParam(pname, zero);
+    // Timed kernel by kernel (--profile): not replayed, each step waited for.
+    setenv("KILN_CUDA_PROFILE", "1", 1);
+    int replaysTimed = replays();
     sameSteps(**onCpu, **onGpu, feeds, 1);
+    unsetenv("KILN_CUDA_PROFILE");
+    CHECK(replays() == replaysTimed);
+    double kernelSeconds = 0;
+    for (size_t i = 0; i < (*onGpu)->stepSeconds().size(); ++i)
+      kernelSeconds += (*onGpu)->stepSeconds()[i];
+    CHECK(kernelSeconds > 0);
+    CHECK((*onGpu)->profile().find("kernel0") != std::string::npos);
     gFakeKernels = nullptr;
   }
 }
