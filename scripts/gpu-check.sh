@@ -44,7 +44,7 @@ have_gpu() {
 export build src jobs
 export -f configure_and_build
 step build 150 bash -c configure_and_build
-# (onnx/conformance-cuda-emulation, 5 minutes on one core, is CI's.)
+# (onnx/conformance-cuda-emulation-*, minutes on two cores, are CI's.)
 step cpu-part 90 ctest --test-dir "$build" -j"$jobs" -R 'cuda|kernel' -E 'conformance' --output-on-failure
 if have_gpu; then
   nvidia-smi -L > "$out/gpu.txt"

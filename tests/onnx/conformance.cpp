@@ -2,7 +2,7 @@
 //
 //   kiln-onnx-conformance DATA_DIR [KNOWN_FAILURES] [--filter TEXT] [--quiet]
 //                         [--backend reference|llvm|aot|cuda|cuda-emulation] [--kiln PATH] [--every K]
-//                         [--emulate-every K]
+//                         [--emulate-every K] [--shard I/N]
 //
 // Walks ONNX's backend node tests (Debian's libonnx-testdata), imports each
 // model, runs every test_data_set_* on the reference interpreter and compares
@@ -19,7 +19,8 @@
 // every K-th test only. `--backend cuda-emulation` lowers the model with
 // the GPU's schedules, compiles its CUDA C++ with NVRTC for sm_80 and sm_90
 // and runs it in the host emulation (every K-th model with
-// `--emulate-every K`, which CI uses to stay fast); `--backend cuda` runs it on the GPU
+// `--emulate-every K`, which CI uses to stay fast; `--shard I/N` runs the
+// I-th of N interleaved parts, which ctest runs side by side); `--backend cuda` runs it on the GPU
 // (exit status 77, skipped, without one). A test whose model kiln refuses with "unsupported"
 // is reported as such. Prints one line per test and the summary `N passed, N failed, N
 // unsupported`; exits 1 on any failure not listed, with its reason, in the
@@ -350,7 +351,7 @@ int main(int argc, char **argv) {
   std::map<std::string, std::string> known;
   std::string filter;
   bool quiet = false;
-  int every = 1;
+  int every = 1, shard = 0, shards = 1;
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--filter" && i + 1 < argc) {
@@ -374,6 +375,15 @@ int main(int argc, char **argv) {
         }
     } else if (arg == "--kiln" && i + 1 < argc) {
       gKiln = argv[++i];
+    } else if (arg == "--shard" && i + 1 < argc) { // I/N
+      std::string v = argv[++i];
+      size_t slash = v.find('/');
+      shard = std::atoi(v.substr(0, slash).c_str());
+      shards = slash == std::string::npos ? 1 : std::max(1, std::atoi(v.substr(slash + 1).c_str()));
+      if (shard < 0 || shard >= shards) {
+        fmt::print(stderr, "kiln-onnx-conformance: --shard {}: wanted I/N with 0 <= I < N\n", v);
+        return 1;
+      }
     } else if (arg == "--emulate-every" && i + 1 < argc) {
       gEmulateEvery = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--every" && i + 1 < argc) {
@@ -407,6 +417,12 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < tests.size(); i += static_cast<size_t>(every))
       sample.push_back(tests[i]);
     tests = std::move(sample);
+  }
+  if (shards > 1) { // every shards-th test from `shard` on, so ctest runs the shards side by side
+    std::vector<fs::path> part;
+    for (size_t i = static_cast<size_t>(shard); i < tests.size(); i += static_cast<size_t>(shards))
+      part.push_back(tests[i]);
+    tests = std::move(part);
   }
   int passed = 0, failed = 0, unsupported = 0, knownFailed = 0, notNative = 0;
   std::vector<std::string> unexpected;
