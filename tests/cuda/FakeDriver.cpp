@@ -9,31 +9,46 @@
 // (the device pointers are host pointers). Cubins are accepted unread.
 //
 //===----------------------------------------------------------------------===//
+#include "codegen/cuda/CudaDriver.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+// The driver's opaque types as kiln declares them (so that every entry has
+// exactly the type kiln calls it through), defined here for the fake.
+namespace kiln::codegen::cuda {
+struct CUctx_st {};
+struct CUstream_st {};
+struct CUfunc_st {
+  std::string name;
+};
+struct CUmod_st {
+  std::vector<CUfunc_st *> functions;
+};
+struct Launch {
+  CUfunc_st *f;
+  std::vector<void *> buffers;
+};
+struct CUgraph_st {
+  std::vector<Launch> launches;
+};
+struct CUgraphExec_st {
+  std::vector<Launch> launches;
+};
+} // namespace kiln::codegen::cuda
+
+using namespace kiln::codegen::cuda;
+
 namespace {
 
 using Launcher = int (*)(const char *name, void **buffers, int count);
 Launcher gLauncher = nullptr;
-
-struct Function {
-  std::string name;
-};
-struct Module {
-  std::vector<Function *> functions;
-};
-struct Launch {
-  Function *f;
-  std::vector<void *> buffers;
-};
-struct Graph {
-  std::vector<Launch> launches;
-};
+CUctx_st gContext;
+CUstream_st gStream;
 bool gCapturing = false;
-Graph *gCaptured = nullptr;
+CUgraph_st *gCaptured = nullptr;
 int gLaunches = 0, gReplays = 0;
 
 int run(const Launch &l) {
@@ -68,23 +83,23 @@ int cuDeviceGetName(char *name, int len, int) {
   std::strncpy(name, "kiln's fake GPU", static_cast<size_t>(len));
   return 0;
 }
-int cuDevicePrimaryCtxRetain(void **ctx, int) { return *ctx = reinterpret_cast<void *>(1), 0; }
-int cuCtxSetCurrent(void *) { return 0; }
+int cuDevicePrimaryCtxRetain(CUctx_st **ctx, int) { return *ctx = &gContext, 0; }
+int cuCtxSetCurrent(CUctx_st *) { return 0; }
 int cuCtxSynchronize() { return 0; }
 int cuGetErrorString(int, const char **s) { return *s = "fake error", 0; }
-int cuModuleLoadData(Module **m, const void *) { return *m = new Module, 0; }
-int cuModuleUnload(Module *m) {
-  for (Function *f : m->functions)
+int cuModuleLoadData(CUmod_st **m, const void *) { return *m = new CUmod_st, 0; }
+int cuModuleUnload(CUmod_st *m) {
+  for (CUfunc_st *f : m->functions)
     delete f;
   delete m;
   return 0;
 }
-int cuModuleGetFunction(Function **f, Module *m, const char *name) {
-  m->functions.push_back(new Function{name});
+int cuModuleGetFunction(CUfunc_st **f, CUmod_st *m, const char *name) {
+  m->functions.push_back(new CUfunc_st{name});
   *f = m->functions.back();
   return 0;
 }
-int cuLaunchKernel(Function *f, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *,
+int cuLaunchKernel(CUfunc_st *f, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream_st *,
                    void **params, void **) {
   Launch l{f, {}};
   // The parameters are pointers to device pointers (the fake's are host
@@ -98,46 +113,46 @@ int cuLaunchKernel(Function *f, unsigned, unsigned, unsigned, unsigned, unsigned
   }
   return run(l);
 }
-int cuMemAlloc_v2(unsigned long long *p, size_t bytes) {
+int cuMemAlloc_v2(CUdeviceptr *p, size_t bytes) {
   void *m = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
   if (!m)
     return 2; // out of memory
   std::memset(m, 0xcd, bytes); // not zero: a kernel must write what it reads
-  *p = reinterpret_cast<unsigned long long>(m);
+  *p = reinterpret_cast<CUdeviceptr>(m);
   return 0;
 }
-int cuMemFree_v2(unsigned long long p) { return std::free(reinterpret_cast<void *>(p)), 0; }
-int cuMemcpyHtoD_v2(unsigned long long d, const void *h, size_t n) { return std::memcpy(reinterpret_cast<void *>(d), h, n), 0; }
-int cuMemcpyDtoH_v2(void *h, unsigned long long d, size_t n) { return std::memcpy(h, reinterpret_cast<void *>(d), n), 0; }
-int cuMemcpyDtoD_v2(unsigned long long d, unsigned long long s, size_t n) {
+int cuMemFree_v2(CUdeviceptr p) { return std::free(reinterpret_cast<void *>(p)), 0; }
+int cuMemcpyHtoD_v2(CUdeviceptr d, const void *h, size_t n) { return std::memcpy(reinterpret_cast<void *>(d), h, n), 0; }
+int cuMemcpyDtoH_v2(void *h, CUdeviceptr d, size_t n) { return std::memcpy(h, reinterpret_cast<void *>(d), n), 0; }
+int cuMemcpyDtoD_v2(CUdeviceptr d, CUdeviceptr s, size_t n) {
   return std::memmove(reinterpret_cast<void *>(d), reinterpret_cast<void *>(s), n), 0;
 }
-int cuMemsetD8_v2(unsigned long long d, unsigned char v, size_t n) { return std::memset(reinterpret_cast<void *>(d), v, n), 0; }
-int cuStreamCreate(void **s, unsigned) { return *s = reinterpret_cast<void *>(2), 0; }
-int cuStreamSynchronize(void *) { return 0; }
-int cuStreamBeginCapture_v2(void *, int) {
+int cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { return std::memset(reinterpret_cast<void *>(d), v, n), 0; }
+int cuStreamCreate(CUstream_st **s, unsigned) { return *s = &gStream, 0; }
+int cuStreamSynchronize(CUstream_st *) { return 0; }
+int cuStreamBeginCapture_v2(CUstream_st *, int) {
   gCapturing = true;
-  gCaptured = new Graph;
+  gCaptured = new CUgraph_st;
   return 0;
 }
-int cuStreamEndCapture(void *, Graph **g) {
+int cuStreamEndCapture(CUstream_st *, CUgraph_st **g) {
   gCapturing = false;
   *g = gCaptured;
   gCaptured = nullptr;
   return 0;
 }
-int cuGraphInstantiateWithFlags(Graph **exec, Graph *g, unsigned long long) {
-  *exec = new Graph(*g);
+int cuGraphInstantiateWithFlags(CUgraphExec_st **exec, CUgraph_st *g, unsigned long long) {
+  *exec = new CUgraphExec_st{g->launches};
   return 0;
 }
-int cuGraphLaunch(Graph *exec, void *) {
+int cuGraphLaunch(CUgraphExec_st *exec, CUstream_st *) {
   ++gReplays;
   for (const Launch &l : exec->launches)
     if (int s = run(l); s != 0)
       return s;
   return 0;
 }
-int cuGraphExecDestroy(Graph *g) { return delete g, 0; }
-int cuGraphDestroy(Graph *g) { return delete g, 0; }
+int cuGraphExecDestroy(CUgraphExec_st *g) { return delete g, 0; }
+int cuGraphDestroy(CUgraph_st *g) { return delete g, 0; }
 
 } // extern "C"
