@@ -49,48 +49,58 @@ namespace detail {
 
 namespace {
 
+/// e rebuilt bottom up, shared subtrees once (`done`): each node with its
+/// arguments rewritten goes through `node`, which may replace it (nullptr:
+/// keep it, copied only if an argument changed).
+template <class F>
+ExprRef rewrite(const ExprRef &e, std::unordered_map<const Expr *, ExprRef> &done, const F &node) {
+  if (!e)
+    return e;
+  if (auto it = done.find(e.get()); it != done.end())
+    return it->second;
+  std::vector<ExprRef> args;
+  bool changed = false;
+  for (const ExprRef &a : e->args) {
+    args.push_back(rewrite(a, done, node));
+    changed = changed || args.back() != a;
+  }
+  ExprRef out = e;
+  if (changed) {
+    auto copy = std::make_shared<Expr>(*e);
+    copy->args = std::move(args);
+    out = copy;
+  }
+  if (ExprRef replaced = node(out))
+    out = replaced;
+  done.emplace(e.get(), out);
+  return out;
+}
+
+/// Every expression of every statement in b (and the loops inside) through f.
+template <class F> void rewriteBlock(Block &b, const F &f) {
+  for (Stmt &s : b) {
+    s.limit = f(s.limit), s.index = f(s.index), s.value = f(s.value);
+    Tile &t = s.tile;
+    t.aIndex = f(t.aIndex), t.bIndex = f(t.bIndex), t.depth = f(t.depth), t.fresh = f(t.fresh);
+    for (Tile::Around &a : t.around)
+      a.count = f(a.count);
+    rewriteBlock(s.body, f);
+  }
+}
+
 /// Replaces loop variables by expressions, keeping shared subtrees shared.
 struct Substitute {
   std::unordered_map<int, ExprRef> vars;
   std::unordered_map<const Expr *, ExprRef> done;
 
   ExprRef expr(const ExprRef &e) {
-    if (!e)
-      return e;
-    if (auto it = done.find(e.get()); it != done.end())
-      return it->second;
-    ExprRef out = e;
-    if (e->kind == Expr::Var) {
-      if (auto v = vars.find(e->var); v != vars.end())
-        out = v->second;
-    } else if (!e->args.empty()) {
-      std::vector<ExprRef> args;
-      bool changed = false;
-      for (const ExprRef &a : e->args) {
-        args.push_back(expr(a));
-        changed = changed || args.back() != a;
-      }
-      if (changed) {
-        auto copy = std::make_shared<Expr>(*e);
-        copy->args = std::move(args);
-        out = copy;
-      }
-    }
-    done.emplace(e.get(), out);
-    return out;
+    return rewrite(e, done, [this](const ExprRef &n) -> ExprRef {
+      auto v = n->kind == Expr::Var ? vars.find(n->var) : vars.end();
+      return v != vars.end() ? v->second : nullptr;
+    });
   }
-
   void block(Block &b) {
-    for (Stmt &s : b) {
-      s.limit = expr(s.limit);
-      s.index = expr(s.index);
-      s.value = expr(s.value);
-      Tile &t = s.tile;
-      t.aIndex = expr(t.aIndex), t.bIndex = expr(t.bIndex), t.depth = expr(t.depth), t.fresh = expr(t.fresh);
-      for (Tile::Around &a : t.around)
-        a.count = expr(a.count);
-      block(s.body);
-    }
+    rewriteBlock(b, [this](const ExprRef &e) { return expr(e); });
   }
 };
 
@@ -322,30 +332,27 @@ struct Renumber {
   std::unordered_map<const Expr *, ExprRef> done;
 
   ExprRef expr(const ExprRef &e) {
-    if (!e)
-      return e;
-    if (auto it = done.find(e.get()); it != done.end())
-      return it->second;
-    auto copy = std::make_shared<Expr>(*e);
-    if (e->kind == Expr::Var || e->kind == Expr::Acc)
-      copy->var += vars;
-    if (e->kind == Expr::Load)
-      copy->var += buffers;
-    for (ExprRef &a : copy->args)
-      a = expr(a);
-    done.emplace(e.get(), copy);
-    return copy;
+    return detail::rewrite(e, done, [this](const ExprRef &n) -> ExprRef {
+      if (n->kind != Expr::Var && n->kind != Expr::Acc && n->kind != Expr::Load)
+        return nullptr;
+      auto copy = std::make_shared<Expr>(*n);
+      copy->var += n->kind == Expr::Load ? buffers : vars;
+      return copy;
+    });
   }
 
-  void block(Block &b) {
+  void ids(Block &b) const {
     for (Stmt &s : b) {
       if (s.var >= 0)
         s.var += vars;
       if (s.buffer >= 0)
         s.buffer += buffers;
-      s.limit = expr(s.limit), s.index = expr(s.index), s.value = expr(s.value);
-      block(s.body);
+      ids(s.body);
     }
+  }
+  void block(Block &b) {
+    ids(b);
+    detail::rewriteBlock(b, [this](const ExprRef &e) { return expr(e); });
   }
 };
 
