@@ -32,8 +32,14 @@ Tensor Graph::input(std::string name, DType dtype, const Shape &shape) {
   return record(this, ir_.addInput(std::move(name), ir::Type{dtype, shape, {}}));
 }
 
-Tensor Graph::param(std::string name, const std::vector<int64_t> &shape, const ir::Initializer &init, DType dtype) {
-  ir::Type t{dtype, {}, {}};
+DType floatX() {
+  const auto &c = config();
+  return c ? c->floatX : DType::F32;
+}
+
+Tensor Graph::param(std::string name, const std::vector<int64_t> &shape, const ir::Initializer &init,
+                    std::optional<DType> dtype) {
+  ir::Type t{dtype.value_or(floatX()), {}, {}};
   for (int64_t d : shape) {
     if (d < 0) {
       fail(makeError("parameter %{}: negative dim {}", name, d));
@@ -52,7 +58,9 @@ Tensor Graph::constant(HostTensor value, std::string name) {
   return record(this, ir_.addConst(std::move(name), std::move(value)));
 }
 
-Tensor Graph::scalar(double value, DType dtype) { return constant(HostTensor::scalar(dtype, value)); }
+Tensor Graph::scalar(double value, std::optional<DType> dtype) {
+  return constant(HostTensor::scalar(dtype.value_or(floatX()), value));
+}
 
 void Graph::output(Tensor t) {
   if (!t.valid())
@@ -70,6 +78,43 @@ void Graph::update(Tensor param, Tensor value) {
     return fail(makeError("update of %{}: both tensors must belong to graph @{}", param.name(), ir_.name()));
   if (auto s = ir_.addUpdate(param.id(), value.id()); !s)
     fail(s.error());
+}
+
+std::vector<std::pair<Tensor, Tensor>> Graph::updates() {
+  std::vector<std::pair<Tensor, Tensor>> out;
+  for (const ir::Update &u : ir_.updates())
+    out.emplace_back(Tensor(this, u.param), Tensor(this, u.value));
+  return out;
+}
+
+const std::shared_ptr<SharedVariables> &Graph::shared() {
+  if (!shared_)
+    shared_ = std::make_shared<SharedVariables>();
+  return shared_;
+}
+
+namespace {
+/// The parameter `t` is, registered in its graph's storage.
+Expected<std::string> sharedName(const Tensor &t) {
+  if (!t.valid())
+    return makeError("get_value/set_value of an invalid tensor (an op that failed to build)");
+  const ir::Graph &g = t.graph()->ir();
+  if (g.value(t.id()).kind != ir::ValueKind::Param)
+    return makeError("%{} is not a parameter: only parameters (shared variables) have a value", t.name());
+  const ir::Param &p = g.params()[static_cast<size_t>(g.value(t.id()).owner)];
+  KILN_TRY(t.graph()->shared()->add(t.name(), p));
+  return t.name();
+}
+} // namespace
+
+Expected<HostTensor> Tensor::get_value() const {
+  KILN_ASSIGN(std::string name, sharedName(*this));
+  return graph_->shared()->read(name);
+}
+
+Status Tensor::set_value(const HostTensor &value) const {
+  KILN_ASSIGN(std::string name, sharedName(*this));
+  return graph_->shared()->write(name, value);
 }
 
 Status Graph::status() const {

@@ -1,13 +1,29 @@
 //===- frontend/NN.cpp - Keras-like layers and the model zoo --------------===//
 #include "kiln/nn.h"
 
+#include "runtime/Config.h"
+
 namespace kiln::nn {
+
+bool defaultChannelsLast() {
+  const auto &c = config();
+  return c && c->channelsLast;
+}
+
+Shape imageShape(const Context &ctx, const std::vector<int64_t> &dims) {
+  Shape shape = {"N"};
+  for (size_t i = ctx.channelsLast && dims.size() > 1 ? 1 : 0; i < dims.size(); ++i)
+    shape.push_back(Dim::of(dims[i]));
+  if (ctx.channelsLast && dims.size() > 1)
+    shape.push_back(Dim::of(dims[0]));
+  return shape;
+}
 
 std::string Context::name(const std::string &kind) { return fmt::format("{}{}", kind, ++layerCount); }
 
 Tensor Context::param(const std::string &n, const std::vector<int64_t> &shape, const ir::Initializer &init,
                       bool trainable) {
-  Tensor p = g.param(n, shape, init, f32);
+  Tensor p = g.param(n, shape, init, floatX());
   (trainable ? params : stateParams).push_back(p);
   return p;
 }
@@ -23,6 +39,22 @@ Tensor activate(Tensor x, Activation a) {
   case Activation::Softmax: return softmax(x);
   }
   return x;
+}
+
+/// With channels last, x[N, spatial..., C] as x[N, C, spatial...] for the
+/// ops, and their result back (toFirst false).
+Tensor channelsFirst(const Context &ctx, Tensor x, bool toFirst) {
+  if (!ctx.channelsLast || !x.valid() || x.type().rank() < 3)
+    return x;
+  int64_t r = x.type().rank();
+  std::vector<int64_t> perm = {0};
+  if (toFirst)
+    perm.push_back(r - 1);
+  for (int64_t d = toFirst ? 1 : 2; d < (toFirst ? r - 1 : r); ++d)
+    perm.push_back(d);
+  if (!toFirst)
+    perm.push_back(1);
+  return transpose(x, perm);
 }
 
 /// The constant size of dim i of x, or an error recorded in the graph.
@@ -65,6 +97,7 @@ public:
   Tensor forward(Context &ctx, Tensor x) override {
     if (!x.valid())
       return x;
+    x = channelsFirst(ctx, x, true);
     std::string n = ctx.name("conv");
     int64_t channels = constDim(x, 1, "conv");
     std::vector<int64_t> wshape = {filters_, channels};
@@ -83,7 +116,7 @@ public:
       o.pad = begin;
       o.pad.insert(o.pad.end(), end.begin(), end.end());
     }
-    return activate(kiln::conv(x, w, o) + b, act_);
+    return channelsFirst(ctx, activate(kiln::conv(x, w, o) + b, act_), false);
   }
 
 private:
@@ -98,9 +131,10 @@ class Pool : public Layer {
 public:
   Pool(bool isMax, std::vector<int64_t> kernel, std::vector<int64_t> stride)
       : isMax_(isMax), kernel_(std::move(kernel)), stride_(stride.empty() ? kernel_ : std::move(stride)) {}
-  Tensor forward(Context &, Tensor x) override {
+  Tensor forward(Context &ctx, Tensor x) override {
     PoolOptions o{.stride = stride_};
-    return isMax_ ? max_pool(x, kernel_, o) : avg_pool(x, kernel_, o);
+    x = channelsFirst(ctx, x, true);
+    return channelsFirst(ctx, isMax_ ? max_pool(x, kernel_, o) : avg_pool(x, kernel_, o), false);
   }
 
 private:
@@ -123,6 +157,7 @@ public:
   Tensor forward(Context &ctx, Tensor x) override {
     if (!x.valid())
       return x;
+    x = channelsFirst(ctx, x, true);
     std::string n = ctx.name("batchnorm");
     int64_t c = constDim(x, 1, "batch_norm");
     Tensor scale = ctx.param(n + ".scale", {c}, init::constant(1));
@@ -130,11 +165,11 @@ public:
     Tensor mean = ctx.param(n + ".running_mean", {c}, init::zeros(), false);
     Tensor var = ctx.param(n + ".running_var", {c}, init::constant(1), false);
     if (!ctx.training)
-      return batch_norm_infer(x, scale, bias, mean, var, eps_);
+      return channelsFirst(ctx, batch_norm_infer(x, scale, bias, mean, var, eps_), false);
     auto r = batch_norm_train(x, scale, bias, eps_);
     ctx.g.update(mean, mean * momentum_ + r.mean * (1 - momentum_));
     ctx.g.update(var, var * momentum_ + r.var * (1 - momentum_));
-    return r.y;
+    return channelsFirst(ctx, r.y, false);
   }
 
 private:
@@ -175,7 +210,8 @@ LayerPtr avgPool(std::vector<int64_t> kernel, std::vector<int64_t> stride) {
   return std::make_shared<Pool>(false, std::move(kernel), std::move(stride));
 }
 LayerPtr globalAvgPool() {
-  return std::make_shared<Fn>([](Context &, Tensor x) { return reshape(global_avg_pool(x), {0, -1}); });
+  return std::make_shared<Fn>(
+      [](Context &ctx, Tensor x) { return reshape(global_avg_pool(channelsFirst(ctx, x, true)), {0, -1}); });
 }
 LayerPtr flatten() {
   return std::make_shared<Fn>([](Context &, Tensor x) { return reshape(x, {0, -1}); });
@@ -222,6 +258,12 @@ Sequential vgg16() {
   s.add(dense(4096, Activation::Relu));
   s.add(dense(1000));
   return s;
+}
+
+std::vector<int64_t> inputDims(const std::string &name) {
+  if (name == "vgg16")
+    return {3, 224, 224};
+  return {1, 28, 28};
 }
 
 Expected<Sequential> byName(const std::string &name) {

@@ -13,28 +13,38 @@ Head addHead(Graph &g, Tensor logits) {
   Head h;
   h.labels = g.input("labels", i64, {"N"});
   h.loss = softmax_cross_entropy(logits, h.labels).named("loss");
-  h.correct = reduce_sum(cast(equal(argmax(logits, 1), h.labels), f32)).named("correct");
+  h.correct = reduce_sum(cast(equal(argmax(logits, 1), h.labels), floatX())).named("correct");
   return h;
 }
 
-Expected<ClassifierFunctions> pair(Expected<Function> train, Expected<Function> eval) {
-  if (!train)
-    return train.error();
-  if (!eval)
-    return eval.error();
-  return ClassifierFunctions{train.take(), eval.take()};
+/// The training and evaluation Functions of two step graphs, over one
+/// storage of parameters (the evaluation sees the training's weights).
+Expected<ClassifierFunctions> pair(const ir::Graph &train, const ir::Graph &eval) {
+  FunctionOptions o;
+  o.shared = std::make_shared<SharedVariables>();
+  // images, labels -> loss, correct (the head's outputs, in that order)
+  KILN_ASSIGN(Function t, Function::compile(train, {train.inputs()[0], train.inputs()[1]}, train.outputs(), {}, o));
+  KILN_ASSIGN(Function e, Function::compile(eval, {eval.inputs()[0], eval.inputs()[1]}, eval.outputs(), {}, o));
+  ClassifierFunctions f{std::move(t), std::move(e), ""};
+  // What the loss reads as the logits: the head's softmax_cross_entropy operand.
+  ir::ValueId loss = train.lookup("loss");
+  if (loss == ir::kNoValue || train.value(loss).kind != ir::ValueKind::Result)
+    return f;
+  ir::ValueId logits = train.nodes()[static_cast<size_t>(train.value(loss).owner)].operands[0];
+  if (auto what = probabilityOutput(train, logits))
+    f.warning = fmt::format("warning: the logits %{} come from a {} (the model already ends in probabilities); "
+                            "the loss applies softmax again (softmax_cross_entropy): drop the model's last {}",
+                            train.nameOf(logits), *what, *what);
+  return f;
 }
 
 } // namespace
 
 Expected<ir::Graph> classifierStep(nn::Sequential &model, const std::vector<int64_t> &imageDims,
                                    const optim::Options &options, uint64_t seed, bool training) {
-  Shape shape = {"N"};
-  for (int64_t d : imageDims)
-    shape.push_back(Dim::of(d));
   Graph g(training ? "train_step" : "evaluate");
-  Tensor x = g.input("images", f32, shape);
   nn::Context ctx{g, training, seed};
+  Tensor x = g.input("images", floatX(), nn::imageShape(ctx, imageDims));
   Tensor logits = model.forward(ctx, x).named("logits");
   Head h = addHead(g, logits);
   g.output(h.loss);
@@ -47,12 +57,9 @@ Expected<ir::Graph> classifierStep(nn::Sequential &model, const std::vector<int6
 
 Expected<ClassifierFunctions> buildClassifier(nn::Sequential &model, const std::vector<int64_t> &imageDims,
                                               const optim::Options &options, uint64_t seed) {
-  auto build = [&](bool training) -> Expected<Function> {
-    KILN_ASSIGN(ir::Graph g, classifierStep(model, imageDims, options, seed, training));
-    // images, labels -> loss, correct (the head's outputs, in that order)
-    return Function::compile(g, {g.inputs()[0], g.inputs()[1]}, g.outputs());
-  };
-  return pair(build(true), build(false));
+  KILN_ASSIGN(ir::Graph train, classifierStep(model, imageDims, options, seed, true));
+  KILN_ASSIGN(ir::Graph eval, classifierStep(model, imageDims, options, seed, false));
+  return pair(train, eval);
 }
 
 Expected<ir::Graph> classifierStep(const ir::Graph &model, const optim::Options &options, bool training) {
@@ -81,24 +88,30 @@ Expected<ir::Graph> classifierStep(const ir::Graph &model, const optim::Options 
 }
 
 Expected<ir::Graph> classifierForward(nn::Sequential &model, const std::vector<int64_t> &imageDims, uint64_t seed) {
-  Shape shape = {"N"};
-  for (int64_t d : imageDims)
-    shape.push_back(Dim::of(d));
   Graph g("forward");
-  Tensor x = g.input("images", f32, shape);
   nn::Context ctx{g, false, seed};
+  Tensor x = g.input("images", floatX(), nn::imageShape(ctx, imageDims));
   g.output(model.forward(ctx, x).named("logits"));
   KILN_TRY(g.status());
   return std::move(g.ir());
 }
 
 Expected<ClassifierFunctions> buildClassifier(const ir::Graph &model, const optim::Options &options) {
-  auto build = [&](bool training) -> Expected<Function> {
-    KILN_ASSIGN(ir::Graph g, classifierStep(model, options, training));
-    // images, labels -> loss, correct
-    return Function::compile(g, {g.inputs()[0], g.inputs()[1]}, g.outputs());
-  };
-  return pair(build(true), build(false));
+  KILN_ASSIGN(ir::Graph train, classifierStep(model, options, true));
+  KILN_ASSIGN(ir::Graph eval, classifierStep(model, options, false));
+  return pair(train, eval);
+}
+
+std::optional<std::string> probabilityOutput(const ir::Graph &g, ir::ValueId v) {
+  while (v != ir::kNoValue && g.value(v).kind == ir::ValueKind::Result) {
+    const ir::Node &n = g.nodes()[static_cast<size_t>(g.value(v).owner)];
+    if (n.op == ir::OpKind::Softmax || n.op == ir::OpKind::Sigmoid)
+      return std::string(ir::opInfo(n.op).name);
+    if (n.op != ir::OpKind::Identity && n.op != ir::OpKind::Reshape)
+      return std::nullopt;
+    v = n.operands[0]; // through what does not change the values
+  }
+  return std::nullopt;
 }
 
 } // namespace kiln

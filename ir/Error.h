@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <variant>
@@ -28,6 +30,18 @@ Error makeError(fmt::format_string<Args...> f, Args &&...args) {
   return Error{fmt::format(f, std::forward<Args>(args)...)};
 }
 
+/// Reading the value of a failed Expected (or the error of a good one) is a
+/// bug in the caller: this says so on stderr, with the error it ignored,
+/// and aborts (instead of std::bad_variant_access and no message).
+[[noreturn]] inline void uncheckedExpected(const Error *ignored) {
+  if (ignored)
+    std::fprintf(stderr, "kiln: the value of a failed result was read without checking it; the error was:\n%s\n",
+                 ignored->message.c_str());
+  else
+    std::fprintf(stderr, "kiln: the error of a successful result was read\n");
+  std::abort();
+}
+
 /// A value of type T or an Error. Test with `if (!x)`, read with `*x`.
 template <typename T> class [[nodiscard]] Expected {
 public:
@@ -35,11 +49,23 @@ public:
   Expected(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
 
   explicit operator bool() const { return v_.index() == 0; }
-  T &operator*() { assert(*this); return std::get<0>(v_); }
-  const T &operator*() const { assert(*this); return std::get<0>(v_); }
+  T &operator*() {
+    if (v_.index() != 0)
+      uncheckedExpected(std::get_if<1>(&v_));
+    return *std::get_if<0>(&v_);
+  }
+  const T &operator*() const {
+    if (v_.index() != 0)
+      uncheckedExpected(std::get_if<1>(&v_));
+    return *std::get_if<0>(&v_);
+  }
   T *operator->() { return &**this; }
   const T *operator->() const { return &**this; }
-  const Error &error() const { assert(!*this); return std::get<1>(v_); }
+  const Error &error() const {
+    if (v_.index() != 1)
+      uncheckedExpected(nullptr);
+    return *std::get_if<1>(&v_);
+  }
   /// Moves the value out.
   T take() { return std::move(**this); }
 
@@ -53,7 +79,11 @@ public:
   Expected() = default;
   Expected(Error error) : error_(std::move(error)), failed_(true) {}
   explicit operator bool() const { return !failed_; }
-  const Error &error() const { assert(failed_); return error_; }
+  const Error &error() const {
+    if (!failed_)
+      uncheckedExpected(nullptr);
+    return error_;
+  }
 
 private:
   Error error_;

@@ -97,6 +97,7 @@ public:
   Status addOutput(ValueId v);
   void clearOutputs() { outputs_.clear(); }
   Status addUpdate(ValueId param, ValueId value);
+  void clearUpdates() { updates_.clear(); }
   /// Renames a value; the new name must be free.
   Status rename(ValueId v, std::string name);
 

@@ -241,6 +241,10 @@ Expected<Window> readWindow(const AttrView &attrs, std::vector<int64_t> kernel) 
     return {};
   };
   KILN_TRY(list("stride", n, 1, 1, w.stride));
+  // A pool's stride defaults to its kernel (PyTorch, Keras, nn::maxPool);
+  // a convolution's to 1.
+  if (attrs.getInts("stride").empty() && attrs.has("kernel"))
+    w.stride = w.kernel;
   KILN_TRY(list("dilation", n, 1, 1, w.dilation));
   std::vector<int64_t> pad;
   KILN_TRY(list("pad", 2 * n, 0, 0, pad));

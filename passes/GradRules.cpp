@@ -273,6 +273,27 @@ Expected<OperandGrads> binaryRule(const Rule &r, ValueId dy) {
   return OperandGrads{ga, gb};
 }
 
+/// The product of `dims` as a scalar of the rule's dtype: a constant where every
+/// dim is known, else the known part times a count the graph makes at run
+/// time (a sum of ones over the symbolic dims, folded once sizes are bound).
+Expected<ValueId> elementCount(const Rule &r, const std::vector<Dim> &dims) {
+  int64_t known = 1;
+  Shape symbolic;
+  for (const Dim &d : dims) {
+    if (d.isConst())
+      known *= d.value;
+    else
+      symbolic.push_back(d);
+  }
+  KILN_ASSIGN(ValueId count, r.c(static_cast<double>(known)));
+  if (symbolic.empty())
+    return count;
+  KILN_ASSIGN(ValueId one, r.c(1));
+  KILN_ASSIGN(ValueId ones, r.op(OpKind::BroadcastTo, {one}, {{"shape", symbolic}}));
+  KILN_ASSIGN(ValueId n, r.op(OpKind::ReduceSum, {ones}, {{"keepdims", false}}));
+  return known == 1 ? Expected<ValueId>(n) : r.op(OpKind::Mul, {n, count});
+}
+
 /// dy broadcast back over the reduced axes of x.
 Expected<ValueId> spreadReduced(const Rule &r, ValueId dy, const std::vector<int> &axes) {
   Type tx = r.type(r.x(0));
@@ -295,14 +316,11 @@ Expected<OperandGrads> reductionRule(const Rule &r, ValueId dy) {
   switch (r.n.op) {
   case OpKind::ReduceSum: return OperandGrads{g};
   case OpKind::ReduceMean: {
-    int64_t count = 1;
-    for (int a : *axes) {
-      if (!tx.shape[a].isConst())
-        return notDifferentiable(r.n, "over a dim unknown until run time; use reduce_sum and divide");
-      count *= tx.shape[a].value;
-    }
-    KILN_ASSIGN(ValueId k, r.c(1.0 / static_cast<double>(count)));
-    KILN_ASSIGN(ValueId out, r.op(OpKind::Mul, {g, k}));
+    std::vector<Dim> reduced;
+    for (int a : *axes)
+      reduced.push_back(tx.shape[a]);
+    KILN_ASSIGN(ValueId count, elementCount(r, reduced));
+    KILN_ASSIGN(ValueId out, r.op(OpKind::Div, {g, count}));
     return OperandGrads{out};
   }
   case OpKind::ReduceMax:
@@ -595,23 +613,7 @@ Expected<OperandGrads> nnRule(const Rule &r, const std::vector<std::optional<Val
       if (w) {
         KILN_ASSIGN(denom, r.op(OpKind::ReduceSum, {*w}, {{"keepdims", false}}));
       } else {
-        int64_t count = 1;
-        for (const Dim &d : r.type(labels).shape) {
-          if (!d.isConst()) {
-            count = -1;
-            break;
-          }
-          count *= d.value;
-        }
-        if (count < 0) { // a symbolic batch: count with a reduction at run time
-          KILN_ASSIGN(ValueId ones, r.b.zerosLike(labels));
-          KILN_ASSIGN(ValueId onesF, r.op(OpKind::Cast, {ones}, {{"to", dt}}));
-          KILN_ASSIGN(ValueId one, r.c(1));
-          KILN_ASSIGN(ValueId ones1, r.op(OpKind::Add, {onesF, one}));
-          KILN_ASSIGN(denom, r.op(OpKind::ReduceSum, {ones1}, {{"keepdims", false}}));
-        } else {
-          KILN_ASSIGN(denom, r.c(static_cast<double>(count)));
-        }
+        KILN_ASSIGN(denom, elementCount(r, r.type(labels).shape));
       }
       KILN_ASSIGN(factor, r.op(OpKind::Div, {dy, denom}));
     }

@@ -3,6 +3,8 @@
 
 #include "ir/Limits.h"
 
+#include <random>
+
 #include "ir/Initializer.h"
 #include "runtime/Npy.h"
 
@@ -93,6 +95,20 @@ Expected<Dataset> loadFashionMnist(const std::string &dir, bool train, int64_t l
     dst[i] = (static_cast<float>(src[i]) / 255.0f - 0.2860f) / 0.3530f;
   for (int64_t i = 0; i < n; ++i)
     d.labels.setInt(i, labels->getInt(i));
+  return d;
+}
+
+Dataset synthetic(int64_t n, const std::vector<int64_t> &dims, int64_t classes, uint64_t seed) {
+  Sizes sizes = {n};
+  sizes.insert(sizes.end(), dims.begin(), dims.end());
+  Dataset d{HostTensor(DType::F32, sizes), HostTensor(DType::I64, {n})};
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto *px = reinterpret_cast<float *>(d.images.data());
+  for (int64_t i = 0; i < d.images.numElements(); ++i)
+    px[i] = normal(rng);
+  for (int64_t i = 0; i < n; ++i)
+    d.labels.setInt(i, i % std::max<int64_t>(classes, 1));
   return d;
 }
 

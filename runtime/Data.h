@@ -13,6 +13,7 @@
 #include "ir/HostTensor.h"
 
 #include <string>
+#include <vector>
 
 namespace kiln::data {
 
@@ -34,6 +35,11 @@ inline constexpr const char *kFashionMnistDir = "/usr/share/datasets/fashion-mni
 Expected<Dataset> loadFashionMnist(const std::string &dir, bool train, int64_t limit = 0);
 /// A dataset from .npy files: images f32 [N, ...] (used as they are) and integer labels [N].
 Expected<Dataset> loadNpy(const std::string &imagesPath, const std::string &labelsPath);
+
+/// `n` random images of `dims` (standard normal, seeded) with labels
+/// cycling through 0..classes-1: a dataset for timing a model's step where
+/// its real data is not at hand (`kiln train --synthetic`).
+Dataset synthetic(int64_t n, const std::vector<int64_t> &dims, int64_t classes, uint64_t seed);
 
 struct Batch {
   ir::HostTensor images;

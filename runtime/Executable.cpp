@@ -2,6 +2,7 @@
 #include "runtime/Executable.h"
 
 #include "codegen/cuda/CudaDriver.h"
+#include "runtime/Config.h"
 #include "runtime/Device.h"
 
 #include <cstdlib>
@@ -76,7 +77,12 @@ HostTensor toLogical(const HostTensor &t, Layout l) { return relayout(t, l, fals
 
 Executable::~Executable() = default;
 
-std::string defaultCacheDir() { return codegen::DiskCache::defaultDir(); }
+std::string defaultCacheDir() {
+  if (std::getenv("KILN_CACHE_DIR") == nullptr)
+    if (const auto &c = config(); c && !c->cacheDir.empty())
+      return c->cacheDir;
+  return codegen::DiskCache::defaultDir();
+}
 
 size_t Executable::compiledGroups() const { return jit_ ? jit_->groups() : 0; }
 size_t Executable::cachedGroups() const { return jit_ ? jit_->cachedGroups() : 0; }
@@ -103,6 +109,7 @@ Expected<std::unique_ptr<Executable>> Executable::compile(const Graph &g, const 
     o.machine = driver::Options::machineFor(passes::Device::Cuda);
     o.planInPlace = false; // the kernels' buffers are __restrict__
   }
+  o.passOptions.dumpDir = options.dumpDir;
   o.jit.cacheDir = options.cacheDir;
   o.jit.keepIR = options.keepIR;
   o.jit.threads = parallelThreads();

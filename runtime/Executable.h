@@ -28,8 +28,8 @@ class KernelRunner;
 class DeviceProgram;
 
 
-/// `$KILN_CACHE_DIR` if set (empty: no cache), else `$XDG_CACHE_HOME/kiln`
-/// or `~/.cache/kiln`.
+/// `$KILN_CACHE_DIR` if set (empty: no cache), else the config's cache_dir,
+/// else `$XDG_CACHE_HOME/kiln` or `~/.cache/kiln`.
 std::string defaultCacheDir();
 
 struct CompileOptions {
@@ -44,6 +44,8 @@ struct CompileOptions {
   /// Where it runs: the CPU (LLVM), or a GPU (CUDA: an error naming what is
   /// missing when there is none).
   passes::Device device = passes::Device::Cpu;
+  /// Every stage of the compile written here (the config's dump_dir); empty: none.
+  std::string dumpDir;
 };
 
 class Executable {

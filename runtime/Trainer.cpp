@@ -19,7 +19,48 @@ namespace kiln {
 using namespace ir;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+/// Whether `want` is the channels-last order of images [N, C, spatial...].
+bool isChannelsLast(const Shape &want, const Sizes &images) {
+  size_t r = images.size();
+  if (r < 3 || want.size() != r || !want[r - 1].isConst() || want[r - 1].value != images[1])
+    return false;
+  for (size_t d = 1; d + 1 < r; ++d)
+    if (!want[d].isConst() || want[d].value != images[d + 1])
+      return false;
+  return true;
+}
+
+/// A batch of images as the function's first input takes it: in its dtype
+/// (a floatX=float64 model reads the f32 dataset converted), and channels
+/// last when it takes [N, H, W, C] (the config's image_data_format).
+HostTensor asInput(const Function &f, const HostTensor &images) {
+  Type want = f.inputType(0);
+  HostTensor t = images;
+  bool sameOrder = true;
+  for (size_t d = 1; d < want.shape.size() && d < images.sizes().size(); ++d)
+    sameOrder = sameOrder && want.shape[d].isConst() && want.shape[d].value == images.sizes()[d];
+  if (!sameOrder && isChannelsLast(want.shape, images.sizes())) {
+    const Sizes &s = images.sizes();
+    int64_t n = s[0], c = s[1], plane = images.numElements() / std::max<int64_t>(n * c, 1);
+    Sizes last = {n};
+    last.insert(last.end(), s.begin() + 2, s.end());
+    last.push_back(c);
+    t = HostTensor(images.dtype(), last);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t p = 0; p < plane; ++p)
+          t.set((i * plane + p) * c + ch, images.get((i * c + ch) * plane + p));
+  }
+  if (t.dtype() == want.dtype)
+    return t;
+  return HostTensor::fromDoubles(want.dtype, t.sizes(), t.toDoubles());
+}
+} // namespace
+
 Status Trainer::syncEvalParams() {
+  if (train_.shared() == eval_.shared())
+    return {}; // one storage: nothing to copy
   for (const auto &[name, value] : train_.params())
     if (eval_.param(name))
       KILN_TRY(eval_.setParam(name, *value));
@@ -32,7 +73,7 @@ Expected<std::pair<double, double>> Trainer::evaluate(const data::Dataset &data)
   double loss = 0, correct = 0;
   for (int64_t b = 0; b < loader.numBatches(); ++b) {
     data::Batch batch = loader.batch(b);
-    auto r = eval_({batch.images, batch.labels});
+    auto r = eval_({asInput(eval_, batch.images), batch.labels});
     if (!r)
       return r.error();
     loss += (*r)[0].get(0) * static_cast<double>(batch.labels.numElements());
@@ -97,15 +138,20 @@ Expected<std::vector<EpochStats>> Trainer::fit(const data::Dataset &train, const
   bool live = !config_.quiet && isatty(fileno(stderr));
   data::DataLoader loader(train, config_.batchSize, true, config_.seed);
   std::vector<EpochStats> all;
-  for (int epoch = start; epoch < config_.epochs; ++epoch) {
+  int64_t stepsDone = 0;
+  for (int epoch = start; epoch < config_.epochs && (config_.maxSteps <= 0 || stepsDone < config_.maxSteps);
+       ++epoch) {
     loader.startEpoch(epoch);
     auto t0 = Clock::now();
     double lossSum = 0, correct = 0;
     int64_t seen = 0, batches = loader.numBatches();
+    if (config_.maxSteps > 0)
+      batches = std::min(batches, config_.maxSteps - stepsDone);
     int64_t every = std::max<int64_t>(batches / 10, 1);
     for (int64_t b = 0; b < batches; ++b) {
       data::Batch batch = loader.batch(b);
-      auto r = train_({batch.images, batch.labels});
+      auto r = train_({asInput(train_, batch.images), batch.labels});
+      ++stepsDone;
       if (!r)
         return r.error();
       int64_t n = batch.labels.numElements();

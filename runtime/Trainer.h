@@ -26,6 +26,7 @@ struct TrainConfig {
   std::string resume;     ///< a checkpoint to start from
   std::string curve;      ///< path prefix of the curve: PREFIX.csv and PREFIX.svg
   bool quiet = false;
+  int64_t maxSteps = 0; ///< > 0: stop after this many training steps (the epoch then ends there)
 };
 
 struct EpochStats {

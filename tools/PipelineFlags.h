@@ -1,7 +1,7 @@
 //===- tools/PipelineFlags.h - The pass-pipeline flags of kiln and kiln-opt -*- C++ -*-===//
 //
 // -O0/-O1/-O2, --passes, --target, --image-layout, --print-before/--print-after,
-// --verify-each, --time-passes and --dump-dir (also `KILN_FLAGS=dump_dir=DIR`),
+// --verify-each, --time-passes and --dump-dir (also the config's dump_dir),
 // shared by `kiln dump` and `kiln-opt`.
 //
 //===----------------------------------------------------------------------===//
@@ -9,6 +9,7 @@
 
 #include "ir/Limits.h"
 #include "passes/PassManager.h"
+#include "runtime/Config.h"
 
 #include <CLI/CLI.hpp>
 
@@ -20,31 +21,15 @@
 
 namespace kiln::tools {
 
-/// The value of KEY in `KILN_FLAGS=key=value,key=value`, if given.
-inline std::optional<std::string> kilnFlag(std::string_view key) {
-  const char *flags = std::getenv("KILN_FLAGS");
-  if (!flags)
-    return std::nullopt;
-  std::string_view f = flags;
-  while (!f.empty()) {
-    std::string_view item = f.substr(0, f.find(','));
-    f.remove_prefix(std::min(f.size(), item.size() + 1));
-    if (item.substr(0, item.find('=')) == key && item.find('=') != std::string_view::npos)
-      return std::string(item.substr(item.find('=') + 1));
-  }
-  return std::nullopt;
-}
-
-/// Sets the memory limit from `--max-memory` if given, else from
-/// `KILN_FLAGS=max_memory=...`; a bad value is an error naming where it
-/// came from.
+/// Sets the memory limit from `--max-memory` if given (the config's
+/// max_memory, if set, was applied when it was read); a bad value is an
+/// error naming the flag.
 inline Status applyMemoryLimit(const std::string &flag) {
-  std::optional<std::string> value = flag.empty() ? kilnFlag("max_memory") : std::optional(flag);
-  if (!value)
+  if (flag.empty())
     return {};
-  auto bytes = ir::parseByteSize(*value);
+  auto bytes = ir::parseByteSize(flag);
   if (!bytes)
-    return makeError("error: {} max_memory: {}", flag.empty() ? "KILN_FLAGS" : "--max-memory", bytes.error().message);
+    return makeError("error: --max-memory: {}", bytes.error().message);
   ir::setMemoryLimit(*bytes);
   return {};
 }
@@ -122,7 +107,8 @@ struct PipelineFlags {
     o.printAfter = printAfter;
     o.dumpDir = dumpDir;
     if (o.dumpDir.empty())
-      o.dumpDir = kilnFlag("dump_dir").value_or("");
+      if (const auto &c = config(); c)
+        o.dumpDir = c->dumpDir;
     return o;
   }
 

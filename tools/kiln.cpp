@@ -295,10 +295,10 @@ int dumpCommand(const std::string &model, const std::string &format, const std::
 
 struct TrainArgs {
   std::string modelFile, zooName = "vgg", dataset = "fashion-mnist", dataDir = kiln::data::kFashionMnistDir;
-  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend = "llvm", dumpKernels,
-              schedule = "constant", device = "cpu";
+  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend, dumpKernels,
+              schedule = "constant", device; // backend, device: empty means the config's device
   int epochs = 1;
-  int64_t batchSize = 64, limit = 0, testLimit = 0;
+  int64_t batchSize = 64, limit = 0, testLimit = 0, synthetic = 0, steps = 0;
   double lr = 0.01, momentum = 0.9, weightDecay = 0;
   uint64_t seed = 1;
   bool profile = false;
@@ -339,25 +339,38 @@ int trainCommand(const TrainArgs &a) {
   o.weightDecay = a.weightDecay;
   if (!a.dumpKernels.empty() && a.backend == "reference")
     return fail(kiln::makeError("error: --dump-kernels: the reference backend compiles no kernels"));
+  const kiln::Config &config = *kiln::config(); // checked in main
   std::string backend = a.backend;
+  if (backend.empty())
+    backend = a.device.empty() ? (config.device == kiln::passes::Device::Cuda ? "cuda" : "llvm")
+                               : (a.device == "cuda" ? "cuda" : "llvm");
   if (a.device == "cuda") {
     if (a.backend == "reference")
       return fail(kiln::makeError("error: --device cuda runs compiled kernels; the reference backend has none"));
     backend = "cuda";
   }
+  bool profile = a.profile || config.profile;
   if (backend == "cuda")
     if (auto s = kiln::codegen::cuda::requireGpu(); !s)
-      return fail(kiln::makeError("error: --device cuda: {}", s.error().message));
-  if (backend == "cuda" && a.profile)
+      return fail(kiln::makeError("error: {}: {}", a.device.empty() && a.backend.empty() ? "device=cuda (the config)"
+                                                                                          : "--device cuda",
+                                  s.error().message));
+  if (backend == "cuda" && profile)
     setenv("KILN_CUDA_PROFILE", "1", 1); // each kernel waited for and timed (runtime/Device.h)
-  auto train = kiln::data::loadFashionMnist(a.dataDir, true, a.limit);
+  if (a.synthetic > 0 && !a.modelFile.empty())
+    return fail(kiln::makeError("error: --synthetic makes images of a zoo model's size; give --model, not a file"));
+  std::vector<int64_t> imageDims = kiln::nn::zoo::inputDims(a.zooName);
+  auto train = a.synthetic > 0 ? kiln::data::synthetic(a.synthetic, imageDims, 10, a.seed)
+                               : kiln::data::loadFashionMnist(a.dataDir, true, a.limit);
   if (!train)
     return fail(kiln::makeError("error: {}", train.error().message));
   if (a.schedule == "cosine") { // from lr to 0 over every step of the run
     o.schedule.kind = kiln::optim::Schedule::Cosine;
     o.schedule.totalSteps = a.epochs * ((static_cast<int64_t>(train->size()) + a.batchSize - 1) / a.batchSize);
   }
-  auto test = kiln::data::loadFashionMnist(a.dataDir, false, a.testLimit);
+  auto test = a.synthetic > 0 ? kiln::data::synthetic(std::min<int64_t>(a.synthetic, a.batchSize), imageDims, 10,
+                                                       a.seed + 1)
+                               : kiln::data::loadFashionMnist(a.dataDir, false, a.testLimit);
   if (!test)
     return fail(kiln::makeError("error: {}", test.error().message));
   kiln::Expected<kiln::ClassifierFunctions> fns = kiln::makeError("no model");
@@ -372,7 +385,7 @@ int trainCommand(const TrainArgs &a) {
     auto net = kiln::nn::zoo::byName(a.zooName);
     if (!net)
       return fail(kiln::makeError("error: {}", net.error().message));
-    fns = kiln::buildClassifier(*net, {1, 28, 28}, o, a.seed);
+    fns = kiln::buildClassifier(*net, imageDims, o, a.seed);
     what = "the " + a.zooName + " model";
   }
   if (!fns)
@@ -386,16 +399,19 @@ int trainCommand(const TrainArgs &a) {
   cfg.checkpoint = a.checkpoint;
   cfg.resume = a.resume;
   cfg.curve = (std::filesystem::path(a.outputDir) / "curve").string();
-  fmt::print("training {} on {} Fashion-MNIST images ({} test), batch {}, {} lr {}{}, on the {} backend\n", what,
-             train->size(), test->size(), a.batchSize, a.optimizer, a.lr,
-             a.schedule == "cosine" ? " (cosine)" : "", backend);
+  cfg.maxSteps = a.steps;
+  if (!fns->warning.empty())
+    fmt::print(stderr, "kiln train: {}\n", fns->warning);
+  fmt::print("training {} on {} {} images ({} test), batch {}, {} lr {}{}, {}, on the {} backend\n", what,
+             train->size(), a.synthetic > 0 ? "random" : "Fashion-MNIST", test->size(), a.batchSize, a.optimizer, a.lr,
+             a.schedule == "cosine" ? " (cosine)" : "", kiln::floatXName(fns->train.inputType(0).dtype), backend);
   kiln::Trainer trainer(fns->train, fns->eval, cfg);
   auto stats = trainer.fit(*train, *test);
   if (!stats)
     return fail(kiln::makeError("error: {}", stats.error().message));
   fmt::print("wrote {}.csv and {}.svg\n", cfg.curve, cfg.curve);
   const kiln::Executable *step = fns->train.lastExecutable();
-  if (a.profile) {
+  if (profile) {
     if (step)
       fmt::print("profile of the training step (last batch size):\n{}", step->profile());
     else
@@ -406,6 +422,13 @@ int trainCommand(const TrainArgs &a) {
       return fail(kiln::makeError("error: {}", written.error().message));
     fmt::print("wrote the training step's kernels to {}\n", a.dumpKernels);
   }
+  return 0;
+}
+
+int configCommand() {
+  fmt::print("# kiln's configuration: {} (the file), then KILN_FLAGS, then options in code\n", kiln::configFiles());
+  for (const kiln::ConfigEntry &e : kiln::config()->entries)
+    fmt::print("{:<24} = {:<16} # {}\n", e.key, e.value.empty() ? "(unset)" : e.value, e.source);
   return 0;
 }
 
@@ -482,7 +505,7 @@ int main(int argc, char **argv) {
   TrainArgs ta;
   auto *train = app.add_subcommand("train", "Train a classifier on Fashion-MNIST");
   train->add_option("model", ta.modelFile, "A .kir or .onnx model (first input images, first output logits)");
-  train->add_option("--model", ta.zooName, "A model of the zoo: mlp, lenet or vgg (default vgg)");
+  train->add_option("--model", ta.zooName, "A model of the zoo: mlp, lenet, vgg or vgg16 (default vgg)");
   train->add_option("--dataset", ta.dataset, "The dataset (fashion-mnist)");
   train->add_option("--data", ta.dataDir, "Directory of the Fashion-MNIST files");
   train->add_option("--epochs", ta.epochs, "Epochs")->check(CLI::PositiveNumber);
@@ -497,27 +520,40 @@ int main(int argc, char **argv) {
   train->add_option("--checkpoint", ta.checkpoint, "Write a safetensors checkpoint here after every epoch");
   train->add_option("--resume", ta.resume, "Resume from this checkpoint");
   train->add_option("--limit", ta.limit, "Train on the first N images only")->check(CLI::PositiveNumber);
+  train->add_option("--synthetic", ta.synthetic,
+                    "Train on N random images of the zoo model's size instead of Fashion-MNIST (vgg16: 3x224x224)")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--steps", ta.steps, "Stop after N training steps")->check(CLI::PositiveNumber);
   train->add_option("--test-limit", ta.testLimit, "Test on the first N test images only")->check(CLI::PositiveNumber);
   train->add_option("--output-dir", ta.outputDir, "Where the training curve (curve.csv, curve.svg) goes");
   train->add_flag("--profile", ta.profile, "Print where the training step's time went, kernel by kernel");
   train->add_option("--dump-kernels", ta.dumpKernels, "Write the training step's kernel IR (last batch size) to FILE");
   train->add_option("--backend", ta.backend, "llvm (native kernels, the default) or reference (the interpreter)")
       ->check(CLI::IsMember({"llvm", "reference"}));
-  train->add_option("--device", ta.device, "cpu (the default) or cuda (the GPU; an error naming what is missing "
-                                           "where there is none)")
+  train->add_option("--device", ta.device, "cpu or cuda (the GPU; an error naming what is missing where there is "
+                                           "none); default: the config's device (cpu)")
       ->check(CLI::IsMember({"cpu", "cuda", "gpu"}))
       ->transform(CLI::Transformer({{"gpu", "cuda"}}));
+
+  auto *configCmd = app.add_subcommand("config", "Print every configuration value in effect and where it came from "
+                                                 "(~/.kilnrc or $KILNRC, KILN_FLAGS, or the default)");
 
   std::string maxMemory;
   app.add_option("--max-memory", maxMemory,
                  "Refuse a tensor, or a model's parameters or values together, past this size (8G, 512M; default "
-                 "80% of physical memory; also KILN_FLAGS=max_memory=...)");
+                 "80% of physical memory; also the config's max_memory)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 1;
   }
+  if (const auto &config = kiln::config(); !config) {
+    std::cerr << "kiln: " << config.error().message << "\n";
+    return 1;
+  }
+  if (*configCmd)
+    return configCommand();
   if (auto limited = kiln::tools::applyMemoryLimit(maxMemory); !limited) {
     std::cerr << "kiln: " << limited.error().message << "\n";
     return 1;

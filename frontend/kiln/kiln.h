@@ -11,6 +11,18 @@
 //   g.output(probs);
 //   if (auto s = g.status(); !s) { /* s.error().message says what is wrong */ }
 //
+// Then differentiate and compile, as in Theano: parameters are shared
+// variables, one storage every function compiled from the graph reads and
+// updates (get_value/set_value), and a function applies only the updates
+// it is given.
+//
+//   auto y = g.input("y", kiln::i64, {"N"});
+//   auto loss = kiln::softmax_cross_entropy(kiln::matmul(x, w) + b, y);
+//   auto grads = kiln::grad(loss, {w, b});
+//   auto train = kiln::function({x, y}, {loss}, {{w, w - 0.1 * grads[0]}, {b, b - 0.1 * grads[1]}});
+//   auto predict = kiln::function({x}, {probs}); // sees train's weights
+//   auto out = (*train)({images, labels});       // Expected<std::vector<HostTensor>>
+//
 // Building never throws: an op with bad operands records an error in its
 // Graph (naming the op and the operand types) and returns an invalid Tensor;
 // ops on invalid tensors are skipped, so one mistake is reported once.
@@ -21,9 +33,14 @@
 
 #include "ir/Graph.h"
 #include "ir/Printer.h"
+#include "passes/Autodiff.h"
+#include "runtime/Function.h"
 
 #include <initializer_list>
+#include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln {
@@ -32,6 +49,10 @@ using ir::DType;
 using ir::Dim;
 using ir::HostTensor;
 using ir::Shape;
+
+/// The default float dtype: the config's floatX (float32 unless
+/// ~/.kilnrc or KILN_FLAGS says float64).
+DType floatX();
 
 inline constexpr DType f32 = DType::F32, f64 = DType::F64, f16 = DType::F16, bf16 = DType::BF16,
                        i64 = DType::I64, i32 = DType::I32, i8 = DType::I8, u8 = DType::U8, boolean = DType::Bool;
@@ -54,6 +75,13 @@ public:
   const std::string &name() const;
   /// Renames the value, so that dumps and output files carry a readable name.
   Tensor named(std::string name) const;
+
+  /// A parameter's value (Theano's `get_value`): the newest that any function
+  /// compiled from its graph made, or its initial value.
+  Expected<HostTensor> get_value() const;
+  /// Sets a parameter's value (`set_value`) for every function of its graph;
+  /// the dtype and shape must match.
+  Status set_value(const HostTensor &value) const;
 
 private:
   Graph *graph_ = nullptr;
@@ -81,17 +109,28 @@ public:
 
   /// An input; dims are sizes or symbols: {"N", 1, 28, 28}.
   Tensor input(std::string name, DType dtype, const Shape &shape);
-  /// A parameter (a shared variable) of constant shape made by `init`.
-  Tensor param(std::string name, const std::vector<int64_t> &shape, const ir::Initializer &init, DType dtype = f32);
+  /// A parameter (a shared variable) of constant shape made by `init`, of
+  /// `dtype` (unset: floatX).
+  Tensor param(std::string name, const std::vector<int64_t> &shape, const ir::Initializer &init,
+               std::optional<DType> dtype = std::nullopt);
   /// A parameter holding `value`.
   Tensor param(std::string name, HostTensor value);
   /// A constant; an empty name picks a fresh one.
   Tensor constant(HostTensor value, std::string name = "");
-  /// A scalar constant of the given dtype.
-  Tensor scalar(double value, DType dtype = f32);
+  /// A scalar constant of the given dtype (unset: floatX).
+  Tensor scalar(double value, std::optional<DType> dtype = std::nullopt);
   void output(Tensor t);
-  /// After each step, `param` takes the value `value` had (Theano's updates).
+  /// Registers an update: after each step `param` takes the value `value`
+  /// had. Layers (BatchNorm's running statistics) and optim::minimize
+  /// register theirs here; a step graph (ir()) carries them, and
+  /// kiln::function applies them when given updates().
   void update(Tensor param, Tensor value);
+  /// The updates registered with update(), in order.
+  std::vector<std::pair<Tensor, Tensor>> updates();
+
+  /// The storage of the parameters, shared by every function compiled from
+  /// this graph (created on first use).
+  const std::shared_ptr<SharedVariables> &shared();
 
   /// Every error recorded while building, one per line; success if none.
   Status status() const;
@@ -110,7 +149,28 @@ private:
   ir::Graph ir_;
   std::vector<Error> errors_;
   int constCount_ = 0;
+  std::shared_ptr<SharedVariables> shared_;
 };
+
+/// `param <- value` pairs, as Theano's `updates`.
+using Updates = std::vector<std::pair<Tensor, Tensor>>;
+
+/// Theano's `grad`: d cost / d each of `wrt`, appended to their graph as
+/// ordinary nodes (so the gradient of a gradient works). `cost` must be a
+/// float scalar; a `wrt` the cost does not depend on is an error unless
+/// `disconnected` is Zero. Errors are recorded in the graph (g.status())
+/// and the results are then invalid.
+std::vector<Tensor> grad(Tensor cost, const std::vector<Tensor> &wrt,
+                         passes::Disconnected disconnected = passes::Disconnected::Raise);
+Tensor grad(Tensor cost, Tensor wrt);
+
+/// Theano's `function`: compiles a callable from `inputs` (every input of
+/// the graph, in call order) to `outputs`, applying exactly `updates` after
+/// each call. Its parameters are the graph's shared variables. Options left
+/// unset come from the configuration (device, optimizer, mode). A graph
+/// with build errors, or tensors from two graphs, is an error.
+Expected<Function> function(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs,
+                            const Updates &updates = {}, FunctionOptions options = {});
 
 // --- Elementwise ------------------------------------------------------------------
 Tensor neg(Tensor x);

@@ -17,8 +17,13 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 namespace kiln::nn {
+
+/// Whether images are x[N, spatial..., C] (Keras's `channels_last`), as the
+/// config's `[nn] image_data_format` says; channels first by default.
+bool defaultChannelsLast();
 
 /// What layers need while building: the graph, the mode, a seed for their
 /// initializers, and the parameters they made (in order).
@@ -29,12 +34,21 @@ struct Context {
   std::vector<Tensor> params = {};      ///< trainable parameters
   std::vector<Tensor> stateParams = {}; ///< running statistics and counters
   int layerCount = 0;
+  /// Images as x[N, spatial..., C]: conv, pooling, batch norm and the global
+  /// pool take and give that order (the ops themselves are channels-first;
+  /// the layers transpose around them, and the transposes between layers
+  /// cancel). Weights keep their shapes, so both formats share checkpoints.
+  bool channelsLast = defaultChannelsLast();
 
   /// A fresh layer name: `dense1`, `conv2`, ...
   std::string name(const std::string &kind);
   Tensor param(const std::string &name, const std::vector<int64_t> &shape, const ir::Initializer &init,
                bool trainable = true);
 };
+
+/// The image shape [N, dims...] of a zoo model's input, `dims` given
+/// channels first (C, H, W), in the context's order.
+Shape imageShape(const Context &ctx, const std::vector<int64_t> &dims);
 
 class Layer {
 public:
@@ -63,6 +77,12 @@ public:
   Sequential() = default;
   Sequential(std::initializer_list<LayerPtr> layers) : layers_(layers) {}
   void add(LayerPtr l) { layers_.push_back(std::move(l)); }
+  /// Removes the last layer (Keras's `model.pop()`: replace the top).
+  void pop() {
+    if (!layers_.empty())
+      layers_.pop_back();
+  }
+  const std::vector<LayerPtr> &layers() const { return layers_; }
   Tensor forward(Context &ctx, Tensor x) override;
 
 private:
@@ -80,6 +100,9 @@ Sequential vgg();
 /// 1000 classes: 13 conv3x3-relu in five blocks of 64 to 512 channels, each
 /// block ending in a 2x2 max pool, then dense 4096, 4096, 1000.
 Sequential vgg16();
+/// The image size a zoo model takes, without the batch: [3, 224, 224] for
+/// vgg16, Fashion-MNIST's [1, 28, 28] for the others.
+std::vector<int64_t> inputDims(const std::string &name);
 /// The zoo model of that name (mlp, lenet, vgg, vgg16), or an error listing them.
 Expected<Sequential> byName(const std::string &name);
 } // namespace zoo

@@ -45,7 +45,7 @@ struct Options {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8; ///< Adam, AdamW
   double rho = 0.99;                             ///< RMSprop
   double clipNorm = 0.0; ///< > 0: scale the gradients so that their global L2 norm is at most this
-  Schedule schedule;
+  Schedule schedule = {};
 };
 
 /// Adds the updates of one step minimizing `cost` over `params`. State

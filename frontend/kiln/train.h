@@ -16,10 +16,18 @@
 
 namespace kiln {
 
+/// The training step and the evaluation, over one storage of parameters.
 struct ClassifierFunctions {
   Function train;
   Function eval;
+  /// Set when the logits are already probabilities (a softmax or sigmoid
+  /// ends the model): the loss would apply softmax twice.
+  std::string warning;
 };
+
+/// The op (`softmax`, `sigmoid`) that makes `v` a probability, looking
+/// through identity and reshape; nullopt for anything else.
+std::optional<std::string> probabilityOutput(const ir::Graph &g, ir::ValueId v);
 
 /// For a zoo model on images of shape [N, dims...] (symbolic batch N).
 /// The graph of one step of a classifier on images of `imageDims` (without

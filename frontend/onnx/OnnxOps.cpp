@@ -499,6 +499,8 @@ template <OpKind K> Status convPool(NodeCtx &c) {
     return c.unsupported("MaxPool with storage_order=1");
   Ints kernel = c.attrInts("kernel_shape");
   Ints strides = c.attrInts("strides"), dilations = c.attrInts("dilations");
+  if (strides.empty()) // ONNX's default stride is 1; kiln's pools default to the kernel
+    strides.assign(kernel.size(), 1);
   KILN_ASSIGN(Ints pads, windowPads(c, c.typeOf(x), kernel, strides, dilations));
   AttrList attrs = {{"kernel", kernel}, {"stride", strides}, {"pad", pads},
                     {"dilation", dilations}, {"ceil_mode", c.attrInt("ceil_mode", 0) != 0}};
@@ -622,7 +624,7 @@ Status convLRN(NodeCtx &c) {
   KILN_ASSIGN(ValueId sq, c.emit(OpKind::Mul, {x, x}));
   KILN_ASSIGN(ValueId planes, c.reshapeTo(sq, {t.shape[0], Dim::of(1), t.shape[1], Dim::unknown()}));
   KILN_ASSIGN(ValueId avg, c.emit(OpKind::AvgPool, {planes},
-                             {{"kernel", Ints{window, 1}},
+                             {{"kernel", Ints{window, 1}}, {"stride", Ints{1, 1}},
                               {"pad", Ints{before, 0, window - 1 - before, 0}},
                               {"count_include_pad", true}}));
   if (rescale != 1) {

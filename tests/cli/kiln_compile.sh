@@ -40,7 +40,7 @@ cat > "$tmp/unlowered.kir" <<'K'
 graph @unlowered {
   input %x : f32[N,3,8,8]
   input %u : u8[N,4]
-  %a = avg_pool(%x) {kernel=[2,2], dilation=[2,2]} : f32[N,3,6,6]
+  %a = avg_pool(%x) {kernel=[2,2], stride=[1,1], dilation=[2,2]} : f32[N,3,6,6]
   %t = add(%u, %u) : u8[N,4]
   output %a, %t
 }

@@ -107,7 +107,7 @@ TEST_CASE("argmax, softmax, the loss and integer ops compile to native kernels",
   ref::TensorMap x{{"x", randomTensor({6, 10}, 4, ir::DType::F32)}};
   checkEach("f32[6,10]", {
            "%y = argmax(%x) {axis=1, keepdims=false} : i64[6]",
-           "%y = argmin(%x) {axis=0} : i64[1,10]",
+           "%y = argmin(%x) {axis=0, keepdims=true} : i64[1,10]",
            "%y = softmax(%x) : f32[6,10]",
            "%y = log_softmax(%x) {axis=0} : f32[6,10]",
        }, x);

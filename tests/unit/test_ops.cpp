@@ -113,9 +113,10 @@ const std::vector<Case> kCases = {
   // Reductions.
   {"reduce_sum", {"f32[N,3,4]"}, "{axes=[1], keepdims=false}", "f32[N,4]"},
   {"reduce_sum", {"f32[N,3,4]"}, "{axes=[3]}", "error: axis 3 is out of range for rank 3"},
-  {"reduce_mean", {"f32[2,3]"}, "{axes=[-1]}", "f32[2,1]"},
+  {"reduce_mean", {"f32[2,3]"}, "{axes=[-1], keepdims=true}", "f32[2,1]"},
+  {"reduce_mean", {"f32[2,3]"}, "{axes=[-1]}", "f32[2]"}, // keepdims defaults to false
   {"reduce_mean", {"f32[2,3]"}, "{axes=[0,-2]}", "error: axis -2 is repeated"},
-  {"reduce_max", {"f32[2,3]"}, "", "f32[1,1]"},
+  {"reduce_max", {"f32[2,3]"}, "", "f32[]"},
   {"reduce_max", {"bool[2]"}, "", "error: must be numeric"},
   {"reduce_min", {"i32[5,2]"}, "{axes=[0], keepdims=false}", "i32[2]"},
   {"reduce_min", {"i32[5,2]"}, "{axes=[-3]}", "error: out of range"},
@@ -123,7 +124,7 @@ const std::vector<Case> kCases = {
   {"reduce_prod", {"f32[2,3]"}, "{keepdims=1}", "error: attribute 'keepdims' of op 'reduce_prod' must be a bool"},
   {"argmax", {"f32[N,10]"}, "{axis=1, keepdims=false}", "i64[N]"},
   {"argmax", {"f32[N,10]"}, "{axis=2}", "error: axis 2 is out of range"},
-  {"argmin", {"f32[3,4]"}, "{axis=-1}", "i64[3,1]"},
+  {"argmin", {"f32[3,4]"}, "{axis=-1, keepdims=true}", "i64[3,1]"},
   {"argmin", {"f32[]"}, "", "error: must have rank >= 1"},
   // Contractions.
   {"matmul", {"f32[N,784]", "f32[784,10]"}, "", "f32[N,10]"},
@@ -151,17 +152,18 @@ const std::vector<Case> kCases = {
   // Pooling.
   {"max_pool", {"f32[N,6,28,28]"}, "{kernel=[2,2], stride=[2,2]}", "f32[N,6,14,14]"},
   {"max_pool", {"f32[1,1,5,5]"}, "{kernel=[2,2], stride=[2,2], ceil_mode=true}", "f32[1,1,3,3]"},
-  {"max_pool", {"f32[1,1,9]"}, "{kernel=[3]}", "f32[1,1,7]"},
+  {"max_pool", {"f32[1,1,9]"}, "{kernel=[3]}", "f32[1,1,3]"}, // the stride defaults to the kernel
+  {"max_pool", {"f32[1,1,9]"}, "{kernel=[3], stride=[1]}", "f32[1,1,7]"},
   {"max_pool", {"f32[1,1,9,9]"}, "{kernel=[2]}", "error: kernel must have 2 entries"},
   {"max_pool", {"f32[1,1,9,9]"}, "", "error: op 'max_pool' needs attribute 'kernel'"},
-  {"avg_pool", {"f32[1,1,4,4,4]"}, "{kernel=[2,2,2], pad=[1,1,1,1,1,1], count_include_pad=true}", "f32[1,1,5,5,5]"},
+  {"avg_pool", {"f32[1,1,4,4,4]"}, "{kernel=[2,2,2], stride=[1,1,1], pad=[1,1,1,1,1,1], count_include_pad=true}", "f32[1,1,5,5,5]"},
   {"avg_pool", {"i32[1,1,4,4]"}, "{kernel=[2,2]}", "error: must be floating-point"},
   {"global_avg_pool", {"f32[N,64,7,7]"}, "", "f32[N,64,1,1]"},
   {"global_avg_pool", {"i32[N,64,7,7]"}, "", "i32[N,64,1,1]"},
   {"global_avg_pool", {"f32[3,4]"}, "", "error: must have rank >= 3"},
   {"global_max_pool", {"f32[2,3,4]"}, "", "f32[2,3,1]"},
   {"global_max_pool", {"bool[2,3,4]"}, "", "error: must be numeric"},
-  {"max_pool", {"u8[1,1,4,4]"}, "{kernel=[2,2]}", "u8[1,1,3,3]"},
+  {"max_pool", {"u8[1,1,4,4]"}, "{kernel=[2,2]}", "u8[1,1,2,2]"},
   {"max_pool_grad", {"f32[N,6,14,14]", "f32[N,6,28,28]"}, "{kernel=[2,2], stride=[2,2]}", "f32[N,6,28,28]"},
   {"max_pool_grad", {"f32[N,6,13,13]", "f32[N,6,28,28]"}, "{kernel=[2,2], stride=[2,2]}", "error: max_pool of x"},
   {"avg_pool_grad", {"f32[1,1,2,2]"}, "{kernel=[2,2], stride=[2,2], input_size=[4,4]}", "f32[1,1,4,4]"},

@@ -81,7 +81,7 @@ TEST_CASE("printing: defaults omitted, data exact, odd names quoted", "[parser][
                      "  const %h : f16[2] = [0.33325195, nan]\n"
                      "  const %flag : bool[2] = [true, false]\n"
                      "  %y = mul(%\"in put\", %w) : f32[N,3]\n"
-                     "  %s = reduce_sum(%y) {axes=[1]} : f32[N,1]\n"
+                     "  %s = reduce_sum(%y) {axes=[1], keepdims=true} : f32[N,1]\n"
                      "  %t = leaky_relu(%s) : f32[N,1]\n"
                      "  output %t\n"
                      "  update %w <- %w\n"

@@ -115,7 +115,7 @@ TEST_CASE("NaN propagates through max, min, relu, clip and pooling on every back
                      "  %n = min(%x, %c) : f32[1,1,37,2]\n"
                      "  %p = max_pool(%x) {kernel=[2,2], stride=[1,1]} : f32[1,1,36,1]\n"
                      "  %g = global_max_pool(%x) : f32[1,1,1,1]\n"
-                     "  %s = reduce_max(%x) {axes=[2]} : f32[1,1,1,2]\n"
+                     "  %s = reduce_max(%x) {axes=[2], keepdims=true} : f32[1,1,1,2]\n"
                      "  output %r, %c, %m, %n, %p, %g, %s\n}\n";
   auto g = ir::parse(text, "nan.kir");
   REQUIRE(g);
