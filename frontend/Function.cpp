@@ -39,6 +39,11 @@ Tensor grad(Tensor cost, Tensor wrt) { return grad(cost, std::vector<Tensor>{wrt
 Expected<Function> function(const std::vector<Tensor> &inputs, const std::vector<Tensor> &outputs,
                             const Updates &updates, FunctionOptions options) {
   Graph *g = nullptr;
+  // The graph's own build errors first: they say why a tensor is invalid.
+  for (const std::vector<Tensor> *list : {&inputs, &outputs})
+    for (const Tensor &t : *list)
+      if (t.valid() && !t.graph()->status())
+        return t.graph()->status().error();
   auto check = [&g](const Tensor &t, const char *what) -> Status {
     if (!t.valid())
       return makeError("function: an invalid {} (an op that failed to build; see the graph's status())", what);
