@@ -20,6 +20,7 @@
 
 #include "runtime/Data.h"
 
+#include <CLI/CLI.hpp>
 #include <png.h>
 
 #include <algorithm>
@@ -167,23 +168,24 @@ float handConv(const Image &img, const float *k, int64_t y, int64_t x) {
 } // namespace
 
 int main(int argc, char **argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  bool check = std::erase(args, "--check") > 0;
+  CLI::App app{"Convolution as image kernels: the nine 3x3 kernels of setosa.io, as one kiln conv"};
+  std::string input, outDir;
+  int64_t fashion = -1;
+  bool check = false;
+  app.add_option("image", input, "A binary 8-bit PGM (P5)");
+  app.add_option("out_dir", outDir, "Where the PNGs go (default: next to the image, or .)");
+  app.add_option("--fashion-mnist", fashion, "Use image INDEX of Fashion-MNIST's test set instead")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--check", check, "Compare every result with a hand loop");
+  CLI11_PARSE(app, argc, argv);
+  if (fashion >= 0 && !input.empty() && outDir.empty()) // `--fashion-mnist K OUT_DIR`
+    std::swap(input, outDir);
   Image img;
-  std::string outDir = ".";
-  if (args.size() >= 2 && args[0] == "--fashion-mnist") {
-    if (!readFashion(std::atoll(args[1].c_str()), img))
-      return 1;
-    outDir = args.size() > 2 ? args[2] : ".";
-  } else if (!args.empty() && args[0][0] != '-') {
-    if (!readPgm(args[0], img))
-      return 1;
-    outDir = args.size() > 1 ? args[1] : std::filesystem::path(args[0]).parent_path().string();
-  } else {
-    std::fprintf(stderr, "usage: image_kernels IMAGE.pgm [OUT_DIR] [--check]\n"
-                         "       image_kernels --fashion-mnist INDEX [OUT_DIR] [--check]\n");
+  if (fashion >= 0 ? !readFashion(fashion, img) : input.empty() ? !fail("give IMAGE.pgm or --fashion-mnist INDEX")
+                                                                 : !readPgm(input, img))
     return 1;
-  }
+  if (outDir.empty())
+    outDir = fashion >= 0 ? "." : std::filesystem::path(input).parent_path().string();
   if (outDir.empty())
     outDir = ".";
   std::error_code ec;

@@ -25,9 +25,10 @@
 
 #include "runtime/Data.h"
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 using namespace kiln;
@@ -51,13 +52,10 @@ HostTensor toVggInput(const HostTensor &images) {
 
 int main(int argc, char **argv) {
   int64_t limit = 1024, epochs = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--limit")
-      limit = std::atoll(argv[i + 1]);
-    else if (a == "--epochs")
-      epochs = std::atoll(argv[i + 1]);
-  }
+  CLI::App app{"vgg16"};
+  app.add_option("--limit", limit, "Train on the first N Fashion-MNIST images")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "Epochs")->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
   auto train = data::loadFashionMnist(data::kFashionMnistDir, true, limit);
   auto test = data::loadFashionMnist(data::kFashionMnistDir, false, 500);
   if (!train || !test) {
