@@ -11,6 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log"
 test -f "$tmp/prefix/include/kiln/kiln.h"
 test -x "$tmp/prefix/bin/kiln"
+"$tmp/prefix/bin/kiln" ops > /dev/null # the installed tool finds its libraries
 ls "$tmp"/prefix/lib*/libkiln.* > /dev/null
 cmake -S "$src/examples/consumer" -B "$tmp/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" > "$tmp/configure.log" ||
   { cat "$tmp/configure.log"; exit 1; }
