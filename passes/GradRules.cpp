@@ -285,13 +285,15 @@ Expected<ValueId> elementCount(const Rule &r, const std::vector<Dim> &dims) {
     else
       symbolic.push_back(d);
   }
-  KILN_ASSIGN(ValueId count, r.c(static_cast<double>(known)));
   if (symbolic.empty())
-    return count;
+    return r.c(static_cast<double>(known));
   KILN_ASSIGN(ValueId one, r.c(1));
   KILN_ASSIGN(ValueId ones, r.op(OpKind::BroadcastTo, {one}, {{"shape", symbolic}}));
   KILN_ASSIGN(ValueId n, r.op(OpKind::ReduceSum, {ones}, {{"keepdims", false}}));
-  return known == 1 ? Expected<ValueId>(n) : r.op(OpKind::Mul, {n, count});
+  if (known == 1)
+    return n;
+  KILN_ASSIGN(ValueId count, r.c(static_cast<double>(known)));
+  return r.op(OpKind::Mul, {n, count});
 }
 
 /// dy broadcast back over the reduced axes of x.

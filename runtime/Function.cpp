@@ -85,9 +85,10 @@ Expected<std::vector<HostTensor>> Function::operator()(const std::vector<HostTen
   if (args.size() != inputNames_.size())
     return makeError("function @{}: {} arguments given, it takes {}", graph_.name(), args.size(), inputNames_.size());
   ref::TensorMap feeds;
-  std::map<std::string, int64_t> dims; // the symbols the arguments bind
-  for (size_t i = 0; i < args.size(); ++i) {
+  for (size_t i = 0; i < args.size(); ++i)
     feeds.emplace(inputNames_[i], args[i]);
+  std::map<std::string, int64_t> dims; // the symbols the arguments bind (for placeholders only)
+  for (size_t i = 0; i < args.size() && !unused_.empty(); ++i) {
     const Shape &shape = graph_.type(graph_.lookup(inputNames_[i])).shape;
     for (size_t d = 0; d < shape.size() && d < args[i].sizes().size(); ++d)
       if (shape[d].isSymbol())

@@ -11,7 +11,8 @@ Status SharedVariables::add(const std::string &name, const ir::Param &p) {
     slots_[name].value = p.data;
     return {};
   }
-  const ir::HostTensor &v = it->second.holder ? read(name) : it->second.value;
+  // A value held elsewhere has the type of the one kept here: no need to bring it back.
+  const ir::HostTensor &v = it->second.value;
   if (!(v.type() == p.data.type()))
     return makeError("shared variable %{} is {}, the graph's parameter of that name is {}", name, toString(v.type()),
                      toString(p.data.type()));
