@@ -148,14 +148,9 @@ Status Importer::checkSupported() {
   std::map<std::string, std::vector<std::string>> missing;
   for (const auto &n : model_.graph().node()) {
     bool defaultDomain = n.domain().empty() || n.domain() == "ai.onnx";
-    bool legacyBroadcast = false; // opsets < 7: Add(..., broadcast=1, axis=k)
-    for (const auto &a : n.attribute())
-      legacyBroadcast |= a.name() == "broadcast" && a.i() != 0;
-    if (defaultDomain && findOnnxOp(n.op_type()) && !legacyBroadcast)
+    if (defaultDomain && findOnnxOp(n.op_type()))
       continue;
     std::string type = defaultDomain ? n.op_type() : n.domain() + "." + n.op_type();
-    if (legacyBroadcast)
-      type += " with legacy broadcast=1";
     missing[type].push_back(n.name().empty() ? (n.output_size() ? n.output(0) : "?") : n.name());
   }
   if (missing.empty())
@@ -396,6 +391,24 @@ Expected<ir::Graph> importOnnx(const std::string &path, const OnnxImportOptions 
   if (!bytes)
     return bytes.error();
   return importOnnxBytes(*bytes, path, options);
+}
+
+Expected<std::vector<std::string>> onnxInputNames(const std::string &path) {
+  auto bytes = readFile(path, std::min<int64_t>(ir::memoryLimit(), INT32_MAX));
+  if (!bytes)
+    return bytes.error();
+  ::onnx::ModelProto model;
+  if (bytes->size() > static_cast<size_t>(INT32_MAX) ||
+      !model.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())) || !model.has_graph())
+    return makeError("{}: error: not a valid ONNX model (the protobuf does not parse; is the file truncated?)", path);
+  std::set<std::string> initializers;
+  for (const auto &t : model.graph().initializer())
+    initializers.insert(t.name());
+  std::vector<std::string> names;
+  for (const auto &in : model.graph().input())
+    if (!initializers.count(in.name()))
+      names.push_back(in.name());
+  return names;
 }
 
 Expected<ir::HostTensor> loadOnnxTensor(const std::string &path, std::string *name) {

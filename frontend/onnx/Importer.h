@@ -40,6 +40,10 @@ public:
   Expected<ValueId> in(int i) const;
   /// A copy: emitting nodes may move the graph's storage.
   ir::Type typeOf(ValueId v) const;
+  /// Inputs 0 and 1 of a binary op. Before opset 7 a `broadcast=1` node
+  /// broadcasts input 1 onto input 0 from `axis` (default: its trailing
+  /// dims); that input is reshaped so numpy broadcasting means the same.
+  Expected<std::pair<ValueId, ValueId>> binaryIn();
   /// The value of input i, which must be known at import time.
   Expected<ir::HostTensor> constIn(int i) const;
   Expected<std::vector<int64_t>> constInts(int i) const;

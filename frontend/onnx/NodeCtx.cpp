@@ -21,6 +21,25 @@ Expected<ValueId> NodeCtx::in(int i) const {
   return im_.value(node_.input(i));
 }
 
+Expected<std::pair<ValueId, ValueId>> NodeCtx::binaryIn() {
+  KILN_ASSIGN(ValueId a, in(0));
+  KILN_ASSIGN(ValueId b, in(1));
+  if (opset() >= 7 || attrInt("broadcast", 0) == 0)
+    return std::pair{a, b};
+  const Shape sa = typeOf(a).shape, sb = typeOf(b).shape;
+  int64_t axis = attrInt("axis", static_cast<int64_t>(sa.size()) - static_cast<int64_t>(sb.size()));
+  if (axis < 0)
+    axis += static_cast<int64_t>(sa.size());
+  if (axis < 0 || axis + sb.size() > sa.size())
+    return error(fmt::format("legacy broadcast of {} onto {} from axis {} does not fit", toString(sb), toString(sa),
+                             attrInt("axis", axis)));
+  Shape shape(static_cast<size_t>(axis), Dim::of(1));
+  shape.insert(shape.end(), sb.begin(), sb.end());
+  shape.resize(sa.size(), Dim::of(1));
+  KILN_ASSIGN(b, reshapeTo(b, shape));
+  return std::pair{a, b};
+}
+
 Type NodeCtx::typeOf(ValueId v) const { return im_.graph().type(v); }
 
 Expected<HostTensor> NodeCtx::constIn(int i) const {

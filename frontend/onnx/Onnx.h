@@ -16,6 +16,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kiln {
 
@@ -33,6 +34,10 @@ Expected<ir::Graph> importOnnx(const std::string &path, const OnnxImportOptions 
 /// Imports a model from its serialized bytes; `name` is used in messages.
 Expected<ir::Graph> importOnnxBytes(std::string_view bytes, std::string_view name,
                                     const OnnxImportOptions &options = {});
+/// The names of the model's graph inputs that no initializer gives, in the
+/// model's order: the values a caller feeds (ONNX's test data feeds them by
+/// position, its tensors often unnamed).
+Expected<std::vector<std::string>> onnxInputNames(const std::string &path);
 /// Reads a serialized TensorProto (the .pb files of ONNX's test data); its
 /// name goes to `name` when given.
 Expected<ir::HostTensor> loadOnnxTensor(const std::string &path, std::string *name = nullptr);

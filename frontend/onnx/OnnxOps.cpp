@@ -32,8 +32,8 @@ template <OpKind K> Status unary(NodeCtx &c) {
 }
 
 template <OpKind K> Status binary(NodeCtx &c) {
-  KILN_ASSIGN(ValueId a, c.in(0));
-  KILN_ASSIGN(ValueId b, c.in(1));
+  KILN_ASSIGN(auto ab, c.binaryIn());
+  auto [a, b] = ab;
   if (K == OpKind::Pow && c.typeOf(a).dtype != c.typeOf(b).dtype) {
     // ONNX Pow takes an exponent of any numeric type; the result has the base's.
     KILN_ASSIGN(b, c.emit(OpKind::Cast, {b}, {{"to", c.typeOf(a).dtype}}));
@@ -64,8 +64,8 @@ Status convNot(NodeCtx &c) {
 }
 
 Status convXor(NodeCtx &c) {
-  KILN_ASSIGN(ValueId a, c.in(0));
-  KILN_ASSIGN(ValueId b, c.in(1));
+  KILN_ASSIGN(auto ab, c.binaryIn());
+  auto [a, b] = ab;
   KILN_ASSIGN(ValueId eq, c.emit(OpKind::Equal, {a, b}));
   KILN_ASSIGN(ValueId y, logicalNot(c, eq));
   return c.bind(0, y);
@@ -164,6 +164,14 @@ Status convHardSwish(NodeCtx &c) {
 Status convPRelu(NodeCtx &c) {
   KILN_ASSIGN(ValueId x, c.in(0));
   KILN_ASSIGN(ValueId slope, c.in(1));
+  // Before opset 7 a slope of C values is per channel (dim 1), as PyTorch's
+  // PReLU(num_parameters=C) exported.
+  if (const Shape xs = c.typeOf(x).shape, ss = c.typeOf(slope).shape;
+      c.opset() < 7 && ss.size() == 1 && xs.size() >= 2 && ss[0] == xs[1]) {
+    Shape perChannel(xs.size() - 1, Dim::of(1));
+    perChannel[0] = ss[0];
+    KILN_ASSIGN(slope, c.reshapeTo(slope, perChannel));
+  }
   KILN_ASSIGN(ValueId zero, c.scalar(0, c.typeOf(x).dtype));
   KILN_ASSIGN(ValueId neg, c.emit(OpKind::Less, {x, zero}));
   KILN_ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {x, slope}));
@@ -340,6 +348,8 @@ Status convNLLLoss(NodeCtx &c) {
 Status convMatMul(NodeCtx &c) { return binary<OpKind::MatMul>(c); }
 
 Status convGemm(NodeCtx &c) {
+  // Before opset 7, C broadcasts only with broadcast=1; numpy's rules, which
+  // kiln applies, accept every C that either spelling accepts.
   KILN_ASSIGN(ValueId a, c.in(0));
   KILN_ASSIGN(ValueId b, c.in(1));
   DType dt = c.typeOf(a).dtype;
@@ -519,7 +529,32 @@ Status convBatchNorm(NodeCtx &c) {
   KILN_ASSIGN(ValueId mean, c.in(3));
   KILN_ASSIGN(ValueId var, c.in(4));
   double eps = c.attrFloat("epsilon", 1e-5);
-  bool training = c.attrInt("training_mode", 0) != 0;
+  // Opsets 1-6 say test mode with is_test (default 0: the batch's
+  // statistics); 7-13 by the outputs asked for; 14 on with training_mode.
+  bool training = c.opset() < 7    ? c.attrInt("is_test", 0) == 0
+                  : c.opset() < 14 ? c.node().output_size() > 1
+                                   : c.attrInt("training_mode", 0) != 0;
+  if (c.opset() < 9 && c.attrInt("spatial", 1) == 0) {
+    // Statistics per activation (scale and the rest of x's shape past N).
+    if (training)
+      return c.unsupported("BatchNormalization with spatial=0 in training mode");
+    Shape rest = c.typeOf(x).shape;
+    rest.erase(rest.begin());
+    DType dt = c.typeOf(x).dtype;
+    std::vector<ValueId> params;
+    for (ValueId p : {scale, bias, mean, var}) {
+      KILN_ASSIGN(ValueId r, c.reshapeTo(p, rest));
+      params.push_back(r);
+    }
+    KILN_ASSIGN(ValueId e, c.scalar(eps, dt));
+    KILN_ASSIGN(ValueId centered, c.emit(OpKind::Sub, {x, params[2]}));
+    KILN_ASSIGN(ValueId ve, c.emit(OpKind::Add, {params[3], e}));
+    KILN_ASSIGN(ValueId sd, c.emit(OpKind::Sqrt, {ve}));
+    KILN_ASSIGN(ValueId norm, c.emit(OpKind::Div, {centered, sd}));
+    KILN_ASSIGN(ValueId scaled, c.emit(OpKind::Mul, {norm, params[0]}));
+    KILN_ASSIGN(ValueId y, c.emit(OpKind::Add, {scaled, params[1]}));
+    return c.bind(0, y);
+  }
   if (!training) {
     for (int i = 1; i < c.node().output_size(); ++i)
       if (!c.node().output(i).empty())

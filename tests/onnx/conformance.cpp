@@ -1,6 +1,6 @@
 //===- tests/onnx/conformance.cpp - ONNX's node tests as kiln's conformance suite -===//
 //
-//   kiln-onnx-conformance DATA_DIR [KNOWN_FAILURES] [--filter TEXT] [--quiet]
+//   kiln-onnx-conformance DATA_DIR [KNOWN_FAILURES] [--filter TEXT] [--quiet] [--require-all]
 //                         [--backend reference|llvm|aot|cuda|cuda-emulation] [--kiln PATH] [--every K]
 //                         [--emulate-every K] [--shard I/N]
 //
@@ -23,7 +23,8 @@
 // I-th of N interleaved parts, which ctest runs side by side); `--backend cuda` runs it on the GPU
 // (exit status 77, skipped, without one). A test whose model kiln refuses with "unsupported"
 // is reported as such. Prints one line per test and the summary `N passed, N failed, N
-// unsupported`; exits 1 on any failure not listed, with its reason, in the
+// unsupported`; exits 1 on any failure not listed (with --require-all, on
+// any unsupported or not-native test too), with its reason, in the
 // known-failures file (and on a listed one that passes, so the list shrinks).
 //
 //===----------------------------------------------------------------------===//
@@ -278,9 +279,16 @@ Result runTest(const fs::path &dir) {
   for (const fs::path &set : sets) {
     OnnxImportOptions options;
     std::vector<std::pair<std::string, ir::HostTensor>> inputs;
+    // ONNX's runner feeds input_K to the K-th graph input without an
+    // initializer; the tensors of the pytorch-* suites have no names.
+    auto inputNames = onnxInputNames(model);
+    if (!inputNames)
+      return {Outcome::Fail, firstLine(inputNames.error().message)};
     for (const fs::path &p : sortedEntries(set, "input_")) {
       std::string name;
       auto t = loadOnnxTensor(p.string(), &name);
+      if (t && inputs.size() < inputNames->size())
+        name = (*inputNames)[inputs.size()];
       if (!t) {
         // Sequence and optional inputs are not TensorProtos: let the model say why.
         auto g = importOnnx(model);
@@ -350,7 +358,7 @@ int main(int argc, char **argv) {
   fs::path root = argv[1];
   std::map<std::string, std::string> known;
   std::string filter;
-  bool quiet = false;
+  bool quiet = false, requireAll = false;
   int every = 1, shard = 0, shards = 1;
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
@@ -358,6 +366,8 @@ int main(int argc, char **argv) {
       filter = argv[++i];
     } else if (arg == "--quiet") {
       quiet = true;
+    } else if (arg == "--require-all") { // an unsupported or not-native test fails the run
+      requireAll = true;
     } else if (arg == "--backend" && i + 1 < argc) {
       std::string b = argv[++i];
       if (b != "reference" && b != "llvm" && b != "aot" && b != "cuda" && b != "cuda-emulation") {
@@ -441,10 +451,14 @@ int main(int argc, char **argv) {
     } else if (r.outcome == Outcome::NotNative) {
       ++notNative;
       tag = "NOT-NATIVE";
+      if (requireAll)
+        unexpected.push_back(name + " is not native, where --require-all wants every test: " + r.detail);
     } else if (r.outcome == Outcome::Unsupported) {
       ++unsupported;
       tag = "UNSUPPORTED";
       ++unsupportedReasons[r.detail.substr(r.detail.find(": error: ") == std::string::npos ? 0 : r.detail.find(": error: ") + 9)];
+      if (requireAll)
+        unexpected.push_back(name + " is unsupported, where --require-all wants every test: " + r.detail);
     } else {
       ++failed;
       tag = isKnown ? "KNOWN-FAIL" : "FAIL";
