@@ -1,5 +1,6 @@
 //===- driver/Driver.cpp - The one compile driver -------------------------===//
 #include "driver/Driver.h"
+#include "ir/DimExpr.h"
 
 #include "codegen/cuda/CudaDriver.h"
 #include "ir/Limits.h"
@@ -44,7 +45,7 @@ Status bindInputs(const Graph &g, const std::map<std::string, Sizes> &inputs, st
         return makeError("input '{}' has shape {} but {} was expected (dim {})", g.nameOf(v), toString(given),
                          toString(shape), d);
     for (size_t d = 0; d < shape.size(); ++d)
-      if (shape[d].isSymbol()) {
+      if (isNamedSymbol(shape[d])) {
         auto [bound, inserted] = dims.emplace(shape[d].sym, given[d]);
         if (!inserted && bound->second != given[d])
           return makeError("input '{}' has shape {}: dim {} is {} but {} is already bound to {}", g.nameOf(v),
@@ -132,12 +133,10 @@ void mergeSmallKernels(Compiled &c) {
 std::optional<Sizes> sizesOf(const Shape &shape, const std::map<std::string, int64_t> &dims) {
   Sizes out;
   for (const Dim &d : shape) {
-    if (d.isConst())
-      out.push_back(d.value);
-    else if (d.isSymbol() && dims.count(d.sym))
-      out.push_back(dims.at(d.sym));
-    else
+    std::optional<int64_t> v = dimValue(d, dims);
+    if (!v)
       return std::nullopt;
+    out.push_back(*v);
   }
   return out;
 }

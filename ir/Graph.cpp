@@ -1,5 +1,6 @@
 //===- ir/Graph.cpp - The dataflow graph ----------------------------------===//
 #include "ir/Graph.h"
+#include "ir/DimExpr.h"
 #include "ir/Limits.h"
 #include "ir/TypeRules.h"
 
@@ -219,8 +220,8 @@ Status Graph::checkAtSizes(const Node &n, const std::map<std::string, int64_t> &
   for (ValueId o : n.operands) {
     Type t = type(o);
     for (Dim &d : t.shape)
-      if (auto it = d.isSymbol() ? dims.find(d.sym) : dims.end(); it != dims.end()) {
-        d = Dim::of(it->second);
+      if (std::optional<int64_t> size = d.isSymbol() ? dimValue(d, dims) : std::nullopt) {
+        d = Dim::of(*size);
         bound = true;
       }
     types.push_back(std::move(t));

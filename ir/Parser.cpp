@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ir/Parser.h"
+#include "ir/DimExpr.h"
 #include "ir/Printer.h"
 #include "ir/File.h"
 
@@ -90,7 +91,7 @@ public:
         t.text += advance();
       return t;
     }
-    if (std::string_view("()[]{},:=?").find(c) != std::string_view::npos) {
+    if (std::string_view("()[]{},:=?*/").find(c) != std::string_view::npos) {
       t.kind = Tok::Punct;
       t.text = std::string(1, advance());
       return t;
@@ -223,6 +224,8 @@ private:
   // --- Token helpers ---------------------------------------------------------------
   void consume() { tok_ = lex_.next(); }
   bool isPunct(std::string_view p) const { return tok_.kind == Tok::Punct && tok_.text == p; }
+  /// After a size in a type's dims: an operator follows (`2*N`).
+  bool dimContinues() const { return isPunct("*") || isPunct("/") || isPunct("("); }
   bool isWord(std::string_view w) const { return tok_.kind == Tok::Word && tok_.text == w; }
   Error errorAt(const Token &t, const std::string &msg) const {
     return makeError("{}:{}:{}: error: {}", file_, t.line, t.col, msg);
@@ -282,23 +285,41 @@ private:
     while (!isPunct("]")) {
       if (!t.shape.empty())
         KILN_TRY(expectPunct(","));
-      if (tok_.kind == Tok::Number) {
-        auto v = toInt(tok_);
+      if (isPunct("?")) {
+        t.shape.push_back(Dim::unknown());
+        consume();
+        continue;
+      }
+      if (!(tok_.kind == Tok::Number || isPunct("(") || (tok_.kind == Tok::Word && tok_.text.find('.') == std::string::npos)))
+        return errorHere(fmt::format("expected a dimension (a size, a symbol or '?'), got {}", describe(tok_)));
+      // A size, a name, or an expression of names and sizes (64*N, (H+1)/2):
+      // the tokens up to the next ',' or ']' outside parentheses.
+      Token first = tok_;
+      std::string text;
+      int depth = 0, tokens = 0;
+      while (tok_.kind != Tok::End && (depth > 0 || !(isPunct(",") || isPunct("]")))) {
+        if (tok_.kind == Tok::Bad || tok_.kind == Tok::String || isPunct("[") || isPunct("{"))
+          return errorHere(fmt::format("expected a dimension (a size, a symbol or '?'), got {}", describe(tok_)));
+        depth += isPunct("(") ? 1 : isPunct(")") ? -1 : 0;
+        text += tok_.text;
+        ++tokens;
+        consume();
+      }
+      if (tokens == 1 && first.kind == Tok::Number) {
+        auto v = toInt(first);
         if (!v)
           return v.error();
         if (*v < 0)
-          return errorHere(fmt::format("dimension {} is negative", *v));
+          return errorAt(first, fmt::format("dimension {} is negative", *v));
         if (__builtin_mul_overflow(elements, *v, &elements))
-          return errorHere("the shape's element count overflows 64 bits");
+          return errorAt(first, "the shape's element count overflows 64 bits");
         t.shape.push_back(Dim::of(*v));
-      } else if (tok_.kind == Tok::Word && !tok_.text.empty() && tok_.text.find('.') == std::string::npos) {
-        t.shape.push_back(Dim::symbol(tok_.text));
-      } else if (isPunct("?")) {
-        t.shape.push_back(Dim::unknown());
-      } else {
-        return errorHere(fmt::format("expected a dimension (a size, a symbol or '?'), got {}", describe(tok_)));
+        continue;
       }
-      consume();
+      auto d = parseDim(text);
+      if (!d)
+        return errorAt(first, d.error().message);
+      t.shape.push_back(*d);
     }
     consume();
     if (isPunct("{") && !regionFollows()) {

@@ -1,5 +1,6 @@
 //===- ir/TypeRules.cpp - Type inference rules of the op table ------------===//
 #include "ir/TypeRules.h"
+#include "ir/DimExpr.h"
 #include "ir/Limits.h"
 
 #include <algorithm>
@@ -79,12 +80,24 @@ Expected<std::vector<int64_t>> constSpatial(const Type &t, std::string_view what
   return sizes;
 }
 
+/// A window's output size over a symbolic input: (in + pads - span) / stride
+/// + 1 as a dim expression (floor mode; ceil mode leaves it unknown, its
+/// last-window rule not being arithmetic).
+Dim symbolicWindowOutput(const Window &w, int i, const Dim &in) {
+  if (w.ceilMode)
+    return Dim::unknown();
+  int64_t span = w.dilation[i] * (w.kernel[i] - 1) + 1;
+  Dim num = dimAdd(in, Dim::of(w.padBegin[i] + w.padEnd[i]));
+  num = dimSub(num, Dim::of(span));
+  return dimAdd(dimFloorDiv(num, Dim::of(w.stride[i])), Dim::of(1));
+}
+
 Expected<Shape> windowOutputShape(const Window &w, const Type &x, Dim channels) {
   Shape out = {x.shape[0], std::move(channels)};
   for (int i = 0; i < w.spatialRank(); ++i) {
     const Dim &in = x.shape[i + 2];
     if (!in.isConst()) {
-      out.push_back(Dim::unknown());
+      out.push_back(symbolicWindowOutput(w, i, in));
       continue;
     }
     auto o = windowOutput(w, i, in.value);
@@ -103,7 +116,7 @@ Status checkGroups(const Dim &channels, int64_t groups, std::string_view what) {
   return {};
 }
 
-Dim mulDim(const Dim &d, int64_t k) { return d.isConst() ? Dim::of(d.value * k) : (k == 1 ? d : Dim::unknown()); }
+Dim mulDim(const Dim &d, int64_t k) { return dimMul(d, Dim::of(k)); }
 
 } // namespace
 
@@ -549,8 +562,11 @@ Result inferConvTranspose(std::span<const Type> ops, const AttrView &attrs) {
   Shape out = {x.shape[0], mulDim(w.shape[1], groups)};
   for (size_t i = 0; i < n; ++i) {
     const Dim &in = x.shape[i + 2];
-    if (!in.isConst()) {
-      out.push_back(Dim::unknown());
+    if (!in.isConst()) { // transposedOutput over a symbolic size
+      int64_t k = static_cast<int64_t>(i);
+      Dim o = dimMul(dimSub(in, Dim::of(1)), Dim::of(win->stride[k]));
+      int64_t rest = win->dilation[k] * (win->kernel[k] - 1) + outPad[k] + 1 - win->padBegin[k] - win->padEnd[k];
+      out.push_back(rest >= 0 ? dimAdd(o, Dim::of(rest)) : dimSub(o, Dim::of(-rest)));
       continue;
     }
     int64_t o = transposedOutput(*win, static_cast<int>(i), in.value, outPad[i]);
@@ -691,25 +707,10 @@ Result inferIdentity(std::span<const Type> ops, const AttrView &) { return Types
 static Result reshapeType(std::span<const Type> ops, const AttrView &attrs) {
   const Type &x = ops[0];
   const auto &spec = attrs.getInts("shape");
-  // The element count as a constant factor times a multiset of symbols.
-  int64_t inConst = 1;
-  std::multiset<std::string> inSyms;
-  bool inUnknown = false;
-  for (const Dim &d : x.shape) {
-    if (d.isConst())
-      inConst *= d.value;
-    else if (d.isSymbol())
-      inSyms.insert(d.sym);
-    else
-      inUnknown = true;
-  }
   Shape out;
   int inferAt = -1;
-  int64_t outConst = 1;
-  std::multiset<std::string> outSyms;
-  bool outUnknown = false;
+  Dim known = Dim::of(1); // the product of the dims spec gives
   for (size_t i = 0; i < spec.size(); ++i) {
-    Dim d;
     if (spec[i] == -1) {
       if (inferAt >= 0)
         return makeError("shape [{}] has more than one -1", fmt::join(spec, ","));
@@ -719,38 +720,35 @@ static Result reshapeType(std::span<const Type> ops, const AttrView &attrs) {
     }
     if (spec[i] < -1)
       return makeError("shape [{}] has a negative size", fmt::join(spec, ","));
-    if (spec[i] == 0) {
-      if (i >= x.shape.size())
-        return makeError("shape [{}] copies dim {} (0) but the input has rank {}", fmt::join(spec, ","), i, x.rank());
-      d = x.shape[i];
-    } else {
-      d = Dim::of(spec[i]);
-    }
-    if (d.isConst()) {
-      auto next = checkedMul(outConst, d.value);
-      if (!next)
-        return makeError("shape [{}] has more elements than kiln can address", fmt::join(spec, ","));
-      outConst = *next;
-    } else if (d.isSymbol()) {
-      outSyms.insert(d.sym);
-    } else {
-      outUnknown = true;
-    }
+    if (spec[i] == 0 && i >= x.shape.size())
+      return makeError("shape [{}] copies dim {} (0) but the input has rank {}", fmt::join(spec, ","), i, x.rank());
+    Dim d = spec[i] == 0 ? x.shape[i] : Dim::of(spec[i]);
+    if (known.isConst() && d.isConst() && !checkedMul(known.value, d.value))
+      return makeError("shape [{}] has more elements than kiln can address", fmt::join(spec, ","));
+    known = dimMul(known, d);
     out.push_back(d);
   }
-  if (inUnknown || outUnknown)
+  // Element counts as dim expressions: equal when the reshape is valid; the
+  // inferred dim is their quotient (an expression over symbols, or unknown).
+  Dim total = dimProduct(x.shape);
+  if (total.isUnknown() || known.isUnknown())
     return Types{makeType(x.dtype, out)};
   if (inferAt >= 0) {
-    if (inSyms != outSyms)
-      return Types{makeType(x.dtype, out)}; // the inferred dim is only known at run time
-    if (outConst == 0 || inConst % outConst != 0)
+    if (total.isConst() && known.isConst() && (known.value == 0 || total.value % known.value != 0))
       return makeError("cannot reshape {} to [{}]", toString(x), fmt::join(spec, ","));
-    out[inferAt] = Dim::of(inConst / outConst);
+    if (!known.isConst() || known.value != 0)
+      out[inferAt] = dimFloorDiv(total, known);
     return Types{makeType(x.dtype, out)};
   }
-  if (inSyms == outSyms && inConst != outConst)
-    return makeError("cannot reshape {} ({} elements) to [{}] ({} elements)", toString(x), inConst,
-                     fmt::join(spec, ","), outConst);
+  if (total.isConst() && known.isConst() && total.value != known.value)
+    return makeError("cannot reshape {} ({} elements) to [{}] ({} elements)", toString(x), total.value,
+                     fmt::join(spec, ","), known.value);
+  // Two polynomials (no quotients) over the same symbols that differ can
+  // never be equal.
+  bool polynomials = total.sym.find('/') == std::string::npos && known.sym.find('/') == std::string::npos;
+  if (polynomials && !total.isConst() && dimSymbols(total) == dimSymbols(known) && !(total == known))
+    return makeError("cannot reshape {} ({} elements) to [{}] ({} elements)", toString(x), toString(total),
+                     fmt::join(spec, ","), toString(known));
   return Types{makeType(x.dtype, out)};
 }
 
@@ -817,7 +815,7 @@ Result inferConcat(std::span<const Type> ops, const AttrView &attrs) {
     for (int i = 0; i < static_cast<int>(out.size()); ++i) {
       const Dim &d = ops[k].shape[i];
       if (i == *axis) {
-        out[i] = out[i].isConst() && d.isConst() ? Dim::of(out[i].value + d.value) : Dim::unknown();
+        out[i] = dimAdd(out[i], d);
         continue;
       }
       KILN_TRY(matchDim(out[i], d, fmt::format("dim {} of {} and {}", i, toString(ops[0]), toString(ops[k]))));
@@ -854,7 +852,9 @@ Result inferSlice(std::span<const Type> ops, const AttrView &attrs) {
     const Dim &d = x.shape[*axis];
     if (d.isConst())
       out[*axis] = Dim::of(sliceBounds(starts[i], ends[i], steps[i], d.value).count);
-    else if (!(starts[i] == 0 && steps[i] == 1 && ends[i] == std::numeric_limits<int64_t>::max()))
+    else if (starts[i] >= 0 && steps[i] == 1 && ends[i] == std::numeric_limits<int64_t>::max())
+      out[*axis] = dimSub(d, Dim::of(starts[i])); // x[k:] of a symbolic dim (negative at run time is an error)
+    else
       out[*axis] = Dim::unknown();
   }
   return Types{makeType(x.dtype, out)};
@@ -876,7 +876,8 @@ Result inferPad(std::span<const Type> ops, const AttrView &attrs) {
     if (std::abs(b) > kMaxWindowAttr || std::abs(e) > kMaxWindowAttr)
       return makeError("pads [{}] must each be at most 2^31 in size", fmt::join(pads, ","));
     if (!x.shape[i].isConst()) {
-      out[i] = Dim::unknown();
+      // A negative total comes out as a negative size at run time, an error there.
+      out[i] = b + e >= 0 ? dimAdd(x.shape[i], Dim::of(b + e)) : dimSub(x.shape[i], Dim::of(-(b + e)));
       continue;
     }
     int64_t n = x.shape[i].value;

@@ -1,5 +1,6 @@
 //===- lower/Lowerer.cpp - Values, loops, stores; the entry -----------------===//
 #include "lower/Lowerer.h"
+#include "ir/DimExpr.h"
 
 #include "ir/Definition.h"
 #include "passes/Rebuild.h"
@@ -53,12 +54,10 @@ bool Lowerer::check() {
     if (t.dtype == DType::U8 || t.dtype == DType::F16 || t.dtype == DType::BF16)
       return false;
     for (const Dim &d : t.shape) {
-      if (d.isConst())
-        sizes_[v].push_back(d.value);
-      else if (d.isSymbol() && dims_.count(d.sym))
-        sizes_[v].push_back(dims_.at(d.sym));
-      else
+      std::optional<int64_t> size = dimValue(d, dims_);
+      if (!size)
         return false;
+      sizes_[v].push_back(*size);
     }
     if (!strides(v))
       return false;

@@ -1,5 +1,6 @@
 //===- passes/PlanMemory.cpp - Static memory planning ---------------------===//
 #include "passes/PlanMemory.h"
+#include "ir/DimExpr.h"
 
 #include <algorithm>
 
@@ -14,10 +15,12 @@ Expected<int64_t> bytesOf(const Type &t, const std::map<std::string, int64_t> &d
   for (const Dim &d : t.shape) {
     int64_t s = d.value;
     if (d.isSymbol()) {
-      auto it = dims.find(d.sym);
-      if (it == dims.end())
-        return makeError("plan_memory: dim {} has no size (give it, e.g. --dims {}=64)", d.sym, d.sym);
-      s = it->second;
+      KILN_ASSIGN(std::optional<int64_t> v, evalDim(d, dims));
+      if (!v) {
+        std::string sym = *dimSymbols(d).begin();
+        return makeError("plan_memory: dim {} has no size (give it, e.g. --dims {}=64)", sym, sym);
+      }
+      s = *v;
     } else if (d.isUnknown()) {
       return makeError("plan_memory: a dim of {} is unknown until run time", toString(t));
     }

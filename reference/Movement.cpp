@@ -1,5 +1,6 @@
 //===- reference/Movement.cpp - Reference data movement -----------===//
 #include "reference/Kernels.h"
+#include "ir/DimExpr.h"
 
 namespace kiln::ref {
 
@@ -41,10 +42,10 @@ Expected<Sizes> resolveShape(const Shape &shape, const SymbolEnv &env) {
       out.push_back(d.value);
       continue;
     }
-    auto it = d.isSymbol() ? env.find(d.sym) : env.end();
-    if (it == env.end())
+    KILN_ASSIGN(std::optional<int64_t> size, evalDim(d, env));
+    if (!size)
       return makeError("dim {} of {} is not bound by the inputs", toString(d), toString(shape));
-    out.push_back(it->second);
+    out.push_back(*size);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 //===- reference/Reference.cpp - The reference interpreter --------===//
 #include "reference/Reference.h"
+#include "ir/DimExpr.h"
 #include "reference/Kernels.h"
 
 #include "ir/Limits.h"
@@ -29,7 +30,11 @@ Status bindShape(const Shape &shape, const Sizes &sizes, SymbolEnv &env, const s
     const Dim &d = shape[i];
     if (d.isConst() && d.value != sizes[i])
       return makeError("{} has shape {} but {} was expected (dim {})", what, toString(sizes), toString(shape), i);
-    if (d.isSymbol()) {
+    if (d.isSymbol() && !isNamedSymbol(d)) { // an expression: checked where its symbols are bound
+      if (auto v = dimValue(d, env); v && *v != sizes[i])
+        return makeError("{} has shape {} but {} was expected (dim {} is {} at these sizes)", what, toString(sizes),
+                         toString(shape), i, *v);
+    } else if (d.isSymbol()) {
       auto [it, inserted] = env.emplace(d.sym, sizes[i]);
       if (!inserted && it->second != sizes[i])
         return makeError("{} has shape {}: dim {} is {} but {} is already bound to {}", what, toString(sizes), i,
@@ -70,10 +75,9 @@ Status sizeResults(const Graph &g, const Node &n, const SymbolEnv &env, int64_t 
   for (ValueId r : n.results) {
     Sizes known;
     for (const Dim &d : g.type(r).shape) {
-      if (d.isConst())
-        known.push_back(d.value);
-      else if (auto it = d.isSymbol() ? env.find(d.sym) : env.end(); it != env.end())
-        known.push_back(it->second);
+      KILN_ASSIGN(std::optional<int64_t> size, evalDim(d, env));
+      if (size)
+        known.push_back(*size);
     }
     KILN_ASSIGN(int64_t bytes, checkedTensorBytes(DType::F64, known, fmt::format("result %{} of {}", g.nameOf(r),
                                                                                   g.describe(n))));

@@ -1,5 +1,6 @@
 //===- runtime/Function.cpp - Theano's `function` -------------------------===//
 #include "runtime/Function.h"
+#include "ir/DimExpr.h"
 
 #include "ir/Verifier.h"
 #include "passes/DCE.h"
@@ -91,13 +92,13 @@ Expected<std::vector<HostTensor>> Function::operator()(const std::vector<HostTen
   for (size_t i = 0; i < args.size() && !unused_.empty(); ++i) {
     const Shape &shape = graph_.type(graph_.lookup(inputNames_[i])).shape;
     for (size_t d = 0; d < shape.size() && d < args[i].sizes().size(); ++d)
-      if (shape[d].isSymbol())
+      if (ir::isNamedSymbol(shape[d]))
         dims.emplace(shape[d].sym, args[i].sizes()[d]);
   }
   for (const std::string &name : unused_) { // a placeholder nothing reads
     Sizes sizes;
     for (const Dim &d : graph_.type(graph_.lookup(name)).shape)
-      sizes.push_back(d.isConst() ? d.value : d.isSymbol() && dims.count(d.sym) ? dims.at(d.sym) : 1);
+      sizes.push_back(ir::dimValue(d, dims).value_or(1));
     feeds.emplace(name, HostTensor(graph_.type(graph_.lookup(name)).dtype, sizes));
   }
   if (backend_ == Backend::Reference) {

@@ -1,5 +1,6 @@
 //===- tools/Compile.cpp - kiln compile: a model ahead of time ------------===//
 #include "tools/Compile.h"
+#include "ir/DimExpr.h"
 
 #include "Model.h"
 #include "codegen/aot/AotAbi.h"
@@ -163,9 +164,10 @@ struct Build {
       auto s = driver::sizesOf(g.type(v).shape, bound);
       if (!s) {
         for (const Dim &d : g.type(v).shape)
-          if (d.isSymbol() && !bound.count(d.sym))
-            return makeError("input '{}' ({}): symbolic dim '{}' has no bound: give --dims {}=SIZE", g.nameOf(v),
-                             toString(g.type(v)), d.sym, d.sym);
+          for (const std::string &sym : dimSymbols(d))
+            if (!bound.count(sym))
+              return makeError("input '{}' ({}): symbolic dim '{}' has no bound: give --dims {}=SIZE", g.nameOf(v),
+                               toString(g.type(v)), sym, sym);
         return makeError("input '{}' ({}) has a dim only known at run time", g.nameOf(v), toString(g.type(v)));
       }
       out[g.nameOf(v)] = *s;
@@ -426,7 +428,7 @@ void tensorRecord(std::vector<int64_t> &table, std::string &strings, const std::
   int64_t elements = 1;
   for (int d = 0; d < type.rank() && d < KILN_AOT_MAX_RANK; ++d) {
     const Dim &dim = type.shape[static_cast<size_t>(d)];
-    int64_t size = d == 0 && batched ? 1 : dim.isConst() ? dim.value : dims.count(dim.sym) ? dims.at(dim.sym) : 1;
+    int64_t size = d == 0 && batched ? 1 : dimValue(dim, dims).value_or(1);
     w[KILN_AOT_T_DIMS + d] = size;
     elements *= size;
   }

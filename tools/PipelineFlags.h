@@ -8,6 +8,7 @@
 #pragma once
 
 #include "ir/Limits.h"
+#include "ir/DimExpr.h"
 #include "passes/PassManager.h"
 #include "runtime/Config.h"
 
@@ -61,7 +62,7 @@ inline Expected<std::map<std::string, ir::Sizes>> inputSizes(const ir::Graph &g,
     for (const ir::Dim &d : g.type(v).shape) {
       if (d.isUnknown())
         return makeError("input %{} has a dim only known at run time", g.nameOf(v));
-      s.push_back(d.isConst() ? d.value : (dims.count(d.sym) ? dims.at(d.sym) : 1));
+      s.push_back(ir::dimValue(d, dims).value_or(1));
     }
     sizes[g.nameOf(v)] = s;
   }

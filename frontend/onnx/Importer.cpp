@@ -352,15 +352,42 @@ Expected<Graph> Importer::run() {
   if (!order)
     return order.error();
   KILN_TRY(declareValues());
+  // Every node that cannot be imported is reported, not just the first: a
+  // failed node's outputs are left undefined and the nodes that read them
+  // are skipped (their inputs, not they, are what is wrong).
+  std::vector<std::string> failures;
+  std::set<std::string> undefined;
   for (const ::onnx::NodeProto *n : *order) {
-    NodeCtx ctx(*this, *n);
-    if (auto s = findOnnxOp(n->op_type())->convert(ctx); !s) {
-      const std::string &m = s.error().message;
-      return makeError("{}: error: {}: {}", file_, nodeLabel(*n), m);
+    bool readsUndefined = false;
+    for (const auto &in : n->input())
+      readsUndefined |= undefined.count(in) != 0;
+    std::string failure;
+    if (!readsUndefined) {
+      NodeCtx ctx(*this, *n);
+      if (auto s = findOnnxOp(n->op_type())->convert(ctx); !s)
+        failure = fmt::format("{}: {}", nodeLabel(*n), s.error().message);
+      for (const auto &o : n->output())
+        if (failure.empty() && !o.empty() && !values_.count(o))
+          failure = fmt::format("{}: output '{}' is unsupported", nodeLabel(*n), o);
     }
+    if (!readsUndefined && failure.empty())
+      continue;
+    if (!failure.empty())
+      failures.push_back(failure);
     for (const auto &o : n->output())
-      if (!o.empty() && !values_.count(o))
-        return makeError("{}: error: {}: output '{}' is unsupported", file_, nodeLabel(*n), o);
+      undefined.insert(o);
+  }
+  if (failures.size() == 1)
+    return makeError("{}: error: {}", file_, failures[0]);
+  if (!failures.empty()) {
+    bool unsupported = false;
+    std::string list;
+    for (const std::string &f : failures) {
+      unsupported |= f.find("unsupported") != std::string::npos;
+      list += "\n  " + f;
+    }
+    return makeError("{}: error: {} nodes cannot be imported{}:{}", file_, failures.size(),
+                     unsupported ? " (some use what is unsupported)" : "", list);
   }
   for (const auto &out : graph.output()) {
     auto v = value(out.name());

@@ -26,6 +26,18 @@ Expected<ir::DType> dtypeFromOnnx(int32_t elemType);
 
 class Importer;
 
+/// An element of an integer tensor that describes a shape: a constant (of
+/// any sign: Reshape's -1) or a symbolic dim (`N`, `64*N`).
+struct ShapeElem {
+  int64_t value = 0;
+  ir::Dim dim; ///< used when symbolic
+  bool symbolic() const { return dim.isSymbol(); }
+  /// The element as a dim; a negative constant is unknown.
+  ir::Dim asDim() const;
+};
+using ShapeElems = std::vector<ShapeElem>;
+std::string shapeText(const ShapeElems &e);
+
 /// A converter's view of the node it converts.
 class NodeCtx {
 public:
@@ -47,6 +59,11 @@ public:
   /// The value of input i, which must be known at import time.
   Expected<ir::HostTensor> constIn(int i) const;
   Expected<std::vector<int64_t>> constInts(int i) const;
+  /// Input i as a shape: known at import, or computed from symbolic shapes
+  /// (Shape, Gather, Concat, arithmetic; frontend/onnx/ShapeValues.cpp).
+  Expected<ShapeElems> shapeIn(int i) const;
+  /// Records that v, computed at run time, holds the shape `e`.
+  void setShapeElems(ValueId v, ShapeElems e);
 
   bool hasAttr(std::string_view name) const;
   int64_t attrInt(std::string_view name, int64_t def) const;
@@ -101,6 +118,11 @@ public:
   const std::string &file() const { return file_; }
   Expected<ValueId> value(const std::string &onnxName) const;
   Expected<ir::HostTensor> constantValue(ValueId v);
+  /// The value of an integer tensor that describes a shape, followed
+  /// through the ops that compute shapes (ShapeValues.cpp).
+  Expected<ShapeElems> shapeElems(ValueId v);
+  /// Records what a value computed at run time holds (the Shape of x).
+  void setShapeElems(ValueId v, ShapeElems e);
   std::string tempName(const std::string &base);
   Status bindName(const std::string &onnxName, ValueId v);
 
@@ -122,6 +144,7 @@ private:
   std::set<std::string> onnxNames_; ///< every name in the ONNX graph, kept free for it
   std::set<std::string> constInputNames_;
   std::unordered_map<ValueId, ir::HostTensor> folded_;
+  std::unordered_map<ValueId, ShapeElems> shapeValues_;
   friend class NodeCtx;
 };
 

@@ -53,6 +53,17 @@ Expected<HostTensor> NodeCtx::constIn(int i) const {
   return c;
 }
 
+Expected<ShapeElems> NodeCtx::shapeIn(int i) const {
+  KILN_ASSIGN(ValueId v, in(i));
+  auto e = im_.shapeElems(v);
+  if (!e)
+    return unsupported(fmt::format("input '{}' must be known when the model is imported or computed from shapes: {}",
+                                   node_.input(i), e.error().message));
+  return e;
+}
+
+void NodeCtx::setShapeElems(ValueId v, ShapeElems e) { im_.setShapeElems(v, std::move(e)); }
+
 Expected<std::vector<int64_t>> NodeCtx::constInts(int i) const {
   auto t = constIn(i);
   if (!t)

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "frontend/onnx/Importer.h"
+#include "ir/DimExpr.h"
 #include "ir/TypeRules.h"
 
 #include <cmath>
@@ -789,12 +790,48 @@ Status convFlatten(NodeCtx &c) {
   return c.bind(0, y);
 }
 
+/// ONNX Reshape's target as kiln dims: 0 copies x's dim, -1 is the rest
+/// of x's elements (a dim expression where x is symbolic).
+Expected<Shape> reshapeTarget(NodeCtx &c, const Shape &x, const ShapeElems &target) {
+  Shape out;
+  int inferAt = -1;
+  Dim known = Dim::of(1);
+  for (size_t i = 0; i < target.size(); ++i) {
+    const ShapeElem &e = target[i];
+    Dim d = e.symbolic() ? e.dim : e.value == 0 && i < x.size() ? x[i] : Dim::of(e.value);
+    if (!e.symbolic() && e.value == -1 && inferAt < 0) {
+      inferAt = static_cast<int>(i);
+      out.push_back(Dim::unknown());
+      continue;
+    }
+    if (d.isUnknown())
+      return c.error(fmt::format("Reshape to {}: a size is negative or copies a dim x lacks", shapeText(target)));
+    known = dimMul(known, d);
+    out.push_back(d);
+  }
+  if (inferAt >= 0)
+    out[static_cast<size_t>(inferAt)] = dimFloorDiv(dimProduct(x), known);
+  return out;
+}
+
 Status convReshape(NodeCtx &c) {
   KILN_ASSIGN(ValueId x, c.in(0));
-  KILN_ASSIGN(Ints spec, c.constInts(1));
-  if (c.attrInt("allowzero", 0) && std::find(spec.begin(), spec.end(), 0) != spec.end())
+  KILN_ASSIGN(ShapeElems target, c.shapeIn(1));
+  bool symbolic = false, zero = false;
+  Ints spec;
+  for (const ShapeElem &e : target) {
+    symbolic |= e.symbolic();
+    zero |= !e.symbolic() && e.value == 0;
+    spec.push_back(e.value);
+  }
+  if (c.attrInt("allowzero", 0) && zero)
     return c.unsupported("Reshape with allowzero=1 and a literal 0 in the shape");
-  KILN_ASSIGN(ValueId y, c.emit(OpKind::Reshape, {x}, {{"shape", spec}}));
+  if (!symbolic) {
+    KILN_ASSIGN(ValueId y, c.emit(OpKind::Reshape, {x}, {{"shape", spec}}));
+    return c.bind(0, y);
+  }
+  KILN_ASSIGN(Shape shape, reshapeTarget(c, c.typeOf(x).shape, target));
+  KILN_ASSIGN(ValueId y, c.reshapeTo(x, shape));
   return c.bind(0, y);
 }
 
@@ -1021,20 +1058,20 @@ Status convDropout(NodeCtx &c) {
   return {};
 }
 
-Expected<Shape> shapeFromInts(NodeCtx &c, const Ints &v) {
+Expected<Shape> shapeFromElems(NodeCtx &c, const ShapeElems &v) {
   Shape s;
-  for (int64_t d : v) {
-    if (d < 0)
-      return c.error(fmt::format("shape [{}] has a negative size", fmt::join(v, ",")));
-    s.push_back(Dim::of(d));
+  for (const ShapeElem &e : v) {
+    if (e.asDim().isUnknown())
+      return c.error(fmt::format("shape {} has a negative size", shapeText(v)));
+    s.push_back(e.asDim());
   }
   return s;
 }
 
 Status convExpand(NodeCtx &c) {
   KILN_ASSIGN(ValueId x, c.in(0));
-  KILN_ASSIGN(Ints shape, c.constInts(1));
-  KILN_ASSIGN(Shape s, shapeFromInts(c, shape));
+  KILN_ASSIGN(ShapeElems shape, c.shapeIn(1));
+  KILN_ASSIGN(Shape s, shapeFromElems(c, shape));
   KILN_ASSIGN(ValueId y, c.emit(OpKind::BroadcastTo, {x}, {{"shape", s}}));
   return c.bind(0, y);
 }
@@ -1072,17 +1109,63 @@ Expected<Ints> staticSizes(NodeCtx &c, ValueId x, std::string_view op) {
   return sizes;
 }
 
+/// x's size along `axis` computed at run time, as i64[1]: the count of a
+/// slice of x that keeps only that axis (a sum of ones; less(x, x) is false
+/// for every value, NaN included).
+Expected<ValueId> runtimeDim(NodeCtx &c, ValueId x, int axis) {
+  const Type t = c.typeOf(x);
+  Ints starts, ends, axes;
+  for (int i = 0; i < t.rank(); ++i)
+    if (i != axis)
+      starts.push_back(0), ends.push_back(1), axes.push_back(i);
+  ValueId line = x;
+  if (!axes.empty()) {
+    KILN_ASSIGN(line, c.emit(OpKind::Slice, {x}, {{"starts", starts}, {"ends", ends}, {"axes", axes}}));
+  }
+  KILN_ASSIGN(ValueId no, c.emit(OpKind::Less, {line, line}));
+  KILN_ASSIGN(ValueId zeros, c.emit(OpKind::Cast, {no}, {{"to", DType::I64}}));
+  KILN_ASSIGN(ValueId one, c.scalar(1, DType::I64));
+  KILN_ASSIGN(ValueId ones, c.emit(OpKind::Add, {zeros, one}));
+  KILN_ASSIGN(ValueId n, c.emit(OpKind::ReduceSum, {ones}, {{"axes", Ints{}}, {"keepdims", false}}));
+  return c.reshapeTo(n, {Dim::of(1)});
+}
+
+/// ONNX Shape: a constant where x's dims are; where they are symbolic, the
+/// sizes computed at run time, and the dims themselves recorded for the
+/// shape computations that follow (ShapeValues.cpp).
 Status convShape(NodeCtx &c) {
   KILN_ASSIGN(ValueId x, c.in(0));
-  KILN_ASSIGN(Ints sizes, staticSizes(c, x, "Shape"));
-  auto r = static_cast<int64_t>(sizes.size());
-  auto clampAxis = [&](int64_t a) { return std::clamp(a < 0 ? a + r : a, int64_t{0}, r); };
-  int64_t start = clampAxis(c.attrInt("start", 0)), end = clampAxis(c.attrInt("end", r));
-  Ints part(sizes.begin() + start, sizes.begin() + std::max(start, end));
-  HostTensor t(DType::I64, {static_cast<int64_t>(part.size())});
-  for (size_t i = 0; i < part.size(); ++i)
-    t.setInt(static_cast<int64_t>(i), part[i]);
-  KILN_ASSIGN(ValueId y, c.constant(std::move(t)));
+  const Shape shape = c.typeOf(x).shape;
+  auto r = static_cast<int64_t>(shape.size());
+  auto clampAxis = [r](int64_t a) { return std::clamp(a < 0 ? a + r : a, int64_t{0}, r); };
+  int64_t start = clampAxis(c.attrInt("start", 0)), end = std::max(start, clampAxis(c.attrInt("end", r)));
+  ShapeElems part;
+  bool symbolic = false;
+  for (int64_t i = start; i < end; ++i) {
+    const Dim &d = shape[static_cast<size_t>(i)];
+    if (d.isUnknown())
+      return c.unsupported("Shape of a tensor with a dim unknown until run time (give the input a dim_param)");
+    symbolic |= d.isSymbol();
+    part.push_back(d.isConst() ? ShapeElem{d.value, {}} : ShapeElem{0, d});
+  }
+  if (!symbolic) {
+    HostTensor t(DType::I64, {static_cast<int64_t>(part.size())});
+    for (size_t i = 0; i < part.size(); ++i)
+      t.setInt(static_cast<int64_t>(i), part[i].value);
+    KILN_ASSIGN(ValueId y, c.constant(std::move(t)));
+    return c.bind(0, y);
+  }
+  std::vector<ValueId> pieces;
+  for (int64_t i = start; i < end; ++i) {
+    const Dim &d = shape[static_cast<size_t>(i)];
+    HostTensor k(DType::I64, {1});
+    k.setInt(0, d.isConst() ? d.value : 0);
+    KILN_ASSIGN(ValueId v, d.isConst() ? c.constant(std::move(k)) : runtimeDim(c, x, static_cast<int>(i)));
+    pieces.push_back(v);
+  }
+  KILN_ASSIGN(ValueId y, pieces.size() == 1 ? Expected<ValueId>(pieces[0])
+                                            : c.emit(OpKind::Concat, pieces, {{"axis", int64_t{0}}}));
+  c.setShapeElems(y, part);
   return c.bind(0, y);
 }
 
@@ -1096,13 +1179,25 @@ Status convSize(NodeCtx &c) {
 }
 
 Status convConstantOfShape(NodeCtx &c) {
-  KILN_ASSIGN(Ints shape, c.constInts(0));
+  KILN_ASSIGN(ShapeElems elems, c.shapeIn(0));
   HostTensor fill = HostTensor::scalar(DType::F32, 0);
   if (const auto *a = c.attr("value")) {
     auto v = tensorFromProto(a->t());
     if (!v)
       return c.unsupported(v.error().message);
     fill = v.take();
+  }
+  Ints shape;
+  bool symbolic = false;
+  for (const ShapeElem &e : elems)
+    symbolic |= e.symbolic(), shape.push_back(e.value);
+  if (symbolic) { // the fill broadcast to the symbolic shape at run time
+    KILN_ASSIGN(Shape s, shapeFromElems(c, elems));
+    HostTensor one(fill.dtype(), {});
+    std::copy(fill.data(), fill.data() + dtypeSize(fill.dtype()), one.data());
+    KILN_ASSIGN(ValueId k, c.constant(std::move(one)));
+    KILN_ASSIGN(ValueId y, c.emit(OpKind::BroadcastTo, {k}, {{"shape", s}}));
+    return c.bind(0, y);
   }
   int64_t count = 1;
   for (int64_t d : shape)

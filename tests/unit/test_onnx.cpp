@@ -2,7 +2,10 @@
 #include "Helpers.h"
 
 #include "frontend/onnx/Onnx.h"
+#include "ir/Printer.h"
 #include "ir/Verifier.h"
+#include "reference/Reference.h"
+#include "runtime/Executable.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -233,4 +236,97 @@ TEST_CASE("auto_pad SAME_UPPER and SAME_LOWER pad as ONNX says", "[onnx]") {
     std::string want = mode == "SAME_UPPER" ? "pad=[0,0,1,1]" : "pad=[1,1,0,0]";
     CHECK(ir::print(*g).find(want) != std::string::npos);
   }
+}
+
+namespace {
+
+onnx::NodeProto &constInts(ModelBuilder &b, const std::string &name, std::vector<int64_t> v) {
+  auto &n = b.node("Constant", {}, {name});
+  auto *a = n.add_attribute();
+  a->set_name("value_ints");
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v)
+    a->add_ints(x);
+  return n;
+}
+
+/// Runs g at `feeds` on the reference and the LLVM backend; both must agree.
+std::vector<ir::HostTensor> runBoth(const ir::Graph &g, const ref::TensorMap &feeds) {
+  auto want = ref::evaluate(g, feeds);
+  if (!want)
+    FAIL(want.error().message);
+  std::map<std::string, ir::Sizes> sizes;
+  for (const auto &[name, t] : feeds)
+    sizes[name] = t.sizes();
+  auto exe = Executable::compile(g, sizes);
+  if (!exe)
+    FAIL(exe.error().message);
+  auto got = (*exe)->run(feeds);
+  REQUIRE(got);
+  for (size_t i = 0; i < want->outputs.size(); ++i) {
+    REQUIRE(got->outputs[i].sizes() == want->outputs[i].sizes());
+    for (int64_t k = 0; k < want->outputs[i].numElements(); ++k)
+      CHECK(got->outputs[i].get(k) == want->outputs[i].get(k));
+  }
+  return want->outputs;
+}
+
+} // namespace
+
+TEST_CASE("shapes computed from a symbolic batch become dim expressions", "[onnx][dims]") {
+  // The exporters' x.view(x.size(0), -1) and x.view(x.size(0) * x.size(1), -1)
+  // over a dim_param batch, and the Shape itself as an output.
+  ModelBuilder b;
+  b.input("x", {-1, 3, 4}, onnx::TensorProto::FLOAT, "N");
+  b.node("Shape", {"x"}, {"s"});
+  constInts(b, "i0", {0});
+  constInts(b, "i1", {1});
+  constInts(b, "minus1", {-1});
+  b.node("Gather", {"s", "i0"}, {"n"});
+  b.node("Gather", {"s", "i1"}, {"c"});
+  auto &cat = b.node("Concat", {"n", "minus1"}, {"target"});
+  auto *ax = cat.add_attribute();
+  ax->set_name("axis");
+  ax->set_type(onnx::AttributeProto::INT);
+  ax->set_i(0);
+  b.node("Reshape", {"x", "target"}, {"flat"});
+  b.node("Mul", {"n", "c"}, {"nc"});
+  auto &cat2 = b.node("Concat", {"nc", "minus1"}, {"target2"});
+  cat2.add_attribute()->CopyFrom(*ax);
+  b.node("Reshape", {"x", "target2"}, {"rows"});
+  b.output("flat");
+  b.output("rows");
+  b.output("s");
+  auto g = b.import();
+  if (!g)
+    FAIL(g.error().message);
+  std::string text = ir::print(*g);
+  CHECK(text.find(": f32[N,12]") != std::string::npos);
+  CHECK(text.find(": f32[3*N,4]") != std::string::npos);
+  for (int64_t n : {2, 5}) {
+    auto out = runBoth(*g, {{"x", test::randomTensor({n, 3, 4}, 7, ir::DType::F32)}});
+    CHECK(out[0].sizes() == ir::Sizes{n, 12});
+    CHECK(out[1].sizes() == ir::Sizes{3 * n, 4});
+    REQUIRE(out[2].sizes() == ir::Sizes{3});
+    CHECK(out[2].getInt(0) == n);
+    CHECK(out[2].getInt(1) == 3);
+    CHECK(out[2].getInt(2) == 4);
+  }
+}
+
+TEST_CASE("a shape computation kiln cannot follow is named, with every other failing node", "[onnx][errors]") {
+  ModelBuilder b;
+  b.input("x", {-1, 4}, onnx::TensorProto::FLOAT, "N");
+  b.input("k", {2}, onnx::TensorProto::INT64);
+  b.node("Reshape", {"x", "k"}, {"r"}, "reshape_by_input");
+  b.node("Relu", {"r"}, {"a"}); // reads a failed node's output: skipped, not reported
+  b.initializer("w", {2, 5, 3}, std::vector<float>(30, 1.0f));
+  b.node("MatMul", {"x", "w"}, {"m"}, "bad_matmul");
+  b.output("a");
+  b.output("m");
+  std::string e = b.error();
+  CHECK(e.find("m.onnx: error: 2 nodes cannot be imported (some use what is unsupported):\n"
+               "  node 'reshape_by_input' (Reshape): unsupported: input 'k' must be known when the model is imported") == 0);
+  CHECK(e.find("\n  node 'bad_matmul' (MatMul): ") != std::string::npos);
+  CHECK(e.find("Relu") == std::string::npos);
 }
