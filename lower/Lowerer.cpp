@@ -77,6 +77,13 @@ bool Lowerer::check() {
     for (ValueId res : n.results)
       if (product(sizes_[res]) == 0)
         return false;
+    // A kernel indexes a flat layout in stored order (strides()), so a
+    // convert into or out of one moves elements no stride describes: the
+    // reference interpreter does it.
+    if (n.op == OpKind::LayoutConvert &&
+        (r_.type(n.operands[0]).layout.isFlat() || r_.type(n.results[0]).layout.isFlat()) &&
+        !(r_.type(n.operands[0]).layout == r_.type(n.results[0]).layout))
+      return false;
     if (n.op == OpKind::LayoutConvert || n.op == OpKind::Identity)
       continue;
     if (isMovement(n.op)) {

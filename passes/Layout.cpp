@@ -225,13 +225,17 @@ Expected<Graph> assignLayouts(const Graph &g, const Target &target) {
     KILN_ASSIGN(Graph out, Assigner(g, target, paramLayouts).run());
     bool changed = false;
     for (const Node &n : out.nodes()) {
-      if (n.op != OpKind::MatMul || n.attrView().getBool("transpose_a") || n.attrView().getBool("transpose_b"))
+      if (n.op != OpKind::MatMul || n.attrView().getBool("transpose_a"))
         continue;
       const Type &a = out.type(source(out, n.operands[0]));
       ValueId b = n.operands[1];
+      // The weight's contracted dim (its rows, or its columns when it is
+      // transposed, as ONNX's Gemm and PyTorch's Linear store it) is
+      // stored as the flattened image is.
+      Layout::Kind flat = n.attrView().getBool("transpose_b") ? Layout::FlatCols : Layout::FlatRows;
       if (a.layout.kind == Layout::FlatCols && out.value(b).kind == ValueKind::Param &&
           out.type(b).layout.kind == Layout::RowMajor)
-        changed = setLayout(out, b, Layout{Layout::FlatRows, a.layout.block}) || changed;
+        changed = setLayout(out, b, Layout{flat, a.layout.block}) || changed;
     }
     for (const Update &u : out.updates()) {
       Layout want = out.type(source(out, u.value)).layout;

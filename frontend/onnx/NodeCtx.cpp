@@ -66,8 +66,22 @@ void NodeCtx::setShapeElems(ValueId v, ShapeElems e) { im_.setShapeElems(v, std:
 
 Expected<std::vector<int64_t>> NodeCtx::constInts(int i) const {
   auto t = constIn(i);
-  if (!t)
-    return t.error();
+  if (!t) {
+    // Constants that a shape computation gives (a static dim picked out of
+    // a symbolic shape) are known too.
+    KILN_ASSIGN(ValueId v, in(i));
+    auto e = im_.shapeElems(v);
+    if (!e)
+      return t.error();
+    std::vector<int64_t> out;
+    for (const ShapeElem &x : *e) {
+      if (x.symbolic())
+        return unsupported(fmt::format("input '{}' is {} at run time, where kiln needs it known at import",
+                                       node_.input(i), shapeText(*e)));
+      out.push_back(x.value);
+    }
+    return out;
+  }
   if (!isInteger(t->dtype()))
     return error(fmt::format("input '{}' must be an integer tensor", node_.input(i)));
   std::vector<int64_t> out;

@@ -11,6 +11,7 @@
 #include "RandomGraph.h"
 
 #include "kiln/train.h"
+#include "ir/Parser.h"
 #include "passes/PassManager.h"
 #include "runtime/Executable.h"
 #include "runtime/Parallel.h"
@@ -314,4 +315,25 @@ TEST_CASE("compiled kernels come back from the disk cache, and a damaged entry i
   CHECK(ok[1]);
   CHECK(compileAndCheck().second == groups);
   fs::remove_all(dir);
+}
+
+TEST_CASE("a layout_convert out of a flat layout moves the elements", "[llvm][layout]") {
+  // nhwc_cols16 stores a flattened NHWC image's columns channel-last; a
+  // kernel indexes flat values in stored order, so the convert back to
+  // row-major is the reference's (it was a plain copy, a wrong answer).
+  auto g = ir::parse(R"(graph @g {
+  input %x : f32[3,16,2,2]
+  %a = layout_convert(%x) {layout=nhwc} : f32[3,16,2,2]{nhwc}
+  %r = reshape(%a) {shape=[3,-1]} : f32[3,64]{nhwc_cols16}
+  %b = layout_convert(%r) {layout=row_major} : f32[3,64]
+  output %b
+})");
+  REQUIRE(g);
+  ir::HostTensor x = test::randomTensor({3, 16, 2, 2}, 5, ir::DType::F32);
+  auto exe = Executable::compile(*g, {{"x", x.sizes()}});
+  REQUIRE(exe);
+  auto got = (*exe)->run({{"x", x}});
+  REQUIRE(got);
+  for (int64_t i = 0; i < x.numElements(); ++i)
+    REQUIRE(got->outputs[0].get(i) == x.get(i));
 }
