@@ -95,15 +95,13 @@ Expected<ShapeElems> Importer::shapeElems(ValueId v) {
   bool anySymbolic = false;
   for (ValueId o : n.operands) {
     auto e = shapeElems(o);
-    if (!e)
-      return e.error();
+    if (!e) { // not a shape (a float tensor, say): the node may still fold as a constant
+      KILN_ASSIGN(HostTensor t, constantValue(v));
+      return elemsOf(t);
+    }
     for (const ShapeElem &x : *e)
       anySymbolic |= x.symbolic();
     ops.push_back(e.take());
-  }
-  if (!anySymbolic) {
-    KILN_ASSIGN(HostTensor t, constantValue(v));
-    return elemsOf(t);
   }
   ShapeElems out;
   AttrView attrs = n.attrView();
@@ -134,6 +132,9 @@ Expected<ShapeElems> Importer::shapeElems(ValueId v) {
       KILN_ASSIGN(ShapeElem r, arith(op, a, b));
       out.push_back(r);
     }
+  } else if (!anySymbolic) { // other ops of constants (which may come from a symbolic shape) fold
+    KILN_ASSIGN(HostTensor t, constantValue(v));
+    return elemsOf(t);
   } else {
     return makeError("'{}' ({} of a symbolic shape) is not a shape computation kiln follows at import", g_.nameOf(v),
                      opInfo(op).name);
