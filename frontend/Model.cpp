@@ -10,7 +10,8 @@
 
 namespace kiln {
 
-Expected<ir::Graph> loadModel(const std::string &path, const std::string &weights) {
+Expected<ir::Graph> loadModel(const std::string &path, const std::string &weights,
+                              const std::map<std::string, ir::HostTensor> *inputValues) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec))
     return makeError("{}: error: no such file", path);
@@ -31,7 +32,10 @@ Expected<ir::Graph> loadModel(const std::string &path, const std::string &weight
     loaded = l.take();
     options.weights = &loaded->tensors;
   }
-  auto g = ext == ".onnx" ? importOnnx(path) : ir::parseFile(path, options);
+  OnnxImportOptions onnxOptions;
+  if (inputValues)
+    onnxOptions.knownInputs = *inputValues;
+  auto g = ext == ".onnx" ? importOnnx(path, onnxOptions) : ir::parseFile(path, options);
   if (!g)
     return g.error();
   if (auto s = ir::verify(*g); !s)

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Model.h"
+#include "frontend/onnx/Onnx.h"
 #include "PipelineFlags.h"
 #include "tools/Compile.h"
 #include "ir/Dot.h"
@@ -145,23 +146,34 @@ kiln::Expected<kiln::ref::RunResult> evaluateModel(const RunArgs &a, const kiln:
 
 int runCommand(const RunArgs &a, const kiln::tools::PipelineFlags &flags) {
   const std::string &model = a.model, &outDir = a.outDir;
-  auto g = kiln::loadModel(model, a.loadWeights);
-  if (!g)
-    return fail(g.error());
-  kiln::ref::TensorMap feeds;
+  // The inputs first: an ONNX model whose shape operands are graph inputs
+  // is specialized on their values (the compile cache reuses the kernels
+  // of a run with the same values).
+  std::map<std::string, kiln::ir::HostTensor> given;
   for (const std::string &spec : a.inputs) {
     size_t eq = spec.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size())
       return fail(kiln::makeError("error: --input '{}' must be NAME=FILE.npy", spec));
     std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
-    if (g->lookup(name) == kiln::ir::kNoValue || g->value(g->lookup(name)).kind != kiln::ir::ValueKind::Input)
-      return fail(kiln::makeError("error: --input {}: {} has no input named '{}'", spec, model, name));
-    if (feeds.count(name))
+    if (given.count(name))
       return fail(kiln::makeError("error: input '{}' is given twice", name));
-    auto t = kiln::npy::load(file);
+    bool pb = std::filesystem::path(file).extension() == ".pb"; // ONNX's test data: a TensorProto
+    auto t = pb ? kiln::loadOnnxTensor(file) : kiln::npy::load(file);
     if (!t)
       return fail(kiln::makeError("error: input '{}': {}", name, t.error().message));
-    feeds.emplace(name, t.take());
+    given.emplace(name, t.take());
+  }
+  auto g = kiln::loadModel(model, a.loadWeights, &given);
+  if (!g)
+    return fail(g.error());
+  kiln::ref::TensorMap feeds;
+  for (auto &[name, t] : given) {
+    kiln::ir::ValueId v = g->lookup(name);
+    if (v != kiln::ir::kNoValue && g->value(v).kind == kiln::ir::ValueKind::Const)
+      continue; // a shape operand the model was specialized on
+    if (v == kiln::ir::kNoValue || g->value(v).kind != kiln::ir::ValueKind::Input)
+      return fail(kiln::makeError("error: --input {}: {} has no input named '{}'", name, model, name));
+    feeds.emplace(name, std::move(t));
   }
   // One file per output, named injectively: outputs whose names map to one
   // file name (`a/b` and `a:b` both to a_b.npy) are an error before the run.

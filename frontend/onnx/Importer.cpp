@@ -245,7 +245,9 @@ Expected<HostTensor> Importer::constantValue(ValueId v) {
   if (val.kind == ValueKind::Param) // an initializer used as a shape: its initial value
     return g_.params()[static_cast<size_t>(val.owner)].data;
   if (val.kind != ValueKind::Result)
-    return makeError("'{}' is a graph input, not a constant", val.name);
+    return makeError("'{}' is a graph input whose value the model needs at import (give it: kiln run specializes the "
+                     "model on `--input {}=FILE.npy`, OnnxImportOptions::knownInputs in the API)",
+                     val.name, val.name);
   auto it = folded_.find(v);
   if (it != folded_.end())
     return it->second;

@@ -50,5 +50,20 @@ assert b"'shape': (3, 4, 5)" in b, b[:100]
 assert list(got) == want, got
 print("ok: kiln run on test_relu/model.onnx matches relu")
 PY
+# A shape operand that is a graph input (ONNX's Reshape node tests): kiln
+# run specializes the model on its value, read from ONNX's .pb test data or
+# an .npy; each value gives its own shape, and leaving it out says how to give it.
+d="$onnx/test_reshape_reordered_all_dims"
+python3 - "$tmp/shape.npy" <<'PY'
+import struct, sys
+h = "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }"
+h += ' ' * (63 - (10 + len(h)) % 64) + '\n'
+open(sys.argv[1], 'wb').write(b'\x93NUMPY\x01\x00' + struct.pack('<H', len(h)) + h.encode() + struct.pack('<2q', 6, -1))
+PY
+out=$("$kiln" run "$d/model.onnx" --input data="$d/test_data_set_0/input_0.pb" --input shape="$d/test_data_set_0/input_1.pb" --output-dir "$tmp/r1") || fails=1
+[[ "$out" == *"reshaped.npy f32[4,2,3]"* ]] || { echo "FAIL: the shape input's value was not used: $out"; fails=1; }
+out=$("$kiln" run "$d/model.onnx" --input data="$d/test_data_set_0/input_0.pb" --input shape="$tmp/shape.npy" --output-dir "$tmp/r2") || fails=1
+[[ "$out" == *"reshaped.npy f32[6,4]"* ]] || { echo "FAIL: a second shape value was not used: $out"; fails=1; }
+expect "'shape' is a graph input whose value the model needs at import" run "$d/model.onnx" --input data="$d/test_data_set_0/input_0.pb" --output-dir "$tmp/o"
 expect "model is required" run
 exit $fails
