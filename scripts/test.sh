@@ -20,7 +20,7 @@ CC=clang-19 CXX=clang++-19 scripts/setup.sh build-san -DKILN_SANITIZE=ON -DKILN_
   -DCMAKE_BUILD_TYPE=Debug
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-san --output-on-failure -j "$jobs" \
-  -E "short training run|cli/kiln-train|e2e/aot-train|whole models|VGG-style training step|e2e/vgg16|e2e/custom-loop|e2e/consumer"
+  -E "short training run|cli/kiln-train|e2e/aot-train|whole models|VGG-style training step|e2e/vgg16|e2e/custom-loop|e2e/consumer|onnx/torch-models"
 
 # ThreadSanitizer: OpenMP's ordering through LLVM's Archer tool, libomp's own
 # internals suppressed (tests/tsan.supp).
