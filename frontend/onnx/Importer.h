@@ -50,6 +50,8 @@ public:
   bool hasInput(int i) const { return i < node_.input_size() && !node_.input(i).empty(); }
   /// The kiln value of input i.
   Expected<ValueId> in(int i) const;
+  /// The graph being built (for builders that append nodes themselves).
+  ir::Graph &graph();
   /// A copy: emitting nodes may move the graph's storage.
   ir::Type typeOf(ValueId v) const;
   /// Inputs 0 and 1 of a binary op. Before opset 7 a `broadcast=1` node

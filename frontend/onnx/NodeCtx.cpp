@@ -40,6 +40,8 @@ Expected<std::pair<ValueId, ValueId>> NodeCtx::binaryIn() {
   return std::pair{a, b};
 }
 
+ir::Graph &NodeCtx::graph() { return im_.graph(); }
+
 Type NodeCtx::typeOf(ValueId v) const { return im_.graph().type(v); }
 
 Expected<HostTensor> NodeCtx::constIn(int i) const {

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "frontend/onnx/Importer.h"
+#include "frontend/Recurrent.h"
 #include "ir/DimExpr.h"
 #include "ir/TypeRules.h"
 
@@ -1369,6 +1370,69 @@ Status convTan(NodeCtx &c) {
   return c.bind(0, y);
 }
 
+/// ONNX's RNN, GRU and LSTM, unrolled over the steps (frontend/Recurrent.h).
+template <recurrent::Cell Cell> Status convRecurrent(NodeCtx &c) {
+  recurrent::Spec spec;
+  spec.cell = Cell;
+  spec.hidden = c.attrInt("hidden_size", 0);
+  spec.direction = c.attrString("direction", "forward");
+  spec.clip = c.attrFloat("clip", 0);
+  spec.linearBeforeReset = c.attrInt("linear_before_reset", 0) != 0;
+  spec.inputForget = c.attrInt("input_forget", 0) != 0;
+  spec.prefix = c.node().output_size() && !c.node().output(0).empty() ? c.node().output(0) : c.node().name();
+  std::vector<double> alphas, betas;
+  if (const auto *a = c.attr("activation_alpha"))
+    alphas.assign(a->floats().begin(), a->floats().end());
+  if (const auto *a = c.attr("activation_beta"))
+    betas.assign(a->floats().begin(), a->floats().end());
+  size_t ai = 0, bi = 0;
+  if (const auto *a = c.attr("activations"))
+    for (const std::string &name : a->strings()) {
+      auto act = recurrent::activation(name, alphas, ai, betas, bi);
+      if (!act)
+        return c.unsupported(act.error().message);
+      spec.activations.push_back(*act);
+    }
+  bool batchFirst = c.attrInt("layout", 0) != 0;
+  recurrent::Operands ops;
+  auto optional = [&c](int i) -> Expected<ValueId> { return c.hasInput(i) ? c.in(i) : Expected<ValueId>(kNoValue); };
+  KILN_ASSIGN(ops.x, c.in(0));
+  KILN_ASSIGN(ops.w, c.in(1));
+  KILN_ASSIGN(ops.r, c.in(2));
+  KILN_ASSIGN(ops.b, optional(3));
+  KILN_ASSIGN(ops.seqLens, optional(4));
+  KILN_ASSIGN(ops.h0, optional(5));
+  if (Cell == recurrent::Cell::Lstm) {
+    KILN_ASSIGN(ops.c0, optional(6));
+    KILN_ASSIGN(ops.p, optional(7));
+  }
+  // layout=1: X [B, T, I] and the states [B, D, H]; kiln's order is time first.
+  auto swap01 = [&c](ValueId v) -> Expected<ValueId> {
+    if (v == kNoValue)
+      return v;
+    return c.emit(OpKind::Transpose, {v}, {{"perm", Ints{1, 0, 2}}});
+  };
+  if (batchFirst) {
+    KILN_ASSIGN(ops.x, swap01(ops.x));
+    KILN_ASSIGN(ops.h0, swap01(ops.h0));
+    KILN_ASSIGN(ops.c0, swap01(ops.c0));
+  }
+  auto r = recurrent::build(c.graph(), ops, spec);
+  if (!r)
+    return c.error(r.error().message);
+  ValueId y = r->y, yh = r->yh, yc = r->yc;
+  if (batchFirst) { // Y [T, D, B, H] -> [B, T, D, H]; the states [D, B, H] -> [B, D, H]
+    KILN_ASSIGN(y, c.emit(OpKind::Transpose, {y}, {{"perm", Ints{2, 0, 1, 3}}}));
+    KILN_ASSIGN(yh, swap01(yh));
+    KILN_ASSIGN(yc, swap01(yc));
+  }
+  KILN_TRY(c.bind(0, y));
+  KILN_TRY(c.bind(1, yh));
+  if (Cell == recurrent::Cell::Lstm)
+    KILN_TRY(c.bind(2, yc));
+  return {};
+}
+
 Status convEyeLike(NodeCtx &c) {
   KILN_ASSIGN(ValueId x, c.in(0));
   const Type t = c.typeOf(x);
@@ -1486,6 +1550,9 @@ const std::vector<OnnxOp> kOps = {
   {"Constant", convConstant, {}},
   {"Dropout", convDropout, {1, 2}},
   {"Expand", convExpand, {1}},
+  {"RNN", convRecurrent<recurrent::Cell::Rnn>, {}},
+  {"GRU", convRecurrent<recurrent::Cell::Gru>, {}},
+  {"LSTM", convRecurrent<recurrent::Cell::Lstm>, {}},
   {"Tile", convTile, {1}},
   {"Shape", convShape, {}},
   {"Size", convSize, {}},
