@@ -1,7 +1,10 @@
 //===- frontend/NN.cpp - Keras-like layers and the model zoo --------------===//
 #include "kiln/nn.h"
 
+#include "frontend/Recurrent.h"
 #include "runtime/Config.h"
+
+#include <cmath>
 
 namespace kiln::nn {
 
@@ -88,6 +91,63 @@ public:
 private:
   int64_t units_;
   Activation act_;
+};
+
+/// An LSTM or GRU over x[N, T, I], batch first as in Keras and PyTorch's
+/// batch_first: the last hidden state [N, units], or with `sequences` every
+/// step's [N, T, units]. The steps are unrolled (T must be known); weights
+/// are stored as ONNX stores them (W [1, G*units, I], R [1, G*units,
+/// units], B [1, 2*G*units]), initialized as PyTorch does (uniform in
+/// +-1/sqrt(units)), the LSTM's forget bias plus 1.
+class RecurrentLayer : public Layer {
+public:
+  RecurrentLayer(recurrent::Cell cell, int64_t units, bool sequences)
+      : cell_(cell), units_(units), sequences_(sequences) {}
+  Tensor forward(Context &ctx, Tensor x) override {
+    if (!x.valid())
+      return x;
+    const char *kind = cell_ == recurrent::Cell::Lstm ? "lstm" : "gru";
+    if (x.type().rank() != 3) {
+      x.graph()->fail(makeError("{}: input {} must be [batch, steps, features]", kind, ir::toString(x.type())));
+      return {};
+    }
+    std::string n = ctx.name(kind);
+    int64_t steps = constDim(x, 1, kind), in = constDim(x, 2, kind), gh = recurrent::gates(cell_) * units_;
+    double bound = 1 / std::sqrt(static_cast<double>(units_));
+    Tensor w = ctx.param(n + ".w", {1, gh, in}, init::uniform(-bound, bound, ctx.seed++));
+    Tensor r = ctx.param(n + ".r", {1, gh, units_}, init::uniform(-bound, bound, ctx.seed++));
+    // The LSTM's forget gate starts biased open (+1, Keras's unit_forget_bias,
+    // Jozefowicz et al. 2015), so what it has seen is not halved every step.
+    HostTensor bias = ir::materialize(init::uniform(-bound, bound, ctx.seed++), floatX(), {1, 2 * gh});
+    if (cell_ == recurrent::Cell::Lstm)
+      for (int64_t k = 2 * units_; k < 3 * units_; ++k)
+        bias.set(k, bias.get(k) + 1);
+    Tensor b = ctx.g.param(n + ".b", bias);
+    ctx.params.push_back(b);
+    Tensor timeMajor = transpose(x, {1, 0, 2});
+    if (!timeMajor.valid() || !w.valid() || !r.valid() || !b.valid())
+      return {};
+    recurrent::Operands ops;
+    ops.x = timeMajor.id(), ops.w = w.id(), ops.r = r.id(), ops.b = b.id();
+    recurrent::Spec spec;
+    spec.cell = cell_;
+    spec.hidden = units_;
+    spec.prefix = n;
+    auto built = recurrent::build(ctx.g.ir(), ops, spec);
+    if (!built) {
+      ctx.g.fail(makeError("{}: {}", n, built.error().message));
+      return {};
+    }
+    if (!sequences_)
+      return reshape(Tensor(&ctx.g, built->yh), {-1, units_}); // [1, N, H] -> [N, H]
+    Tensor y = reshape(Tensor(&ctx.g, built->y), {steps, -1, units_}); // [T, 1, N, H] -> [T, N, H]
+    return transpose(y, {1, 0, 2});
+  }
+
+private:
+  recurrent::Cell cell_;
+  int64_t units_;
+  bool sequences_;
 };
 
 class Conv : public Layer {
@@ -199,6 +259,12 @@ private:
 } // namespace
 
 LayerPtr dense(int64_t units, Activation act) { return std::make_shared<Dense>(units, act); }
+LayerPtr lstm(int64_t units, bool returnSequences) {
+  return std::make_shared<RecurrentLayer>(recurrent::Cell::Lstm, units, returnSequences);
+}
+LayerPtr gru(int64_t units, bool returnSequences) {
+  return std::make_shared<RecurrentLayer>(recurrent::Cell::Gru, units, returnSequences);
+}
 LayerPtr conv(int64_t filters, std::vector<int64_t> kernel, Activation act, const std::string &padding,
               std::vector<int64_t> stride) {
   return std::make_shared<Conv>(filters, std::move(kernel), act, padding, std::move(stride));

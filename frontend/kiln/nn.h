@@ -61,6 +61,12 @@ using LayerPtr = std::shared_ptr<Layer>;
 enum class Activation { None, Relu, Tanh, Sigmoid, Softmax };
 
 LayerPtr dense(int64_t units, Activation act = Activation::None);
+/// LSTM and GRU layers (ONNX's equations and weight layout) over x[N, T,
+/// features] with T known: the last hidden state [N, units], or with
+/// `returnSequences` every step's [N, T, units] (Keras's return_sequences).
+/// The steps are unrolled into the graph; they train like any layer.
+LayerPtr lstm(int64_t units, bool returnSequences = false);
+LayerPtr gru(int64_t units, bool returnSequences = false);
 /// N-d convolution over x[N, C, spatial...]; padding "same" (stride 1) or "valid".
 LayerPtr conv(int64_t filters, std::vector<int64_t> kernel, Activation act = Activation::None,
               const std::string &padding = "same", std::vector<int64_t> stride = {});
