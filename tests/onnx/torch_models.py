@@ -34,6 +34,19 @@ class Flatten(nn.Module):
         return self.fc(x.view(x.size(0), -1))
 
 
+class Recurrent(nn.Module):
+    """A sequence classifier: a 2-layer LSTM (or GRU) over [N, T, 16], then a Linear."""
+
+    def __init__(self, cell):
+        super().__init__()
+        self.rnn = cell(16, 24, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(24, 5)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.fc(y[:, -1])
+
+
 def randomize(m):
     for mod in m.modules():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
@@ -58,6 +71,8 @@ MODELS = {
     "transformer_encoder": lambda: (
         nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True), 2).eval(),
         (5, 32)),
+    "lstm_classifier": lambda: (Recurrent(nn.LSTM).eval(), (7, 16)),
+    "gru_classifier": lambda: (Recurrent(nn.GRU).eval(), (7, 16)),
 }
 
 
