@@ -61,6 +61,7 @@ Term sqrt(Term a) { return apply(OpKind::Sqrt, {a}); }
 Term reciprocal(Term a) { return apply(OpKind::Reciprocal, {a}); }
 Term erf(Term a) { return apply(OpKind::Erf, {a}); }
 Term tanh(Term a) { return apply(OpKind::Tanh, {a}); }
+Term atan(Term a) { return apply(OpKind::Atan, {a}); }
 
 namespace {
 int flattenInto(const Node &n, Definition &d, std::map<const Node *, int> &done) {

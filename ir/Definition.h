@@ -97,6 +97,7 @@ Term sqrt(Term a);
 Term reciprocal(Term a);
 Term erf(Term a);
 Term tanh(Term a);
+Term atan(Term a);
 
 /// The steps of a term, shared subterms once.
 Definition flatten(const Term &t);

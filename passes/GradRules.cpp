@@ -141,6 +141,13 @@ Expected<OperandGrads> unaryRule(const Rule &r, ValueId dy) {
     KILN_ASSIGN(ValueId g, mul(dy, co));
     return OperandGrads{g};
   }
+  case OpKind::Atan: { // dy / (1 + x^2)
+    KILN_ASSIGN(ValueId one, r.c(1));
+    KILN_ASSIGN(ValueId xx, mul(x, x));
+    KILN_ASSIGN(ValueId d, r.op(OpKind::Add, {one, xx}));
+    KILN_ASSIGN(ValueId g, r.op(OpKind::Div, {dy, d}));
+    return OperandGrads{g};
+  }
   case OpKind::Cos: {
     KILN_ASSIGN(ValueId s, r.op(OpKind::Sin, {x}));
     KILN_ASSIGN(ValueId ns, r.op(OpKind::Neg, {s}));
@@ -745,6 +752,7 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::Erf:
   case OpKind::Sin:
   case OpKind::Cos:
+  case OpKind::Atan:
   case OpKind::Cast:
   case OpKind::Identity:
   case OpKind::LayoutConvert: return unaryRule(r, *dys[0]);

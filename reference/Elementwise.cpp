@@ -57,6 +57,7 @@ Expected<double> primitive(OpKind op, std::span<const double> v, DType dt) {
   case OpKind::Erf: return std::erf(x);
   case OpKind::Sin: return std::sin(x);
   case OpKind::Cos: return std::cos(x);
+  case OpKind::Atan: return std::atan(x);
   case OpKind::Cast: return x; // the driver rounds to the target dtype
   case OpKind::Add: return x + y;
   case OpKind::Sub: return x - y;

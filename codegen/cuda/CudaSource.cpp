@@ -51,6 +51,7 @@ KILN_MATH1(round, rintf, rint)
 KILN_MATH1(erf, erff, erf)
 KILN_MATH1(sin, sinf, sin)
 KILN_MATH1(cos, cosf, cos)
+KILN_MATH1(atan, atanf, atan)
 KILN_D float kiln_pow(float x, float y) { return powf(x, y); }
 KILN_D double kiln_pow(double x, double y) { return pow(x, y); }
 KILN_D float kiln_fma(float a, float b, float c) { return fmaf(a, b, c); }
@@ -88,7 +89,7 @@ constexpr Spelling kSpellings[] = {
     {OpKind::Log, "kiln_log", false}, {OpKind::Log1p, "kiln_log1p", false}, {OpKind::Sqrt, "kiln_sqrt", false},
     {OpKind::Tanh, "kiln_tanh", false}, {OpKind::Floor, "kiln_floor", false}, {OpKind::Ceil, "kiln_ceil", false},
     {OpKind::Round, "kiln_round", false}, {OpKind::Erf, "kiln_erf", false}, {OpKind::Sin, "kiln_sin", false},
-    {OpKind::Cos, "kiln_cos", false},
+    {OpKind::Cos, "kiln_cos", false}, {OpKind::Atan, "kiln_atan", false},
 };
 
 std::string identifier(const std::string &name) {

@@ -531,6 +531,7 @@ private:
     case OpKind::Erf: return call("erf", x);
     case OpKind::Sin: return intrinsic(llvm::Intrinsic::sin, {x});
     case OpKind::Cos: return intrinsic(llvm::Intrinsic::cos, {x});
+    case OpKind::Atan: return call("atan", x);
     default: return nullptr; // not a unary primitive: a bug in lowering, reported by expr()
     }
   }

@@ -197,6 +197,7 @@ Tensor round(Tensor x);
 Tensor erf(Tensor x);
 Tensor sin(Tensor x);
 Tensor cos(Tensor x);
+Tensor atan(Tensor x);
 Tensor add(Tensor a, Tensor b);
 Tensor sub(Tensor a, Tensor b);
 Tensor mul(Tensor a, Tensor b);

@@ -1568,6 +1568,12 @@ const std::vector<OnnxOp> kOps = {
   {"Sinh", convHyperbolic<OpKind::Sub>, {}},
   {"Cosh", convHyperbolic<OpKind::Add>, {}},
   {"Tan", convTan, {}},
+  {"Atan", unary<OpKind::Atan>, {}},
+  {"Asin", unary<OpKind::Asin>, {}},
+  {"Acos", unary<OpKind::Acos>, {}},
+  {"Asinh", unary<OpKind::Asinh>, {}},
+  {"Acosh", unary<OpKind::Acosh>, {}},
+  {"Atanh", unary<OpKind::Atanh>, {}},
   {"EyeLike", convEyeLike, {}},
 };
 // clang-format on

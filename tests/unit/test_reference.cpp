@@ -52,6 +52,8 @@ TEST_CASE("unary elementwise ops match independent formulas", "[reference][eleme
   checkUnary(OpKind::Floor, [](double x) { return x - std::fmod(std::fmod(x, 1.0) + 1.0, 1.0); });
   checkUnary(OpKind::Ceil, [](double x) { return -(-x - std::fmod(std::fmod(-x, 1.0) + 1.0, 1.0)); });
   checkUnary(OpKind::Sin, [](double x) { return std::cos(x - 1.5707963267948966); });
+  checkUnary(OpKind::Atan, [](double x) { return std::atan(x); });
+  checkUnary(OpKind::Asinh, [](double x) { return std::asinh(x); });
   checkUnary(OpKind::Cos, [](double x) { return std::sin(x + 1.5707963267948966); });
   checkUnary(OpKind::Clip, [](double x) { return x < -1 ? -1 : x > 0.5 ? 0.5 : x; }, {{"min", -1.0}, {"max", 0.5}});
 
