@@ -265,6 +265,17 @@ Expected<OperandGrads> binaryRule(const Rule &r, ValueId dy) {
     KILN_ASSIGN(gb, r.op(OpKind::Mul, {dy, yl}));
     break;
   }
+  case OpKind::Fmod: { // da = dy, db = -dy trunc(a / b)
+    KILN_ASSIGN(ValueId q, r.op(OpKind::Div, {a, bb}));
+    KILN_ASSIGN(ValueId zero, r.c(0));
+    KILN_ASSIGN(ValueId negative, r.op(OpKind::Less, {q, zero}));
+    KILN_ASSIGN(ValueId up, r.op(OpKind::Ceil, {q}));
+    KILN_ASSIGN(ValueId down, r.op(OpKind::Floor, {q}));
+    KILN_ASSIGN(ValueId t, r.op(OpKind::Select, {negative, up, down}));
+    KILN_ASSIGN(ValueId dt, r.op(OpKind::Mul, {dy, t}));
+    KILN_ASSIGN(gb, r.op(OpKind::Neg, {dt}));
+    break;
+  }
   case OpKind::Max:
   case OpKind::Min: { // to a where a wins (ties to a), else to b
     KILN_ASSIGN(ValueId wins, r.op(r.n.op == OpKind::Max ? OpKind::Less : OpKind::Greater, {a, bb}));
@@ -696,6 +707,7 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::Mul:
   case OpKind::Div:
   case OpKind::Pow:
+  case OpKind::Fmod:
   case OpKind::Max:
   case OpKind::Min: return binaryRule(r, *dys[0]);
   case OpKind::Select: {

@@ -70,6 +70,10 @@ Expected<double> primitive(OpKind op, std::span<const double> v, DType dt) {
     }
     return x / y;
   case OpKind::Pow: return std::pow(x, y);
+  case OpKind::Fmod:
+    if (isInteger(dt) && y == 0)
+      return makeError("integer fmod by zero");
+    return std::fmod(x, y);
   case OpKind::Max: return std::isnan(x) || std::isnan(y) ? NAN : std::max(x, y);
   case OpKind::Min: return std::isnan(x) || std::isnan(y) ? NAN : std::min(x, y);
   case OpKind::Equal: return x == y;

@@ -52,6 +52,8 @@ KILN_MATH1(erf, erff, erf)
 KILN_MATH1(sin, sinf, sin)
 KILN_MATH1(cos, cosf, cos)
 KILN_MATH1(atan, atanf, atan)
+KILN_D float kiln_fmod(float x, float y) { return fmodf(x, y); }
+KILN_D double kiln_fmod(double x, double y) { return fmod(x, y); }
 KILN_D float kiln_pow(float x, float y) { return powf(x, y); }
 KILN_D double kiln_pow(double x, double y) { return pow(x, y); }
 KILN_D float kiln_fma(float a, float b, float c) { return fmaf(a, b, c); }
@@ -90,6 +92,7 @@ constexpr Spelling kSpellings[] = {
     {OpKind::Tanh, "kiln_tanh", false}, {OpKind::Floor, "kiln_floor", false}, {OpKind::Ceil, "kiln_ceil", false},
     {OpKind::Round, "kiln_round", false}, {OpKind::Erf, "kiln_erf", false}, {OpKind::Sin, "kiln_sin", false},
     {OpKind::Cos, "kiln_cos", false}, {OpKind::Atan, "kiln_atan", false},
+    {OpKind::Fmod, "kiln_fmod", false},
 };
 
 std::string identifier(const std::string &name) {

@@ -501,6 +501,7 @@ private:
     case OpKind::Mul: return isFloat ? b_.CreateFMul(x, y) : b_.CreateMul(x, y);
     case OpKind::Div: return isFloat ? b_.CreateFDiv(x, y) : b_.CreateSDiv(x, y);
     case OpKind::Pow: return intrinsic(llvm::Intrinsic::pow, {x, y});
+    case OpKind::Fmod: return isFloat ? b_.CreateFRem(x, y) : b_.CreateSRem(x, y); // integers stay on the reference
     case OpKind::Max: return isFloat ? intrinsic(llvm::Intrinsic::maximum, {x, y}) : b_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, x, y);
     case OpKind::Min: return isFloat ? intrinsic(llvm::Intrinsic::minimum, {x, y}) : b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, x, y);
     case OpKind::Equal: return isFloat ? b_.CreateFCmpOEQ(x, y) : b_.CreateICmpEQ(x, y);

@@ -202,6 +202,8 @@ Tensor add(Tensor a, Tensor b);
 Tensor sub(Tensor a, Tensor b);
 Tensor mul(Tensor a, Tensor b);
 Tensor div(Tensor a, Tensor b);
+/// a - trunc(a / b) b (C's fmod, the sign of a).
+Tensor fmod(Tensor a, Tensor b);
 Tensor pow(Tensor a, Tensor b);
 Tensor maximum(Tensor a, Tensor b);
 Tensor minimum(Tensor a, Tensor b);

@@ -1370,6 +1370,31 @@ Status convTan(NodeCtx &c) {
   return c.bind(0, y);
 }
 
+/// ONNX Mod: fmod=1 is C's fmod; fmod=0 (integers) takes the divisor's
+/// sign, as Python's %: fmod's remainder plus b where the two signs differ.
+Status convMod(NodeCtx &c) {
+  KILN_ASSIGN(ValueId a, c.in(0));
+  KILN_ASSIGN(ValueId b, c.in(1));
+  bool cMod = c.attrInt("fmod", 0) != 0;
+  DType dt = c.typeOf(a).dtype;
+  if (!cMod && isFloat(dt))
+    return c.error("Mod of floating-point values needs fmod=1 (ONNX's rule)");
+  KILN_ASSIGN(ValueId r, c.emit(OpKind::Fmod, {a, b}));
+  if (cMod || dt == DType::U8 || dt == DType::Bool)
+    return c.bind(0, r);
+  KILN_ASSIGN(ValueId zero, c.scalar(0, dt));
+  KILN_ASSIGN(ValueId rNeg, c.emit(OpKind::Less, {r, zero}));
+  KILN_ASSIGN(ValueId bNeg, c.emit(OpKind::Less, {b, zero}));
+  KILN_ASSIGN(ValueId same, c.emit(OpKind::Equal, {rNeg, bNeg}));
+  KILN_ASSIGN(ValueId differ, logicalNot(c, same));
+  KILN_ASSIGN(ValueId isZero, c.emit(OpKind::Equal, {r, zero}));
+  KILN_ASSIGN(ValueId nonzero, logicalNot(c, isZero));
+  KILN_ASSIGN(ValueId fix, c.emit(OpKind::And, {differ, nonzero}));
+  KILN_ASSIGN(ValueId shifted, c.emit(OpKind::Add, {r, b}));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Select, {fix, shifted, r}));
+  return c.bind(0, y);
+}
+
 /// ONNX's RNN, GRU and LSTM, unrolled over the steps (frontend/Recurrent.h).
 template <recurrent::Cell Cell> Status convRecurrent(NodeCtx &c) {
   recurrent::Spec spec;
@@ -1550,6 +1575,7 @@ const std::vector<OnnxOp> kOps = {
   {"Constant", convConstant, {}},
   {"Dropout", convDropout, {1, 2}},
   {"Expand", convExpand, {1}},
+  {"Mod", convMod, {}},
   {"RNN", convRecurrent<recurrent::Cell::Rnn>, {}},
   {"GRU", convRecurrent<recurrent::Cell::Gru>, {}},
   {"LSTM", convRecurrent<recurrent::Cell::Lstm>, {}},

@@ -138,7 +138,7 @@ TEST_CASE("every op has a free function", "[api]") {
   std::vector<Tensor> all = {
       neg(v), abs(v), exp(v), expm1(v), log(v), log1p(v), sqrt(v), rsqrt(v), reciprocal(v), tanh(v), sigmoid(v), relu(v),
       leaky_relu(v), elu(v), selu(v), softplus(v), softsign(v), hard_swish(v), gelu(v), sign(v), floor(v), ceil(v), round(v), erf(v), sin(v),
-      cos(v), atan(v), asin(v), acos(v), asinh(v), acosh(v), atanh(v), add(v, v), sub(v, v), mul(v, v), div(v, v), pow(v, v), maximum(v, v), minimum(v, v), equal(v, v),
+      cos(v), atan(v), asin(v), acos(v), asinh(v), acosh(v), atanh(v), add(v, v), sub(v, v), mul(v, v), div(v, v), fmod(v, v), pow(v, v), maximum(v, v), minimum(v, v), equal(v, v),
       less(v, v), greater(v, v), logical_and(v < v, v > v), logical_or(v < v, v > v), select(v < v, v, v), cast(v, i32),
       clip(v, 0, 1), reduce_sum(v), reduce_mean(v, {1}), reduce_max(v), reduce_min(v), reduce_prod(v), argmax(v, 1),
       argmin(v, 1), matmul(v, v, false, true), conv(x, w, {.pad = {1, 1, 1, 1}}), conv_transpose(x, w),

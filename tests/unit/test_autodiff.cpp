@@ -135,6 +135,8 @@ TEST_CASE("gradients of elementwise ops match finite differences", "[autodiff]")
   checkGradient("mul (broadcast)", two, [](Graph &, auto &x) { return x[0] * x[1]; });
   checkGradient("div (broadcast)", {{"a", {2, 3}}, {"b", {3}, 0.5, 2}}, [](Graph &, auto &x) { return x[0] / x[1]; });
   checkGradient("pow", {{"a", {2, 3}, 0.5, 2}, {"b", {2, 3}}}, [](Graph &, auto &x) { return pow(x[0], x[1]); });
+  // a / b in (2, 2.3): away from fmod's jumps, trunc(a / b) = 2.
+  checkGradient("fmod", {{"a", {2, 3}, 2.1, 2.3}, {"b", {3}, 1.0, 1.05}}, [](Graph &, auto &x) { return fmod(x[0], x[1]); });
   checkGradient("max", {{"a", {2, 3}}, {"b", {2, 3}}}, [](Graph &, auto &x) { return maximum(x[0], x[1]); });
   checkGradient("min (broadcast)", {{"a", {2, 3}}, {"b", {1, 3}}}, [](Graph &, auto &x) { return minimum(x[0], x[1]); });
   checkGradient("select", {{"a", {2, 3}}, {"b", {3}}, {"c", {2, 3}}},

@@ -76,6 +76,8 @@ const std::vector<Case> kCases = {
   {"erf", {"f32[3]"}, "", "f32[3]"},
   {"erf", {"i32[3]"}, "", "error: must be floating-point"},
   {"sin", {"f32[3]"}, "", "f32[3]"},
+  {"fmod", {"f32[2,3]", "f32[3]"}, "", "f32[2,3]"},
+  {"fmod", {"f32[3]", "i32[3]"}, "", "error: different dtypes"},
   {"atan", {"f32[3]"}, "", "f32[3]"},
   {"atan", {"i32[3]"}, "", "error: must be floating-point"},
   {"asin", {"f32[3]"}, "", "f32[3]"},
