@@ -178,6 +178,15 @@ Tensor gather(Tensor data, Tensor indices, int64_t axis) { return build(OpKind::
 Tensor gather_elements(Tensor data, Tensor indices, int64_t axis) {
   return build(OpKind::GatherElements, {data, indices}, {{"axis", axis}});
 }
+Tensor top_k(Tensor x, int64_t k, int64_t axis, bool largest) {
+  return build(OpKind::TopK, {x}, {{"k", k}, {"axis", axis}, {"largest", largest}});
+}
+Tensor scatter_elements(Tensor data, Tensor indices, Tensor updates, int64_t axis, const std::string &reduction) {
+  return build(OpKind::ScatterElements, {data, indices, updates}, {{"axis", axis}, {"reduction", reduction}});
+}
+Tensor cumsum(Tensor x, int64_t axis, bool exclusive, bool reverse) {
+  return build(OpKind::CumSum, {x}, {{"axis", axis}, {"exclusive", exclusive}, {"reverse", reverse}});
+}
 Tensor one_hot(Tensor indices, int64_t depth, int64_t axis, DType dtype) {
   return build(OpKind::OneHot, {indices}, {{"depth", depth}, {"axis", axis}, {"dtype", dtype}});
 }

@@ -917,6 +917,49 @@ Result inferGatherElements(std::span<const Type> ops, const AttrView &attrs) {
   return Types{makeType(data.dtype, idx.shape)};
 }
 
+Result inferTopK(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0];
+  KILN_TRY(requireNumeric(x, "x"));
+  KILN_TRY(requireRank(x, 1, "x"));
+  auto axis = normalizeAxis(attrs.getInt("axis"), x.rank());
+  if (!axis)
+    return axis.error();
+  int64_t k = attrs.getInt("k");
+  const Dim &n = x.shape[static_cast<size_t>(*axis)];
+  if (k < 0 || (n.isConst() && k > n.value))
+    return makeError("k = {} must be in [0, {}], the size of axis {} of {}", k, toString(n), *axis, toString(x));
+  Shape out = x.shape;
+  out[static_cast<size_t>(*axis)] = Dim::of(k);
+  return Types{makeType(DType::I64, out)};
+}
+
+Result inferScatterElements(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &data = ops[0], &idx = ops[1], &upd = ops[2];
+  KILN_TRY(requireInteger(idx, "indices"));
+  KILN_TRY(sameDType(data, upd));
+  if (idx.rank() != data.rank() || upd.shape.size() != idx.shape.size())
+    return makeError("indices {} and updates {} must have the rank of data {}", toString(idx), toString(upd),
+                     toString(data));
+  for (size_t i = 0; i < idx.shape.size(); ++i)
+    KILN_TRY(matchDim(idx.shape[i], upd.shape[i], fmt::format("dim {} of indices and updates", i)));
+  auto axis = normalizeAxis(attrs.getInt("axis"), data.rank());
+  if (!axis)
+    return axis.error();
+  const std::string &r = attrs.getString("reduction");
+  if (r != "none" && r != "add" && r != "mul" && r != "max" && r != "min")
+    return makeError("reduction must be none, add, mul, max or min, got \"{}\"", r);
+  return Types{makeType(data.dtype, data.shape)};
+}
+
+Result inferCumSum(std::span<const Type> ops, const AttrView &attrs) {
+  KILN_TRY(requireNumeric(ops[0], "x"));
+  KILN_TRY(requireRank(ops[0], 1, "x"));
+  auto axis = normalizeAxis(attrs.getInt("axis"), ops[0].rank());
+  if (!axis)
+    return axis.error();
+  return Types{makeType(ops[0].dtype, ops[0].shape)};
+}
+
 Result inferOneHot(std::span<const Type> ops, const AttrView &attrs) {
   KILN_TRY(requireInteger(ops[0], "indices"));
   int64_t depth = attrs.getInt("depth");

@@ -51,6 +51,9 @@ KILN_RULE(inferBatchNormTrain)
 KILN_RULE(inferBatchNormInfer)
 KILN_RULE(inferBatchNormGrad)
 KILN_RULE(inferDropout)
+KILN_RULE(inferTopK)
+KILN_RULE(inferScatterElements)
+KILN_RULE(inferCumSum)
 #undef KILN_RULE
 
 /// The check of every op that is not layout-aware: each operand is stored as

@@ -233,6 +233,37 @@ Expected<OperandGrads> definitionRule(const Rule &r, ValueId dy) {
   return out;
 }
 
+/// gather_elements scatters its gradient back (adding where indices
+/// repeat); scatter_elements passes dy through where data was kept and
+/// gathers it for the updates; a cumsum's gradient is the cumsum of dy the
+/// other way.
+Expected<OperandGrads> indexingRule(const Rule &r, ValueId dy) {
+  AttrList axis = r.attrList({"axis"});
+  if (r.n.op == OpKind::GatherElements) {
+    KILN_ASSIGN(ValueId zeros, r.b.zerosLike(r.x(0)));
+    AttrList add = axis;
+    add.emplace_back("reduction", std::string("add"));
+    KILN_ASSIGN(ValueId g, r.op(OpKind::ScatterElements, {zeros, r.x(1), dy}, add));
+    return OperandGrads{g, std::nullopt};
+  }
+  if (r.n.op == OpKind::ScatterElements) {
+    const std::string &reduction = r.attrs().getString("reduction");
+    if (reduction != "none" && reduction != "add")
+      return notDifferentiable(r.n, fmt::format("with reduction {}", reduction));
+    ValueId gd = dy;
+    if (reduction == "none") { // the overwritten elements of data get nothing
+      KILN_ASSIGN(ValueId zeros, r.b.zerosLike(r.x(2)));
+      KILN_ASSIGN(gd, r.op(OpKind::ScatterElements, {dy, r.x(1), zeros}, axis));
+    }
+    KILN_ASSIGN(ValueId gu, r.op(OpKind::GatherElements, {dy, r.x(1)}, axis));
+    return OperandGrads{gd, std::nullopt, gu};
+  }
+  AttrList attrs = r.attrList({"axis", "exclusive"});
+  attrs.emplace_back("reverse", !r.attrs().getBool("reverse"));
+  KILN_ASSIGN(ValueId g, r.op(OpKind::CumSum, {dy}, attrs));
+  return OperandGrads{g};
+}
+
 Expected<OperandGrads> binaryRule(const Rule &r, ValueId dy) {
   ValueId a = r.x(0), bb = r.x(1), y = r.y();
   Type ta = r.type(a), tb = r.type(bb);
@@ -749,6 +780,9 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::BatchNormInfer:
   case OpKind::BatchNormGrad:
   case OpKind::Dropout: return nnRule(r, dys);
+  case OpKind::GatherElements:
+  case OpKind::ScatterElements:
+  case OpKind::CumSum: return indexingRule(r, *dys[0]);
   case OpKind::Neg:
   case OpKind::Abs:
   case OpKind::Exp:
@@ -786,7 +820,7 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::Or:
   case OpKind::ArgMax:
   case OpKind::ArgMin:
-  case OpKind::GatherElements:
+  case OpKind::TopK:
   case OpKind::OneHot:
   case OpKind::Fused: break;
   }

@@ -61,6 +61,10 @@ Results evalContraction(const KernelCtx &ctx, Args args);
 Results evalPooling(const KernelCtx &ctx, Args args);
 Results evalMovement(const KernelCtx &ctx, Args args);
 Results evalNN(const KernelCtx &ctx, Args args);
+/// Selection, scatter and scans (Indexing.cpp), reached through evalNN.
+Results topK(const KernelCtx &ctx, Args args);
+Results scatterElements(const KernelCtx &ctx, Args args);
+Results cumSum(const KernelCtx &ctx, Args args);
 
 } // namespace kiln::ref
 

@@ -165,6 +165,9 @@ Results evalNN(const KernelCtx &ctx, Args args) {
   case OpKind::BatchNormInfer: return batchNorm(ctx, args);
   case OpKind::BatchNormGrad: return batchNormGrad(ctx, args);
   case OpKind::Dropout: return dropout(ctx, args);
+  case OpKind::TopK: return topK(ctx, args);
+  case OpKind::ScatterElements: return scatterElements(ctx, args);
+  case OpKind::CumSum: return cumSum(ctx, args);
   default: return makeError("no reference kernel");
   }
 }

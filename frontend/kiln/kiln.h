@@ -285,6 +285,16 @@ Tensor pad(Tensor x, std::vector<int64_t> pads, const std::string &mode = "const
 Tensor gather(Tensor data, Tensor indices, int64_t axis = 0);
 Tensor gather_elements(Tensor data, Tensor indices, int64_t axis = 0);
 Tensor one_hot(Tensor indices, int64_t depth, int64_t axis = -1, DType dtype = f32);
+/// The indices (i64) of the k largest (or smallest) elements along axis,
+/// sorted by value; their values are gather_elements(x, top_k(x, k), axis).
+Tensor top_k(Tensor x, int64_t k, int64_t axis = -1, bool largest = true);
+/// data with updates written (or added, multiplied, maxed, mined: reduction
+/// "add", "mul", "max", "min") at indices along axis.
+Tensor scatter_elements(Tensor data, Tensor indices, Tensor updates, int64_t axis = 0,
+                        const std::string &reduction = "none");
+/// Running sums along axis (exclusive: each element left out of its own sum;
+/// reverse: from the end).
+Tensor cumsum(Tensor x, int64_t axis, bool exclusive = false, bool reverse = false);
 Tensor layout_convert(Tensor x, ir::Layout layout);
 
 // --- Composite nn ops --------------------------------------------------------------------

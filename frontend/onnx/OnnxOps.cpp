@@ -1370,6 +1370,44 @@ Status convTan(NodeCtx &c) {
   return c.bind(0, y);
 }
 
+/// ONNX TopK: the indices by kiln's top_k, the values gathered with them
+/// (so they have gather_elements's gradient).
+Status convTopK(NodeCtx &c) {
+  KILN_ASSIGN(ValueId x, c.in(0));
+  int64_t k = c.attrInt("k", 0);
+  if (c.opset() >= 10) {
+    KILN_ASSIGN(Ints ks, c.constInts(1));
+    if (ks.size() != 1)
+      return c.error(fmt::format("K must hold one value, got {}", ks.size()));
+    k = ks[0];
+  }
+  int64_t axis = c.attrInt("axis", -1);
+  KILN_ASSIGN(ValueId idx, c.emit(OpKind::TopK, {x}, {{"k", k}, {"axis", axis}, {"largest", c.attrInt("largest", 1) != 0}}));
+  KILN_ASSIGN(ValueId values, c.emit(OpKind::GatherElements, {x, idx}, {{"axis", axis}}));
+  KILN_TRY(c.bind(0, values));
+  return c.bind(1, idx);
+}
+
+/// ONNX ScatterElements and its older name Scatter.
+Status convScatterElements(NodeCtx &c) {
+  KILN_ASSIGN(ValueId data, c.in(0));
+  KILN_ASSIGN(ValueId idx, c.in(1));
+  KILN_ASSIGN(ValueId upd, c.in(2));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::ScatterElements, {data, idx, upd},
+                               {{"axis", c.attrInt("axis", 0)}, {"reduction", c.attrString("reduction", "none")}}));
+  return c.bind(0, y);
+}
+
+Status convCumSum(NodeCtx &c) {
+  KILN_ASSIGN(ValueId x, c.in(0));
+  KILN_ASSIGN(Ints axis, c.constInts(1));
+  if (axis.size() != 1)
+    return c.error(fmt::format("axis must hold one value, got {}", axis.size()));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::CumSum, {x}, {{"axis", axis[0]}, {"exclusive", c.attrInt("exclusive", 0) != 0},
+                                                      {"reverse", c.attrInt("reverse", 0) != 0}}));
+  return c.bind(0, y);
+}
+
 /// ONNX Mod: fmod=1 is C's fmod; fmod=0 (integers) takes the divisor's
 /// sign, as Python's %: fmod's remainder plus b where the two signs differ.
 Status convMod(NodeCtx &c) {
@@ -1576,6 +1614,10 @@ const std::vector<OnnxOp> kOps = {
   {"Dropout", convDropout, {1, 2}},
   {"Expand", convExpand, {1}},
   {"Mod", convMod, {}},
+  {"TopK", convTopK, {1}},
+  {"ScatterElements", convScatterElements, {}},
+  {"Scatter", convScatterElements, {}},
+  {"CumSum", convCumSum, {1}},
   {"RNN", convRecurrent<recurrent::Cell::Rnn>, {}},
   {"GRU", convRecurrent<recurrent::Cell::Gru>, {}},
   {"LSTM", convRecurrent<recurrent::Cell::Lstm>, {}},

@@ -224,6 +224,19 @@ TEST_CASE("gradients of data movement match finite differences", "[autodiff]") {
   checkGradient("gather", {{"x", {5, 3}}}, [](Graph &g, auto &v) {
     return gather(v[0], g.constant(tensor(i64, {2, 2}, {4, 0, 4, 2})));
   });
+  // Repeated indices: gather_elements's gradient adds where they meet.
+  checkGradient("gather_elements", {{"x", {3, 4}}}, [](Graph &g, auto &v) {
+    return gather_elements(v[0], g.constant(tensor(i64, {2, 4}, {2, 0, 2, 1, 2, 2, -1, 0})), 0);
+  });
+  checkGradient("top_k values", {{"x", {2, 5}}}, [](Graph &, auto &v) { return gather_elements(v[0], top_k(v[0], 3), -1); });
+  for (std::string reduction : {"none", "add"})
+    checkGradient("scatter_elements " + reduction, {{"d", {3, 4}}, {"u", {2, 4}}}, [reduction](Graph &g, auto &v) {
+      return scatter_elements(v[0], g.constant(tensor(i64, {2, 4}, {2, 0, 1, 1, 0, 2, -1, 0})), v[1], 0, reduction);
+    });
+  for (bool exclusive : {false, true})
+    for (bool reverse : {false, true})
+      checkGradient(fmt::format("cumsum exclusive={} reverse={}", exclusive, reverse), {{"x", {2, 3, 4}}},
+                    [exclusive, reverse](Graph &, auto &v) { return cumsum(v[0], 1, exclusive, reverse); });
 }
 
 TEST_CASE("gradients of nn ops match finite differences", "[autodiff]") {

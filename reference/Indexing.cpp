@@ -1,0 +1,123 @@
+//===- reference/Indexing.cpp - Reference kernels: top_k, scatter, cumsum --===//
+//
+// Selection and scans along one axis. Each walks the tensor as
+// [outer, axis, inner] (row-major), so one element of the axis is `inner`
+// apart from the next.
+//
+//===----------------------------------------------------------------------===//
+#include "reference/Kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace kiln::ref {
+
+using namespace ir;
+
+namespace {
+
+/// The tensor seen as [outer, n, inner] around `axis`.
+struct AxisView {
+  int64_t outer = 1, n = 1, inner = 1;
+  AxisView(const Sizes &shape, int axis) {
+    for (int d = 0; d < static_cast<int>(shape.size()); ++d)
+      (d < axis ? outer : d == axis ? n : inner) *= shape[static_cast<size_t>(d)];
+  }
+  int64_t at(int64_t o, int64_t k, int64_t i) const { return (o * n + k) * inner + i; }
+};
+
+} // namespace
+
+Results topK(const KernelCtx &ctx, Args args) {
+  const Arr &x = *args[0];
+  int axis = *normalizeAxis(ctx.attrs.getInt("axis"), x.rank());
+  int64_t k = ctx.attrs.getInt("k");
+  bool largest = ctx.attrs.getBool("largest");
+  AxisView in(x.shape, axis);
+  if (k > in.n)
+    return makeError("k = {} is larger than axis {} ({})", k, axis, in.n);
+  Sizes shape = x.shape;
+  shape[static_cast<size_t>(axis)] = k;
+  Arr out(DType::I64, shape);
+  AxisView res(shape, axis);
+  std::vector<int64_t> order(static_cast<size_t>(in.n));
+  for (int64_t o = 0; o < in.outer; ++o)
+    for (int64_t i = 0; i < in.inner; ++i) {
+      std::iota(order.begin(), order.end(), 0);
+      // By value (NaN as the largest, as NumPy sorts it), ties to the lower index.
+      auto key = [&](int64_t j) { return x.v[static_cast<size_t>(in.at(o, j, i))]; };
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+        double va = key(a), vb = key(b);
+        if (std::isnan(va) || std::isnan(vb))
+          return largest ? std::isnan(va) && !std::isnan(vb) : !std::isnan(va) && std::isnan(vb);
+        return largest ? va > vb : va < vb;
+      });
+      for (int64_t j = 0; j < k; ++j)
+        out.v[static_cast<size_t>(res.at(o, j, i))] = static_cast<double>(order[static_cast<size_t>(j)]);
+    }
+  return std::vector<Arr>{std::move(out)};
+}
+
+Results scatterElements(const KernelCtx &ctx, Args args) {
+  const Arr &data = *args[0], &idx = *args[1], &upd = *args[2];
+  int axis = *normalizeAxis(ctx.attrs.getInt("axis"), data.rank());
+  const std::string &reduction = ctx.attrs.getString("reduction");
+  if (idx.shape != upd.shape)
+    return makeError("indices {} and updates {} differ in shape", toString(idx.shape), toString(upd.shape));
+  for (int d = 0; d < data.rank(); ++d)
+    if (d != axis && idx.shape[static_cast<size_t>(d)] > data.shape[static_cast<size_t>(d)])
+      return makeError("indices {} exceed data {} in dim {}", toString(idx.shape), toString(data.shape), d);
+  Arr out = data;
+  Sizes strides = stridesOf(data.shape), index;
+  int64_t n = data.shape[static_cast<size_t>(axis)];
+  for (int64_t i = 0; i < idx.size(); ++i) {
+    auto k = static_cast<int64_t>(idx.v[static_cast<size_t>(i)]);
+    if (k < -n || k >= n)
+      return makeError("index {} is out of range for dim {} of size {}", k, axis, n);
+    unravel(i, idx.shape, index);
+    index[static_cast<size_t>(axis)] = k < 0 ? k + n : k;
+    int64_t at = 0;
+    for (size_t d = 0; d < index.size(); ++d)
+      at += index[d] * strides[d];
+    double &t = out.v[static_cast<size_t>(at)];
+    double u = upd.v[static_cast<size_t>(i)];
+    if (reduction == "add")
+      t += u;
+    else if (reduction == "mul")
+      t *= u;
+    else if (reduction == "max")
+      t = std::max(t, u);
+    else if (reduction == "min")
+      t = std::min(t, u);
+    else
+      t = u;
+  }
+  return std::vector<Arr>{std::move(out)};
+}
+
+Results cumSum(const KernelCtx &ctx, Args args) {
+  const Arr &x = *args[0];
+  int axis = *normalizeAxis(ctx.attrs.getInt("axis"), x.rank());
+  bool exclusive = ctx.attrs.getBool("exclusive"), reverse = ctx.attrs.getBool("reverse");
+  AxisView v(x.shape, axis);
+  Arr out(x.dtype, x.shape);
+  for (int64_t o = 0; o < v.outer; ++o)
+    for (int64_t i = 0; i < v.inner; ++i) {
+      double sum = 0;
+      for (int64_t s = 0; s < v.n; ++s) {
+        int64_t k = reverse ? v.n - 1 - s : s;
+        size_t at = static_cast<size_t>(v.at(o, k, i));
+        if (exclusive) {
+          out.v[at] = sum;
+          sum += x.v[at];
+        } else {
+          sum += x.v[at];
+          out.v[at] = sum;
+        }
+      }
+    }
+  return std::vector<Arr>{std::move(out)};
+}
+
+} // namespace kiln::ref
