@@ -184,6 +184,12 @@ Tensor top_k(Tensor x, int64_t k, int64_t axis, bool largest) {
 Tensor scatter_elements(Tensor data, Tensor indices, Tensor updates, int64_t axis, const std::string &reduction) {
   return build(OpKind::ScatterElements, {data, indices, updates}, {{"axis", axis}, {"reduction", reduction}});
 }
+Tensor gather_nd(Tensor data, Tensor indices, int64_t batch_dims) {
+  return build(OpKind::GatherND, {data, indices}, {{"batch_dims", batch_dims}});
+}
+Tensor scatter_nd(Tensor data, Tensor indices, Tensor updates, const std::string &reduction) {
+  return build(OpKind::ScatterND, {data, indices, updates}, {{"reduction", reduction}});
+}
 Tensor cumsum(Tensor x, int64_t axis, bool exclusive, bool reverse) {
   return build(OpKind::CumSum, {x}, {{"axis", axis}, {"exclusive", exclusive}, {"reverse", reverse}});
 }

@@ -951,6 +951,43 @@ Result inferScatterElements(std::span<const Type> ops, const AttrView &attrs) {
   return Types{makeType(data.dtype, data.shape)};
 }
 
+/// GatherND's result: indices' dims but the last, then data's dims past
+/// batch_dims + k.
+static Expected<Shape> gatherNDShape(const Type &data, const Type &idx, int64_t batch) {
+  KILN_TRY(requireInteger(idx, "indices"));
+  KILN_TRY(requireRank(idx, 1, "indices"));
+  const Dim &k = idx.shape.back();
+  if (!k.isConst())
+    return makeError("the last dim of indices {} must be known", toString(idx));
+  if (batch < 0 || batch >= idx.rank() || batch + k.value > data.rank())
+    return makeError("batch_dims {} and k = {} do not fit data {} and indices {}", batch, k.value, toString(data),
+                     toString(idx));
+  for (int64_t b = 0; b < batch; ++b)
+    KILN_TRY(matchDim(data.shape[static_cast<size_t>(b)], idx.shape[static_cast<size_t>(b)], "a batch dim"));
+  Shape out(idx.shape.begin(), idx.shape.end() - 1);
+  out.insert(out.end(), data.shape.begin() + batch + k.value, data.shape.end());
+  return out;
+}
+
+Result inferGatherND(std::span<const Type> ops, const AttrView &attrs) {
+  KILN_ASSIGN(Shape out, gatherNDShape(ops[0], ops[1], attrs.getInt("batch_dims")));
+  return Types{makeType(ops[0].dtype, out)};
+}
+
+Result inferScatterND(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &data = ops[0], &idx = ops[1], &upd = ops[2];
+  KILN_TRY(sameDType(data, upd));
+  KILN_ASSIGN(Shape want, gatherNDShape(data, idx, 0));
+  if (upd.shape.size() != want.size())
+    return makeError("updates must be {}, got {}", toString(want), toString(upd));
+  for (size_t i = 0; i < want.size(); ++i)
+    KILN_TRY(matchDim(want[i], upd.shape[i], fmt::format("dim {} of updates", i)));
+  const std::string &r = attrs.getString("reduction");
+  if (r != "none" && r != "add" && r != "mul" && r != "max" && r != "min")
+    return makeError("reduction must be none, add, mul, max or min, got \"{}\"", r);
+  return Types{makeType(data.dtype, data.shape)};
+}
+
 Result inferCumSum(std::span<const Type> ops, const AttrView &attrs) {
   KILN_TRY(requireNumeric(ops[0], "x"));
   KILN_TRY(requireRank(ops[0], 1, "x"));

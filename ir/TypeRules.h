@@ -54,6 +54,8 @@ KILN_RULE(inferDropout)
 KILN_RULE(inferTopK)
 KILN_RULE(inferScatterElements)
 KILN_RULE(inferCumSum)
+KILN_RULE(inferGatherND)
+KILN_RULE(inferScatterND)
 #undef KILN_RULE
 
 /// The check of every op that is not layout-aware: each operand is stored as

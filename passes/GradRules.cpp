@@ -233,29 +233,34 @@ Expected<OperandGrads> definitionRule(const Rule &r, ValueId dy) {
   return out;
 }
 
-/// gather_elements scatters its gradient back (adding where indices
-/// repeat); scatter_elements passes dy through where data was kept and
-/// gathers it for the updates; a cumsum's gradient is the cumsum of dy the
+/// gather_elements and gather_nd scatter their gradient back (adding where
+/// indices repeat); the scatters pass dy through where data was kept and
+/// gather it for the updates; a cumsum's gradient is the cumsum of dy the
 /// other way.
 Expected<OperandGrads> indexingRule(const Rule &r, ValueId dy) {
   AttrList axis = r.attrList({"axis"});
-  if (r.n.op == OpKind::GatherElements) {
+  bool nd = r.n.op == OpKind::GatherND || r.n.op == OpKind::ScatterND;
+  OpKind gather = nd ? OpKind::GatherND : OpKind::GatherElements;
+  OpKind scatter = nd ? OpKind::ScatterND : OpKind::ScatterElements;
+  if (r.n.op == OpKind::GatherND && r.attrs().getInt("batch_dims") != 0)
+    return notDifferentiable(r.n, "with batch_dims yet");
+  if (r.n.op == OpKind::GatherElements || r.n.op == OpKind::GatherND) {
     KILN_ASSIGN(ValueId zeros, r.b.zerosLike(r.x(0)));
-    AttrList add = axis;
+    AttrList add = nd ? AttrList{} : axis;
     add.emplace_back("reduction", std::string("add"));
-    KILN_ASSIGN(ValueId g, r.op(OpKind::ScatterElements, {zeros, r.x(1), dy}, add));
+    KILN_ASSIGN(ValueId g, r.op(scatter, {zeros, r.x(1), dy}, add));
     return OperandGrads{g, std::nullopt};
   }
-  if (r.n.op == OpKind::ScatterElements) {
+  if (r.n.op == OpKind::ScatterElements || r.n.op == OpKind::ScatterND) {
     const std::string &reduction = r.attrs().getString("reduction");
     if (reduction != "none" && reduction != "add")
       return notDifferentiable(r.n, fmt::format("with reduction {}", reduction));
     ValueId gd = dy;
     if (reduction == "none") { // the overwritten elements of data get nothing
       KILN_ASSIGN(ValueId zeros, r.b.zerosLike(r.x(2)));
-      KILN_ASSIGN(gd, r.op(OpKind::ScatterElements, {dy, r.x(1), zeros}, axis));
+      KILN_ASSIGN(gd, r.op(scatter, {dy, r.x(1), zeros}, axis));
     }
-    KILN_ASSIGN(ValueId gu, r.op(OpKind::GatherElements, {dy, r.x(1)}, axis));
+    KILN_ASSIGN(ValueId gu, r.op(gather, {dy, r.x(1)}, axis));
     return OperandGrads{gd, std::nullopt, gu};
   }
   AttrList attrs = r.attrList({"axis", "exclusive"});
@@ -782,6 +787,8 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::Dropout: return nnRule(r, dys);
   case OpKind::GatherElements:
   case OpKind::ScatterElements:
+  case OpKind::GatherND:
+  case OpKind::ScatterND:
   case OpKind::CumSum: return indexingRule(r, *dys[0]);
   case OpKind::Neg:
   case OpKind::Abs:

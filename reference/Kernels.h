@@ -65,6 +65,8 @@ Results evalNN(const KernelCtx &ctx, Args args);
 Results topK(const KernelCtx &ctx, Args args);
 Results scatterElements(const KernelCtx &ctx, Args args);
 Results cumSum(const KernelCtx &ctx, Args args);
+Results gatherND(const KernelCtx &ctx, Args args);
+Results scatterND(const KernelCtx &ctx, Args args);
 
 } // namespace kiln::ref
 

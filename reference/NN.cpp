@@ -168,6 +168,8 @@ Results evalNN(const KernelCtx &ctx, Args args) {
   case OpKind::TopK: return topK(ctx, args);
   case OpKind::ScatterElements: return scatterElements(ctx, args);
   case OpKind::CumSum: return cumSum(ctx, args);
+  case OpKind::GatherND: return gatherND(ctx, args);
+  case OpKind::ScatterND: return scatterND(ctx, args);
   default: return makeError("no reference kernel");
   }
 }

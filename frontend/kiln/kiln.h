@@ -292,6 +292,10 @@ Tensor top_k(Tensor x, int64_t k, int64_t axis = -1, bool largest = true);
 /// "add", "mul", "max", "min") at indices along axis.
 Tensor scatter_elements(Tensor data, Tensor indices, Tensor updates, int64_t axis = 0,
                         const std::string &reduction = "none");
+/// The slices of data that indices' last dim addresses (ONNX GatherND), and
+/// data with them set to, or combined with, updates (ScatterND).
+Tensor gather_nd(Tensor data, Tensor indices, int64_t batch_dims = 0);
+Tensor scatter_nd(Tensor data, Tensor indices, Tensor updates, const std::string &reduction = "none");
 /// Running sums along axis (exclusive: each element left out of its own sum;
 /// reverse: from the end).
 Tensor cumsum(Tensor x, int64_t axis, bool exclusive = false, bool reverse = false);

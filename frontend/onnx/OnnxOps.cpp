@@ -1398,6 +1398,21 @@ Status convScatterElements(NodeCtx &c) {
   return c.bind(0, y);
 }
 
+Status convGatherND(NodeCtx &c) {
+  KILN_ASSIGN(ValueId data, c.in(0));
+  KILN_ASSIGN(ValueId idx, c.in(1));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::GatherND, {data, idx}, {{"batch_dims", c.attrInt("batch_dims", 0)}}));
+  return c.bind(0, y);
+}
+
+Status convScatterND(NodeCtx &c) {
+  KILN_ASSIGN(ValueId data, c.in(0));
+  KILN_ASSIGN(ValueId idx, c.in(1));
+  KILN_ASSIGN(ValueId upd, c.in(2));
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::ScatterND, {data, idx, upd}, {{"reduction", c.attrString("reduction", "none")}}));
+  return c.bind(0, y);
+}
+
 Status convCumSum(NodeCtx &c) {
   KILN_ASSIGN(ValueId x, c.in(0));
   KILN_ASSIGN(Ints axis, c.constInts(1));
@@ -1618,6 +1633,8 @@ const std::vector<OnnxOp> kOps = {
   {"ScatterElements", convScatterElements, {}},
   {"Scatter", convScatterElements, {}},
   {"CumSum", convCumSum, {1}},
+  {"GatherND", convGatherND, {}},
+  {"ScatterND", convScatterND, {}},
   {"RNN", convRecurrent<recurrent::Cell::Rnn>, {}},
   {"GRU", convRecurrent<recurrent::Cell::Gru>, {}},
   {"LSTM", convRecurrent<recurrent::Cell::Lstm>, {}},

@@ -233,6 +233,13 @@ TEST_CASE("gradients of data movement match finite differences", "[autodiff]") {
     checkGradient("scatter_elements " + reduction, {{"d", {3, 4}}, {"u", {2, 4}}}, [reduction](Graph &g, auto &v) {
       return scatter_elements(v[0], g.constant(tensor(i64, {2, 4}, {2, 0, 1, 1, 0, 2, -1, 0})), v[1], 0, reduction);
     });
+  checkGradient("gather_nd", {{"x", {3, 4, 2}}}, [](Graph &g, auto &v) {
+    return gather_nd(v[0], g.constant(tensor(i64, {3, 2}, {2, 1, 0, -1, 2, 1})));
+  });
+  for (std::string reduction : {"none", "add"})
+    checkGradient("scatter_nd " + reduction, {{"d", {3, 4}}, {"u", {2, 4}}}, [reduction](Graph &g, auto &v) {
+      return scatter_nd(v[0], g.constant(tensor(i64, {2, 1}, {2, 0})), v[1], reduction);
+    });
   for (bool exclusive : {false, true})
     for (bool reverse : {false, true})
       checkGradient(fmt::format("cumsum exclusive={} reverse={}", exclusive, reverse), {{"x", {2, 3, 4}}},
