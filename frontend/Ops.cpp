@@ -190,6 +190,10 @@ Tensor gather_nd(Tensor data, Tensor indices, int64_t batch_dims) {
 Tensor scatter_nd(Tensor data, Tensor indices, Tensor updates, const std::string &reduction) {
   return build(OpKind::ScatterND, {data, indices, updates}, {{"reduction", reduction}});
 }
+Tensor resize(Tensor x, std::vector<double> scales, const std::string &mode, const std::string &coordinates) {
+  return build(OpKind::Resize, {x},
+               {{"scales", std::move(scales)}, {"mode", mode}, {"coordinate_transformation_mode", coordinates}});
+}
 Tensor cumsum(Tensor x, int64_t axis, bool exclusive, bool reverse) {
   return build(OpKind::CumSum, {x}, {{"axis", axis}, {"exclusive", exclusive}, {"reverse", reverse}});
 }

@@ -84,6 +84,9 @@ public:
   const std::vector<int64_t> &getInts(std::string_view name) const {
     return std::get<std::vector<int64_t>>(get(name));
   }
+  const std::vector<double> &getFloats(std::string_view name) const {
+    return std::get<std::vector<double>>(get(name));
+  }
   DType getDType(std::string_view name) const { return std::get<DType>(get(name)); }
   const Shape &getShape(std::string_view name) const { return std::get<Shape>(get(name)); }
   Layout getLayout(std::string_view name) const { return std::get<Layout>(get(name)); }

@@ -4,6 +4,7 @@
 #include "ir/Limits.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <set>
 
@@ -986,6 +987,49 @@ Result inferScatterND(std::span<const Type> ops, const AttrView &attrs) {
   if (r != "none" && r != "add" && r != "mul" && r != "max" && r != "min")
     return makeError("reduction must be none, add, mul, max or min, got \"{}\"", r);
   return Types{makeType(data.dtype, data.shape)};
+}
+
+Result inferResize(std::span<const Type> ops, const AttrView &attrs) {
+  const Type &x = ops[0];
+  KILN_TRY(requireNumeric(x, "x"));
+  const auto &scales = attrs.getFloats("scales");
+  const auto &sizes = attrs.getInts("sizes");
+  auto rank = static_cast<size_t>(x.rank());
+  if ((!scales.empty() && scales.size() != rank) || (!sizes.empty() && sizes.size() != rank))
+    return makeError("scales [{}] and sizes [{}] must have one entry per dim of {}", fmt::join(scales, ","),
+                     fmt::join(sizes, ","), toString(x));
+  const std::string &mode = attrs.getString("mode"), &ct = attrs.getString("coordinate_transformation_mode"),
+                    &nm = attrs.getString("nearest_mode");
+  if (mode != "nearest" && mode != "linear" && mode != "cubic")
+    return makeError("mode must be nearest, linear or cubic, got \"{}\"", mode);
+  static constexpr std::string_view kModes[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                                "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+  if (std::find(std::begin(kModes), std::end(kModes), ct) == std::end(kModes))
+    return makeError("coordinate_transformation_mode \"{}\" is not one ONNX defines", ct);
+  if (nm != "round_prefer_floor" && nm != "round_prefer_ceil" && nm != "floor" && nm != "ceil")
+    return makeError("nearest_mode \"{}\" is not one ONNX defines", nm);
+  if (ct == "tf_crop_and_resize" && attrs.getFloats("roi").size() != 2 * rank)
+    return makeError("tf_crop_and_resize needs an roi of {} values", 2 * rank);
+  Shape out;
+  for (size_t d = 0; d < rank; ++d) {
+    const Dim &in = x.shape[d];
+    if (!sizes.empty() && sizes[d] >= 0) {
+      out.push_back(Dim::of(sizes[d]));
+      continue;
+    }
+    if (scales.empty())
+      return makeError("dim {} has neither a size nor a scale", d);
+    double s = scales[d];
+    if (!(s > 0))
+      return makeError("scales [{}] must be positive", fmt::join(scales, ","));
+    if (in.isConst())
+      out.push_back(Dim::of(static_cast<int64_t>(std::floor(static_cast<double>(in.value) * s))));
+    else if (s == std::floor(s))
+      out.push_back(dimMul(in, Dim::of(static_cast<int64_t>(s))));
+    else
+      out.push_back(Dim::unknown());
+  }
+  return Types{makeType(x.dtype, out)};
 }
 
 Result inferCumSum(std::span<const Type> ops, const AttrView &attrs) {

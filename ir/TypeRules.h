@@ -54,6 +54,7 @@ KILN_RULE(inferDropout)
 KILN_RULE(inferTopK)
 KILN_RULE(inferScatterElements)
 KILN_RULE(inferCumSum)
+KILN_RULE(inferResize)
 KILN_RULE(inferGatherND)
 KILN_RULE(inferScatterND)
 #undef KILN_RULE

@@ -828,6 +828,7 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::ArgMax:
   case OpKind::ArgMin:
   case OpKind::TopK:
+  case OpKind::Resize:
   case OpKind::OneHot:
   case OpKind::Fused: break;
   }

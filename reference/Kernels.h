@@ -67,6 +67,7 @@ Results scatterElements(const KernelCtx &ctx, Args args);
 Results cumSum(const KernelCtx &ctx, Args args);
 Results gatherND(const KernelCtx &ctx, Args args);
 Results scatterND(const KernelCtx &ctx, Args args);
+Results resize(const KernelCtx &ctx, Args args); // Resize.cpp
 
 } // namespace kiln::ref
 

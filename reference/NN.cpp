@@ -170,6 +170,7 @@ Results evalNN(const KernelCtx &ctx, Args args) {
   case OpKind::CumSum: return cumSum(ctx, args);
   case OpKind::GatherND: return gatherND(ctx, args);
   case OpKind::ScatterND: return scatterND(ctx, args);
+  case OpKind::Resize: return resize(ctx, args);
   default: return makeError("no reference kernel");
   }
 }

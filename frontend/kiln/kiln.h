@@ -296,6 +296,11 @@ Tensor scatter_elements(Tensor data, Tensor indices, Tensor updates, int64_t axi
 /// data with them set to, or combined with, updates (ScatterND).
 Tensor gather_nd(Tensor data, Tensor indices, int64_t batch_dims = 0);
 Tensor scatter_nd(Tensor data, Tensor indices, Tensor updates, const std::string &reduction = "none");
+/// x resized by `scales` (one per dim) as ONNX's Resize: mode nearest,
+/// linear or cubic, coordinates mapped by `coordinates` (half_pixel,
+/// pytorch_half_pixel, align_corners, asymmetric, tf_half_pixel_for_nn).
+Tensor resize(Tensor x, std::vector<double> scales, const std::string &mode = "nearest",
+              const std::string &coordinates = "half_pixel");
 /// Running sums along axis (exclusive: each element left out of its own sum;
 /// reverse: from the end).
 Tensor cumsum(Tensor x, int64_t axis, bool exclusive = false, bool reverse = false);

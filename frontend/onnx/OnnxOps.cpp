@@ -1398,6 +1398,65 @@ Status convScatterElements(NodeCtx &c) {
   return c.bind(0, y);
 }
 
+/// The floats of a constant input (Resize's roi and scales); empty when the
+/// input is absent or empty.
+Expected<std::vector<double>> constFloats(NodeCtx &c, int i) {
+  if (!c.hasInput(i))
+    return std::vector<double>{};
+  KILN_ASSIGN(HostTensor t, c.constIn(i));
+  std::vector<double> out;
+  for (int64_t k = 0; k < t.numElements(); ++k)
+    out.push_back(t.get(k));
+  return out;
+}
+
+/// ONNX Resize (opset 10: scales only, asymmetric; 11 on: roi, scales or
+/// sizes and the coordinate modes) and Upsample (scales as attributes
+/// before opset 9, width_scale/height_scale before 7).
+Status convResize(NodeCtx &c) {
+  KILN_ASSIGN(ValueId x, c.in(0));
+  bool upsample = c.node().op_type() == "Upsample";
+  bool legacy = upsample || c.opset() < 11; // asymmetric coordinates, nearest rounds down
+  std::vector<double> roi, scales;
+  Ints sizes;
+  std::string mode = c.attrString("mode", "nearest");
+  if (mode == "bilinear") // Upsample before opset 7
+    mode = "linear";
+  if (upsample && c.opset() < 7) {
+    int rank = c.typeOf(x).rank();
+    scales.assign(static_cast<size_t>(rank), 1.0);
+    if (rank < 2)
+      return c.error("Upsample before opset 7 scales the last two dims of a tensor of rank >= 2");
+    scales[static_cast<size_t>(rank - 2)] = c.attrFloat("height_scale", 1.0);
+    scales[static_cast<size_t>(rank - 1)] = c.attrFloat("width_scale", 1.0);
+  } else if (upsample && c.opset() < 9) {
+    if (const auto *a = c.attr("scales"))
+      scales.assign(a->floats().begin(), a->floats().end());
+  } else if (legacy) {
+    KILN_ASSIGN(scales, constFloats(c, 1));
+  } else {
+    KILN_ASSIGN(roi, constFloats(c, 1));
+    KILN_ASSIGN(scales, constFloats(c, 2));
+    if (c.hasInput(3)) {
+      KILN_ASSIGN(sizes, c.constInts(3));
+    }
+  }
+  std::string ct = legacy ? "asymmetric" : c.attrString("coordinate_transformation_mode", "half_pixel");
+  if (ct != "tf_crop_and_resize")
+    roi.clear();
+  AttrList attrs = {{"scales", scales},
+                    {"sizes", sizes},
+                    {"mode", mode},
+                    {"coordinate_transformation_mode", ct},
+                    {"nearest_mode", legacy ? std::string("floor") : c.attrString("nearest_mode", "round_prefer_floor")},
+                    {"cubic_coeff_a", c.attrFloat("cubic_coeff_a", -0.75)},
+                    {"exclude_outside", c.attrInt("exclude_outside", 0) != 0},
+                    {"extrapolation_value", c.attrFloat("extrapolation_value", 0.0)},
+                    {"roi", roi}};
+  KILN_ASSIGN(ValueId y, c.emit(OpKind::Resize, {x}, attrs));
+  return c.bind(0, y);
+}
+
 Status convGatherND(NodeCtx &c) {
   KILN_ASSIGN(ValueId data, c.in(0));
   KILN_ASSIGN(ValueId idx, c.in(1));
@@ -1634,6 +1693,8 @@ const std::vector<OnnxOp> kOps = {
   {"Scatter", convScatterElements, {}},
   {"CumSum", convCumSum, {1}},
   {"GatherND", convGatherND, {}},
+  {"Resize", convResize, {1, 2, 3}},
+  {"Upsample", convResize, {1}},
   {"ScatterND", convScatterND, {}},
   {"RNN", convRecurrent<recurrent::Cell::Rnn>, {}},
   {"GRU", convRecurrent<recurrent::Cell::Gru>, {}},

@@ -47,6 +47,19 @@ class Recurrent(nn.Module):
         return self.fc(y[:, -1])
 
 
+class Interpolate(nn.Module):
+    """A decoder-like CNN: bilinear and nearest F.interpolate between convolutions."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = nn.functional.interpolate(torch.relu(self.c1(x)), scale_factor=2, mode="bilinear", align_corners=False)
+        return nn.functional.interpolate(self.c2(x), scale_factor=2, mode="nearest")
+
+
 def randomize(m):
     for mod in m.modules():
         if isinstance(mod, nn.modules.batchnorm._BatchNorm):
@@ -71,6 +84,7 @@ MODELS = {
     "transformer_encoder": lambda: (
         nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True), 2).eval(),
         (5, 32)),
+    "interpolate": lambda: (Interpolate().eval(), (3, 12, 10)),
     "lstm_classifier": lambda: (Recurrent(nn.LSTM).eval(), (7, 16)),
     "gru_classifier": lambda: (Recurrent(nn.GRU).eval(), (7, 16)),
 }

@@ -146,7 +146,7 @@ TEST_CASE("every op has a free function", "[api]") {
       global_avg_pool(x), global_max_pool(x), max_pool_grad(max_pool(x, {2, 2}, {.stride = {2, 2}}), x, {2, 2}, {.stride = {2, 2}}),
       avg_pool_grad(x, {7, 7}, {2, 2}, {.stride = {1, 1}}), identity(x), reshape(x, {0, -1}), transpose(v), broadcast_to(s, {2, 4}), concat({v, v}, 0),
       slice(v, {1}, {3}, {1}), pad(v, {1, 1, 1, 1}, "edge"), gather(v, lbl, 1), gather_elements(v, cast(v, i64), 1), one_hot(lbl, 4),
-      top_k(v, 2), scatter_elements(v, cast(v, i64), v, 1, "add"), cumsum(v, 1, true, true),
+      top_k(v, 2), scatter_elements(v, cast(v, i64), v, 1, "add"), cumsum(v, 1, true, true), resize(x, {1, 1, 2, 2}, "linear"),
       gather_nd(v, one_hot(lbl, 2, -1, i64)), scatter_nd(v, one_hot(lbl, 1, -1, i64), v, "add"),
       layout_convert(x, {ir::Layout::NHWC, 0}), softmax(v), log_softmax(v), softmax_cross_entropy(v, lbl),
       batch_norm_train(x, s, s).y, batch_norm_infer(x, s, s, s, s), batch_norm_grad(x, x, s, s, s).dx,
