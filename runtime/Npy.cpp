@@ -20,9 +20,13 @@ struct Descr {
   std::string_view text; ///< without the byte-order character
   DType dtype;
 };
+/// The first row of a dtype is what it is written as. bf16 reads from `V2`
+/// and from `u2`: NumPy has no bfloat16, and bf16 data saved from it (as
+/// ONNX's and ml_dtypes' tools do) is its bits as uint16, a dtype kiln
+/// otherwise lacks.
 constexpr Descr kDescrs[] = {{"f4", DType::F32}, {"f8", DType::F64}, {"f2", DType::F16}, {"V2", DType::BF16},
-                             {"i8", DType::I64}, {"i4", DType::I32}, {"i1", DType::I8},  {"u1", DType::U8},
-                             {"b1", DType::Bool}};
+                             {"u2", DType::BF16}, {"i8", DType::I64}, {"i4", DType::I32}, {"i1", DType::I8},
+                             {"u1", DType::U8},  {"b1", DType::Bool}};
 
 /// Finds the value text after `'key':` in the header dict.
 std::optional<std::string_view> dictValue(std::string_view header, std::string_view key) {
@@ -78,13 +82,13 @@ Expected<HostTensor> decode(std::string_view bytes, std::string_view name) {
     return fail("the header's 'descr' is not a string");
   std::string_view d = descr->substr(1, end - 1);
   if (d.size() != 3 || std::string_view("<>|=").find(d[0]) == std::string_view::npos)
-    return fail(fmt::format("dtype '{}' is not supported (kiln reads f4 f8 f2 i8 i4 i1 u1 b1 and V2 as bf16)", d));
+    return fail(fmt::format("dtype '{}' is not supported (kiln reads f4 f8 f2 i8 i4 i1 u1 b1, and V2 or u2 as bf16)", d));
   const Descr *found = nullptr;
   for (const Descr &row : kDescrs)
     if (row.text == d.substr(1))
       found = &row;
   if (!found)
-    return fail(fmt::format("dtype '{}' is not supported (kiln reads f4 f8 f2 i8 i4 i1 u1 b1 and V2 as bf16)", d));
+    return fail(fmt::format("dtype '{}' is not supported (kiln reads f4 f8 f2 i8 i4 i1 u1 b1, and V2 or u2 as bf16)", d));
   bool bigEndian = d[0] == '>';
 
   auto fortran = dictValue(header, "fortran_order");
@@ -156,7 +160,7 @@ Expected<HostTensor> decode(std::string_view bytes, std::string_view name) {
 std::string encode(const HostTensor &t) {
   std::string_view descr;
   for (const Descr &row : kDescrs)
-    if (row.dtype == t.dtype())
+    if (row.dtype == t.dtype() && descr.empty())
       descr = row.text;
   char order = dtypeSize(t.dtype()) == 1 ? '|' : '<';
   std::string shape = t.rank() == 1 ? fmt::format("({},)", t.sizes()[0])

@@ -2,7 +2,8 @@
 //
 // Reads and writes NumPy's .npy format (versions 1.0, 2.0 and 3.0), C order,
 // for every kiln dtype: <f4 <f8 <f2 <i8 <i4 |i1 |u1 |b1, and bf16 as `<V2`
-// raw 2-byte elements (NumPy has no bfloat16). Big-endian data is swapped on
+// raw 2-byte elements (NumPy has no bfloat16); a `<u2` file, bf16 bits saved
+// as uint16, reads as bf16 too (kiln has no uint16). Big-endian data is swapped on
 // reading. Anything else (Fortran order, object arrays, other dtypes, a
 // truncated file) is a clear error naming the file.
 //

@@ -56,11 +56,20 @@ TEST_CASE(".npy: big-endian data is swapped; bad files are clear errors", "[npy]
   REQUIRE(t);
   CHECK(t->get(0) == 1);
   CHECK(t->get(1) == -2);
+  // bf16 saved from NumPy as its bits in uint16 (1.0 is 0x3f80, -2.5 0xc020).
+  auto bf = npy::decode(withHeader("{'descr': '<u2', 'fortran_order': False, 'shape': (2,), }",
+                                   std::string("\x80\x3f\x20\xc0", 4)),
+                        "bf16.npy");
+  REQUIRE(bf);
+  CHECK(bf->dtype() == DType::BF16);
+  CHECK(bf->get(0) == 1.0);
+  CHECK(bf->get(1) == -2.5);
+  CHECK(npy::encode(*bf).find("'descr': '<V2'") != std::string::npos); // written as before
   CHECK(decodeError("hello") == "in.npy: not a valid .npy file: it does not start with the .npy magic string");
   CHECK(decodeError(withHeader("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", "abcd")) ==
         "in.npy: not a valid .npy file: Fortran-ordered arrays are not supported; save with numpy.ascontiguousarray");
   CHECK(decodeError(withHeader("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", "abcdabcd")) ==
-        "in.npy: not a valid .npy file: dtype '<c8' is not supported (kiln reads f4 f8 f2 i8 i4 i1 u1 b1 and V2 as bf16)");
+        "in.npy: not a valid .npy file: dtype '<c8' is not supported (kiln reads f4 f8 f2 i8 i4 i1 u1 b1, and V2 or u2 as bf16)");
   CHECK(decodeError(withHeader("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", "abcdabcd")).find(
             "is not supported") != std::string::npos);
   CHECK(decodeError(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", "abcd")) ==
