@@ -48,7 +48,7 @@ TEST_CASE("a small MLP built with the API prints, verifies and evaluates", "[api
   }
 }
 
-TEST_CASE("operators map to ops; scalars take the tensor's dtype", "[api]") {
+TEST_CASE("operators map to ops, scalars take the tensor's dtype", "[api]") {
   Graph g;
   auto a = g.input("a", f64, {3});
   auto b = g.input("b", f64, {3});

@@ -49,7 +49,7 @@ std::string decodeError(const std::string &bytes) {
 }
 } // namespace
 
-TEST_CASE(".npy: big-endian data is swapped; bad files are clear errors", "[npy]") {
+TEST_CASE(".npy: big-endian data is swapped, bad files are clear errors", "[npy]") {
   std::string be = withHeader("{'descr': '>i4', 'fortran_order': False, 'shape': (2,), }",
                               std::string("\x00\x00\x00\x01\xff\xff\xff\xfe", 8));
   auto t = npy::decode(be, "be.npy");
@@ -75,7 +75,8 @@ TEST_CASE(".npy: big-endian data is swapped; bad files are clear errors", "[npy]
   CHECK(decodeError(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", "abcd")) ==
         "in.npy: not a valid .npy file: the data is truncated: shape [2,2] needs 16 bytes, the file has 4");
   CHECK(decodeError(withHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }", "")) ==
-        "in.npy: not a valid .npy file: the shape's element count overflows");
+        "in.npy: not a valid .npy file: the array: a f32 tensor of shape [99999999999,99999999999] has more elements "
+        "than kiln can address (its size overflows 64 bits)");
   CHECK(decodeError(std::string("\x93NUMPY\x01\x00\xff\x00{", 11)) == "in.npy: not a valid .npy file: truncated header");
   CHECK(decodeError(std::string("\x93NUMPY\x07\x00\x10\x00", 10)) == "in.npy: not a valid .npy file: unsupported format version 7");
   auto missing = npy::load("/nonexistent/x.npy");
