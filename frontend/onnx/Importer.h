@@ -98,6 +98,9 @@ private:
 
 using Converter = Status (*)(NodeCtx &ctx);
 
+/// Converters of their own files.
+Status convEinsum(NodeCtx &c); // Einsum.cpp
+
 struct OnnxOp {
   std::string_view name;
   Converter convert;

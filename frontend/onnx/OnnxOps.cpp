@@ -1693,6 +1693,7 @@ const std::vector<OnnxOp> kOps = {
   {"Scatter", convScatterElements, {}},
   {"CumSum", convCumSum, {1}},
   {"GatherND", convGatherND, {}},
+  {"Einsum", convEinsum, {}},
   {"Resize", convResize, {1, 2, 3}},
   {"Upsample", convResize, {1}},
   {"ScatterND", convScatterND, {}},

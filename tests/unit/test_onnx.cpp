@@ -367,3 +367,50 @@ TEST_CASE("a convolution flattened into a transposed Gemm runs right in channels
   for (int64_t n : {1, 3})
     CHECK(runBoth(*g, {{"x", test::randomTensor({n, 3, 6, 6}, 9, ir::DType::F32)}})[0].sizes() == ir::Sizes{n, 5});
 }
+
+TEST_CASE("Einsum: implicit output, ellipsis broadcast and a diagonal", "[onnx]") {
+  struct Case {
+    const char *equation;
+    std::vector<int64_t> a, b;
+  };
+  for (const Case &k : {Case{"...ij,jk", {2, 3, 4}, {4, 5}}, Case{"bij,bjk->bik", {2, 3, 4}, {2, 4, 5}}}) {
+    INFO(k.equation);
+    ModelBuilder b(12);
+    b.input("a", k.a);
+    b.input("b", k.b);
+    auto &n = b.node("Einsum", {"a", "b"}, {"y"});
+    auto *eq = n.add_attribute();
+    eq->set_name("equation");
+    eq->set_type(onnx::AttributeProto::STRING);
+    eq->set_s(k.equation);
+    b.output("y");
+    auto g = b.import();
+    if (!g)
+      FAIL(g.error().message);
+    ir::HostTensor x = test::randomTensor(k.a, 1, ir::DType::F32), w = test::randomTensor(k.b, 2, ir::DType::F32);
+    auto out = runBoth(*g, {{"a", x}, {"b", w}});
+    REQUIRE(out[0].sizes() == ir::Sizes{2, 3, 5});
+    for (int64_t bi = 0; bi < 2; ++bi) // against the matmul
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 5; ++j) {
+          double want = 0;
+          for (int64_t c = 0; c < 4; ++c)
+            want += x.get((bi * 3 + i) * 4 + c) * w.get((k.b.size() == 3 ? bi * 20 : 0) + c * 5 + j);
+          CHECK(out[0].get((bi * 3 + i) * 5 + j) == Approx(want).margin(1e-5));
+        }
+  }
+  ModelBuilder d(12);
+  d.input("x", {3, 3});
+  auto &n = d.node("Einsum", {"x"}, {"y"});
+  auto *eq = n.add_attribute();
+  eq->set_name("equation");
+  eq->set_type(onnx::AttributeProto::STRING);
+  eq->set_s("ii->i");
+  d.output("y");
+  auto g = d.import();
+  REQUIRE(g);
+  ir::HostTensor x = test::randomTensor({3, 3}, 3, ir::DType::F32);
+  auto out = runBoth(*g, {{"x", x}});
+  for (int64_t i = 0; i < 3; ++i)
+    CHECK(out[0].get(i) == Approx(x.get(i * 4)));
+}
