@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Exports torchvision's resnet18, mobilenet_v2 and squeezenet1_1 with seeded
+"""Exports torchvision's resnet18, mobilenet_v2, squeezenet1_1,
+shufflenet_v2_x1_0 and efficientnet_b0 with seeded
 random weights (no downloads) to ONNX (opset 13, a symbolic batch "N"), and
 writes an input batch and torch's outputs for it, so bench/models.sh can
-check kiln against torch before timing both.
+check kiln against torch before timing it (bench/peers/run.sh too).
 
     export_torchvision.py OUT_DIR [BATCH...]
 Needs python3-torch and python3-torchvision (Debian's) or a PyPI torch.
@@ -17,6 +18,8 @@ MODELS = {
     "resnet18": torchvision.models.resnet18,
     "mobilenet_v2": torchvision.models.mobilenet_v2,
     "squeezenet1_1": torchvision.models.squeezenet1_1,
+    "shufflenet_v2_x1_0": torchvision.models.shufflenet_v2_x1_0,
+    "efficientnet_b0": torchvision.models.efficientnet_b0,
 }
 
 
