@@ -260,33 +260,25 @@ Expected<Results> runDirection(Emitter &e, const Graph &graph, const Operands &o
       KILN_ASSIGN(ValueId xz, gate(xs, 0));
       KILN_ASSIGN(ValueId xr, gate(xs, 1));
       KILN_ASSIGN(ValueId xh, gate(xs, 2));
-      ValueId z = kNoValue, rg = kNoValue, hh = kNoValue;
-      if (spec.linearBeforeReset) {
-        KILN_ASSIGN(ValueId hr, e.op(OpKind::MatMul, {h, r}, {{"transpose_b", true}}));
-        KILN_ASSIGN(ValueId hz, gate(hr, 0));
-        KILN_ASSIGN(ValueId hrr, gate(hr, 1));
+      // H R for the z and r gates (and, with linear_before_reset, h's too).
+      KILN_ASSIGN(ValueId hr, e.op(OpKind::MatMul, {h, spec.linearBeforeReset ? r : rzr}, {{"transpose_b", true}}));
+      KILN_ASSIGN(ValueId hz, gate(hr, 0));
+      KILN_ASSIGN(ValueId hrr, gate(hr, 1));
+      KILN_ASSIGN(ValueId z, e.add(xz, hz));
+      KILN_ASSIGN(ValueId rg, e.add(xr, hrr));
+      KILN_ASSIGN(z, e.clipped(z, spec.clip));
+      KILN_ASSIGN(z, e.apply(*dir.f, z));
+      KILN_ASSIGN(rg, e.clipped(rg, spec.clip));
+      KILN_ASSIGN(rg, e.apply(*dir.f, rg));
+      ValueId hh = kNoValue;
+      if (spec.linearBeforeReset) { // h = g(Xh + r.(H Rh + Rbh))
         KILN_ASSIGN(ValueId hhh, gate(hr, 2));
-        KILN_ASSIGN(z, e.add(xz, hz));
-        KILN_ASSIGN(rg, e.add(xr, hrr));
-        KILN_ASSIGN(z, e.clipped(z, spec.clip));
-        KILN_ASSIGN(z, e.apply(*dir.f, z));
-        KILN_ASSIGN(rg, e.clipped(rg, spec.clip));
-        KILN_ASSIGN(rg, e.apply(*dir.f, rg));
         if (rbh != kNoValue) {
           KILN_ASSIGN(hhh, e.add(hhh, rbh));
         }
         KILN_ASSIGN(ValueId gated, e.mul(rg, hhh));
         KILN_ASSIGN(hh, e.add(xh, gated));
-      } else {
-        KILN_ASSIGN(ValueId hzr, e.op(OpKind::MatMul, {h, rzr}, {{"transpose_b", true}}));
-        KILN_ASSIGN(ValueId hz, gate(hzr, 0));
-        KILN_ASSIGN(ValueId hrr, gate(hzr, 1));
-        KILN_ASSIGN(z, e.add(xz, hz));
-        KILN_ASSIGN(rg, e.add(xr, hrr));
-        KILN_ASSIGN(z, e.clipped(z, spec.clip));
-        KILN_ASSIGN(z, e.apply(*dir.f, z));
-        KILN_ASSIGN(rg, e.clipped(rg, spec.clip));
-        KILN_ASSIGN(rg, e.apply(*dir.f, rg));
+      } else { // h = g(Xh + (r.H) Rh + Rbh)
         KILN_ASSIGN(ValueId rhv, e.mul(rg, h));
         KILN_ASSIGN(ValueId rhr, e.op(OpKind::MatMul, {rhv, rh}, {{"transpose_b", true}}));
         KILN_ASSIGN(hh, e.add(xh, rhr));

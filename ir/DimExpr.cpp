@@ -189,7 +189,8 @@ std::optional<int64_t> constantOf(const Poly &p) {
 
 std::string printPoly(const Poly &p) {
   std::vector<std::pair<Monomial, int64_t>> terms(p.begin(), p.end());
-  std::stable_sort(terms.begin(), terms.end(), [](const auto &a, const auto &b) {
+  // Monomials are unique (map keys), so this order is total.
+  std::sort(terms.begin(), terms.end(), [](const auto &a, const auto &b) {
     if (a.first.size() != b.first.size())
       return a.first.size() > b.first.size(); // higher degree first, the constant last
     return a.first < b.first;

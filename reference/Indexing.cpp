@@ -129,11 +129,14 @@ Results topK(const KernelCtx &ctx, Args args) {
       std::iota(order.begin(), order.end(), 0);
       // By value (NaN as the largest, as NumPy sorts it), ties to the lower index.
       auto key = [&](int64_t j) { return x.v[static_cast<size_t>(in.at(o, j, i))]; };
-      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
         double va = key(a), vb = key(b);
-        if (std::isnan(va) || std::isnan(vb))
-          return largest ? std::isnan(va) && !std::isnan(vb) : !std::isnan(va) && std::isnan(vb);
-        return largest ? va > vb : va < vb;
+        bool na = std::isnan(va), nb = std::isnan(vb);
+        if (na != nb)
+          return largest ? na : nb;
+        if (!na && va != vb)
+          return largest ? va > vb : va < vb;
+        return a < b; // ties (NaN with NaN too) to the lower index
       });
       for (int64_t j = 0; j < k; ++j)
         out.v[static_cast<size_t>(res.at(o, j, i))] = static_cast<double>(order[static_cast<size_t>(j)]);
