@@ -25,10 +25,8 @@ struct Tap {
   double weight;
 };
 
-/// The taps of one output coordinate `x` along a dim of `in` input and
-/// `out` output elements; empty when it falls outside the crop.
-std::vector<Tap> taps(const AttrView &a, int64_t x, int64_t in, int64_t out, double scale, double roiStart,
-                      double roiEnd) {
+/// The taps of one output coordinate `x` along a dim of `in` input elements; empty when it falls outside the crop.
+std::vector<Tap> taps(const AttrView &a, int64_t x, int64_t in, double scale, double roiStart, double roiEnd) {
   const std::string &mode = a.getString("mode"), &ct = a.getString("coordinate_transformation_mode");
   double outWidth = scale * static_cast<double>(in), xr = static_cast<double>(x), xo = 0;
   if (ct == "align_corners")
@@ -47,7 +45,6 @@ std::vector<Tap> taps(const AttrView &a, int64_t x, int64_t in, int64_t out, dou
     xo = (xr + 0.5) / scale;
   else // half_pixel
     xo = (xr + 0.5) / scale - 0.5;
-  (void)out;
   // The ratio in (0, 1]: an integer coordinate takes the pixel on its left.
   double fl = std::floor(xo);
   bool whole = xo == fl;
@@ -120,7 +117,7 @@ Results resize(const KernelCtx &ctx, Args args) {
     auto du = static_cast<size_t>(d);
     double r0 = roi.empty() ? 0 : roi[du], r1 = roi.empty() ? 1 : roi[du + static_cast<size_t>(rank)];
     for (int64_t o = 0; o < shape[du]; ++o)
-      perDim[du].push_back(taps(a, o, x.shape[du], shape[du], scale[du], r0, r1));
+      perDim[du].push_back(taps(a, o, x.shape[du], scale[du], r0, r1));
   }
   Arr out(x.dtype, shape);
   Sizes strides = stridesOf(x.shape), index, pick(static_cast<size_t>(rank));
