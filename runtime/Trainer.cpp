@@ -87,9 +87,11 @@ Status Trainer::saveCheckpoint(int epochsDone) {
   checkpoint::Tensors tensors;
   for (const auto &[name, value] : train_.params())
     tensors.emplace(name, *value);
-  return checkpoint::save(config_.checkpoint, tensors,
-                          {{"epochs_done", std::to_string(epochsDone)}, {"seed", std::to_string(config_.seed)},
-                           {"format", "kiln training checkpoint"}});
+  checkpoint::Metadata meta = config_.checkpointMeta;
+  meta["epochs_done"] = std::to_string(epochsDone);
+  meta["seed"] = std::to_string(config_.seed);
+  meta["format"] = "kiln training checkpoint";
+  return checkpoint::save(config_.checkpoint, tensors, meta);
 }
 
 Expected<int> Trainer::resume() {

@@ -13,6 +13,7 @@
 #include "runtime/Data.h"
 #include "runtime/Function.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct TrainConfig {
   uint64_t seed = 1;
   std::string checkpoint; ///< written after every epoch when set
   std::string resume;     ///< a checkpoint to start from
+  /// Written into the checkpoint's metadata too (the model it trains).
+  std::map<std::string, std::string> checkpointMeta;
   std::string curve;      ///< path prefix of the curve: PREFIX.csv and PREFIX.svg
   bool quiet = false;
   int64_t maxSteps = 0; ///< > 0: stop after this many training steps (the epoch then ends there)

@@ -4,15 +4,18 @@
 //   kiln dump MODEL [--stage graph|optimized|kernels|llvm|asm|cuda|ptx] [--format text|dot]
 //   kiln ops
 //   kiln compile MODEL -o NAME.o [--header NAME.h] [--train ...]   (tools/Compile.h)
-//   kiln train [MODEL] [--model mlp|lenet|vgg] [--epochs E] [--batch-size B] ...
+//   kiln train [MODEL] [--model mlp|lenet|vgg] [--epochs E] [--batch-size B] [--export model.onnx] ...
+//   kiln export MODEL|CHECKPOINT -o model.onnx                    (tools/Export.h)
 //
 // Every error is one message on stderr and exit status 1.
 //
 //===----------------------------------------------------------------------===//
 #include "Model.h"
 #include "frontend/onnx/Onnx.h"
+#include "frontend/onnx/Export.h"
 #include "PipelineFlags.h"
 #include "tools/Compile.h"
+#include "tools/Export.h"
 #include "ir/Dot.h"
 #include "ir/File.h"
 #include "ir/Printer.h"
@@ -307,7 +310,7 @@ int dumpCommand(const std::string &model, const std::string &format, const std::
 
 struct TrainArgs {
   std::string modelFile, zooName = "vgg", dataset = "fashion-mnist", dataDir = kiln::data::kFashionMnistDir;
-  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend, dumpKernels,
+  std::string optimizer = "momentum", checkpoint, resume, outputDir = "out", backend, dumpKernels, exportPath,
               schedule = "constant", device; // backend, device: empty means the config's device
   int epochs = 1;
   int64_t batchSize = 64, limit = 0, testLimit = 0, synthetic = 0, steps = 0;
@@ -343,6 +346,12 @@ int trainCommand(const TrainArgs &a) {
         if (::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0)
           return fail(kiln::makeError("error: {}: cannot write there ({})", dir.empty() ? "." : dir,
                                       std::strerror(errno)));
+  }
+  if (!a.exportPath.empty()) { // checked before an epoch is spent
+    std::string dir = std::filesystem::path(a.exportPath).parent_path().string();
+    if (::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0)
+      return fail(kiln::makeError("error: --export {}: cannot write in {} ({})", a.exportPath, dir.empty() ? "." : dir,
+                                  std::strerror(errno)));
   }
   kiln::optim::Options o;
   o.method = *method;
@@ -412,6 +421,11 @@ int trainCommand(const TrainArgs &a) {
   cfg.resume = a.resume;
   cfg.curve = (std::filesystem::path(a.outputDir) / "curve").string();
   cfg.maxSteps = a.steps;
+  // What `kiln export CHECKPOINT` rebuilds the model from.
+  if (a.modelFile.empty())
+    cfg.checkpointMeta = {{"model", a.zooName}};
+  else
+    cfg.checkpointMeta = {{"model_file", std::filesystem::absolute(a.modelFile).string()}};
   if (!fns->warning.empty())
     fmt::print(stderr, "kiln train: {}\n", fns->warning);
   fmt::print("training {} on {} {} images ({} test), batch {}, {} lr {}{}, {}, on the {} backend\n", what,
@@ -422,6 +436,19 @@ int trainCommand(const TrainArgs &a) {
   if (!stats)
     return fail(kiln::makeError("error: {}", stats.error().message));
   fmt::print("wrote {}.csv and {}.svg\n", cfg.curve, cfg.curve);
+  if (!a.exportPath.empty()) {
+    std::map<std::string, kiln::HostTensor> params;
+    for (const auto &[name, value] : fns->train.params())
+      params.emplace(name, *value);
+    auto inference = kiln::tools::trainedInference(a.modelFile.empty() ? a.zooName : "", a.modelFile, a.seed, params);
+    if (!inference)
+      return fail(kiln::makeError("error: --export: {}", inference.error().message));
+    kiln::OnnxExportOptions eo;
+    eo.docString = fmt::format("{} trained by kiln train for {} epochs", what, a.epochs);
+    if (auto s = kiln::exportOnnx(*inference, a.exportPath, eo); !s)
+      return fail(kiln::makeError("error: --export: {}", s.error().message));
+    fmt::print("wrote the trained model to {} (ONNX opset 17)\n", a.exportPath);
+  }
   const kiln::Executable *step = fns->train.lastExecutable();
   if (profile) {
     if (step)
@@ -531,6 +558,8 @@ int main(int argc, char **argv) {
   train->add_option("--seed", ta.seed, "Seed of the initializers, shuffling and dropout");
   train->add_option("--checkpoint", ta.checkpoint, "Write a safetensors checkpoint here after every epoch");
   train->add_option("--resume", ta.resume, "Resume from this checkpoint");
+  train->add_option("--export", ta.exportPath,
+                    "After training, write the trained model's inference graph here as ONNX (opset 17)");
   train->add_option("--limit", ta.limit, "Train on the first N images only")->check(CLI::PositiveNumber);
   train->add_option("--synthetic", ta.synthetic,
                     "Train on N random images of the zoo model's size instead of Fashion-MNIST (vgg16: 3x224x224)")
@@ -546,6 +575,11 @@ int main(int argc, char **argv) {
                                            "none); default: the config's device (cpu)")
       ->check(CLI::IsMember({"cpu", "cuda", "gpu"}))
       ->transform(CLI::Transformer({{"gpu", "cuda"}}));
+
+  kiln::tools::ExportArgs ea;
+  auto *exportCmd = app.add_subcommand("export", "Write a model, or the model a checkpoint trained, as an ONNX file "
+                                                 "(opset 17, symbolic batch, checked by ONNX's checker)");
+  ea.addTo(*exportCmd);
 
   auto *configCmd = app.add_subcommand("config", "Print every configuration value in effect and where it came from "
                                                  "(~/.kilnrc or $KILNRC, KILN_FLAGS, or the default)");
@@ -580,5 +614,7 @@ int main(int argc, char **argv) {
     return kiln::tools::compileCommand(ca, compileFlags);
   if (*train)
     return trainCommand(ta);
+  if (*exportCmd)
+    return kiln::tools::exportCommand(ea);
   return 1;
 }
