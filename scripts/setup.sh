@@ -12,7 +12,7 @@ packages=(
   llvm-19-dev llvm-19-tools clang-19 libclang-rt-19-dev libomp-19-dev
   libfmt-dev catch2 libcli11-dev nlohmann-json3-dev zlib1g-dev libinih-dev libpng-dev
   libonnx-dev protobuf-compiler libprotobuf-dev
-  dataset-fashion-mnist libonnx-testdata graphviz python3 python3-numpy
+  dataset-fashion-mnist libonnx-testdata graphviz python3 python3-numpy python3-onnx
   ${KILN_EXTRA_PACKAGES:-}
 )
 missing=()

@@ -45,6 +45,9 @@ public:
 
   const ::onnx::NodeProto &node() const { return node_; }
   int64_t opset() const;
+  /// Whether kiln wrote the model (kiln export): a training-mode Dropout
+  /// then means kiln's dropout, its mask kiln's hash of the seed.
+  bool madeByKiln() const;
   /// Number of inputs, trailing empty ones dropped.
   int numInputs() const;
   bool hasInput(int i) const { return i < node_.input_size() && !node_.input(i).empty(); }
@@ -120,6 +123,8 @@ public:
   // Used by NodeCtx.
   ir::Graph &graph() { return g_; }
   int64_t opset() const { return opset_; }
+  /// Whether kiln wrote the model (its random ops then mean kiln's).
+  bool madeByKiln() const { return model_.producer_name() == "kiln"; }
   const std::string &file() const { return file_; }
   Expected<ValueId> value(const std::string &onnxName) const;
   Expected<ir::HostTensor> constantValue(ValueId v);

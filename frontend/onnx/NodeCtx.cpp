@@ -7,6 +7,7 @@ namespace kiln::onnximport {
 using namespace ir;
 
 int64_t NodeCtx::opset() const { return im_.opset(); }
+bool NodeCtx::madeByKiln() const { return im_.madeByKiln(); }
 
 int NodeCtx::numInputs() const {
   int n = node_.input_size();

@@ -1045,6 +1045,12 @@ Status convDropout(NodeCtx &c) {
       training = t.get(0) != 0;
     }
   }
+  if (training && ratio > 0 && c.madeByKiln()) { // kiln's export of its own dropout
+    KILN_ASSIGN(std::vector<ValueId> r, c.emitMulti(OpKind::Dropout, {x}, {{"ratio", ratio},
+                                                                           {"seed", c.attrInt("seed", 0)}}));
+    KILN_TRY(c.bind(0, r[0]));
+    return c.bind(1, r[1]);
+  }
   if (training && ratio > 0)
     return c.unsupported("Dropout in training mode (its random mask cannot match another framework's)");
   KILN_ASSIGN(ValueId y, c.emit(OpKind::Identity, {x}));
