@@ -13,9 +13,13 @@
 #include "frontend/onnx/Onnx.h"
 #include "kiln/nn.h"
 #include "kiln/train.h"
+#include "ir/File.h"
+#include "runtime/Npy.h"
 
 #include <onnx/onnx_pb.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -191,10 +195,35 @@ void checkSame(const ir::Graph &a, const ir::Graph &b, const std::vector<Operand
   }
 }
 
-ir::Graph roundTrip(const ir::Graph &g) {
+/// With KILN_EXPORT_DIR set, each case's model, inputs and the reference
+/// interpreter's outputs at batch 3 go to DIR/OP/ (model.onnx, input_I.npy,
+/// output_I.npy), for another runtime to check: bench/peers/check_export.py
+/// runs them on ONNX Runtime.
+void writeForPeers(const ir::Graph &g, const std::string &bytes, const std::vector<Operand> &operands) {
+  const char *dir = std::getenv("KILN_EXPORT_DIR");
+  if (!dir)
+    return;
+  std::filesystem::path d = std::filesystem::path(dir) / g.name();
+  std::filesystem::create_directories(d);
+  REQUIRE(writeFileAtomic((d / "model.onnx").string(), bytes));
+  ref::TensorMap feeds;
+  for (size_t i = 0; i < operands.size(); ++i) {
+    HostTensor t = valuesFor(operands[i], 3, 100 + i);
+    REQUIRE(npy::save((d / fmt::format("input_{}.npy", i)).string(), t));
+    feeds.emplace(g.nameOf(g.inputs()[i]), t);
+  }
+  auto want = ref::evaluate(g, feeds);
+  REQUIRE(want);
+  for (size_t o = 0; o < want->outputs.size(); ++o)
+    REQUIRE(npy::save((d / fmt::format("output_{}.npy", o)).string(), want->outputs[o]));
+}
+
+ir::Graph roundTrip(const ir::Graph &g, const std::vector<Operand> &operands = {}) {
   auto bytes = exportOnnxBytes(g);
   INFO((bytes ? std::string() : bytes.error().message));
   REQUIRE(bytes);
+  if (!operands.empty())
+    writeForPeers(g, *bytes, operands);
   auto back = importOnnxBytes(*bytes, g.name());
   INFO((back ? std::string() : back.error().message));
   REQUIRE(back);
@@ -217,7 +246,7 @@ TEST_CASE("export: each op round-trips kiln -> ONNX -> kiln with the same output
   for (const Case &c : cases()) {
     SECTION(c.op) {
       ir::Graph g = build(c);
-      ir::Graph back = roundTrip(g);
+      ir::Graph back = roundTrip(g, c.operands);
       checkSame(g, back, c.operands, c.tol);
     }
   }
@@ -266,7 +295,8 @@ TEST_CASE("export: the zoo's inference graphs round-trip at two batch sizes", "[
       REQUIRE(net);
       auto g = classifierForward(*net, nn::zoo::inputDims(name), 3);
       REQUIRE(g);
-      ir::Graph back = roundTrip(*g);
+      g->setName(std::string("zoo_") + name);
+      ir::Graph back = roundTrip(*g, {f({"N", 1, 28, 28})});
       for (const Param &p : g->params()) { // every weight, under its name, with its values
         ValueId v = back.lookup(g->nameOf(p.value));
         REQUIRE(v != kNoValue);
