@@ -121,8 +121,10 @@ private:
         if (wouldCycle(join, i))
           join.clear();
       }
-    } else if (kind == Kind::Contraction) {
-      // Cheap elementwise prologues that only this contraction reads.
+    } else if (kind == Kind::Contraction && !n.info().has(ir::trait::Windowed)) {
+      // Cheap elementwise prologues that only this matmul reads (the
+      // window lowerings read their operands from buffers: a conv's
+      // prologue, SE's x * sigmoid(s), stays a kernel of its own).
       for (ValueId o : n.operands) {
         int gid = producerGroup(o);
         if (gid < 0 || contains(join, gid))

@@ -9,10 +9,11 @@
 //     epilogue of a contraction, pooling or reduction (conv + bias + relu);
 //   - a reduction takes an elementwise kernel over its input's shape as its
 //     producer (the reduction iterates that domain once);
-//   - a contraction takes, as its prologue, an elementwise kernel of cheap
+//   - a matmul takes, as its prologue, an elementwise kernel of cheap
 //     ops (add, mul, select, compare, ...) whose only consumer it is (the
 //     backward pass's activation gradient feeding the next contraction); a
-//     packing kernel applies it once per element;
+//     packing kernel applies it once per element (the window lowerings,
+//     conv and its gradients, read their operands from buffers: no prologue);
 //   - data movement and opaque ops (softmax, batch norm, reshape, ...) stay
 //     kernels of their own.
 //
