@@ -172,6 +172,9 @@ private:
   bool lowerMaxPoolGrad(const Node &n);
   bool lowerAvgPool(const Node &n, const Window &win);
   bool lowerGroupedConv(const Node &n, const Window &win, int64_t groups);
+  /// A depthwise conv (one channel a group) over channels-last images, the
+  /// channels the vector loop (lower/Pooling.cpp).
+  bool lowerDepthwise(const Node &n, const Window &win);
   const Graph &r_;
   const std::map<std::string, int64_t> &dims_;
   int vectorBytes_, threads_;

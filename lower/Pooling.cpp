@@ -102,6 +102,8 @@ bool Lowerer::lowerGroupedConv(const Node &n, const Window &win, int64_t groups)
   int64_t perGroupIn = ws[1], perGroupOut = ws[0] / groups;
   if (perGroupOut <= 0)
     return false;
+  if (perGroupIn == 1 && perGroupOut == 1 && lowerDepthwise(n, win))
+    return true;
   Coords cout;
   std::vector<std::pair<int, int64_t>> outer, inner;
   loopsOver(res, cout, outer);
@@ -121,6 +123,77 @@ bool Lowerer::lowerGroupedConv(const Node &n, const Window &win, int64_t groups)
   int accId = newVar();
   anchorValue_ = acc(accId, t);
   return accumulate(outer, inner, accId, OpKind::Add, imm(0, t), term, cout, cout, false);
+}
+
+/// out[n, c, p] = sum over taps k of x[n, c, p * s - pad + k * dil] w[c, k],
+/// for images stored channels last: a parallel task per (image, output
+/// row), its weights repacked tap-major (w[c, k] is strided in c), and per
+/// output pixel a scratch row of C accumulators that each tap updates in a
+/// vector loop over the channels, contiguous in x; the epilogue reads the
+/// row. MobileNet's and EfficientNet's 3x3 and 5x5 depthwise convs.
+bool Lowerer::lowerDepthwise(const Node &n, const Window &win) {
+  ValueId res = n.results[0], x = n.operands[0], w = n.operands[1];
+  DType t = r_.type(res).dtype;
+  const Sizes &xs = sizes_[x], &ys = sizes_[res];
+  int rank = static_cast<int>(xs.size());
+  auto channelsLast = [&](ValueId v) {
+    std::vector<int> order = storageOrder(r_.type(v).layout, rank);
+    return !order.empty() && order.back() == 1 && order.front() == 0;
+  };
+  const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
+  const int64_t channels = xs[1];
+  if (gpu_ || rank < 3 || (t != DType::F32 && t != DType::F64) || !channelsLast(x) || !channelsLast(res) ||
+      channels < lanes)
+    return false;
+  for (ValueId out : r_.outputs())
+    if (bufferOf_.count(out) || nodeOf_.at(out) < anchor_)
+      return false; // a value made before the anchor, in another domain
+  auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+  int64_t taps = product(win.kernel);
+  int accBuf = scratch("acc", t, channels), wBuf = scratch("w_taps", t, taps * channels);
+  int task = newVar(), c0 = newVar(), c1 = newVar(), c2 = newVar(), c3 = newVar(), tap = newVar();
+  int64_t rows = ys[0] * ys[2];
+  ExprRef image = divIdx(index(task), ys[2]), row = remIdx(index(task), ys[2]);
+  // The weights, tap-major: w_taps[k * C + c] = w[c, 0, k...].
+  Coords cw = {index(c0), I(0)};
+  for (ExprRef k : decompose(index(tap), Sizes(win.kernel.begin(), win.kernel.end())))
+    cw.push_back(k);
+  Block taskBody{loop(tap, taps, LoopKind::Serial,
+                      {loop(c0, channels, LoopKind::Vector,
+                            {store(wBuf, addIdx(mulIdx(index(tap), channels), index(c0)), at(w, cw))})})};
+  // The output pixels of the task's row: the spatial dims after the first.
+  std::vector<std::pair<int, int64_t>> pixels;
+  Coords cout = {image, nullptr, row};
+  for (int d = 3; d < rank; ++d) {
+    int var = newVar();
+    pixels.emplace_back(var, ys[static_cast<size_t>(d)]);
+    cout.push_back(index(var));
+  }
+  Block pixel{loop(c1, channels, LoopKind::Vector, {store(accBuf, index(c1), imm(0, t))})};
+  int k = newVar();
+  Coords cx = {image, index(c2)};
+  Coords kc = decompose(index(k), Sizes(win.kernel.begin(), win.kernel.end()));
+  for (size_t d = 0; d + 2 < static_cast<size_t>(rank); ++d)
+    cx.push_back(addIdx(mulIdx(cout[d + 2], win.stride[d]),
+                        addIdx(mulIdx(kc[d], win.dilation[d]), I(-win.padBegin[d]))));
+  ExprRef term = op(OpKind::Mul, t, {windowLoad(x, cx, {}, win, imm(0, t)),
+                                     load(wBuf, t, addIdx(mulIdx(index(k), channels), index(c2)))});
+  pixel.push_back(loop(k, taps, LoopKind::Serial,
+                       {loop(c2, channels, LoopKind::Vector,
+                             {store(accBuf, index(c2), op(OpKind::Add, t, {load(accBuf, t, index(c2)), term}))})}));
+  anchorValue_ = load(accBuf, t, index(c3));
+  Coords post = cout;
+  post[1] = index(c3);
+  Block epilogue;
+  for (size_t y = 0; y < r_.outputs().size(); ++y)
+    epilogue.push_back(storeYield(y, post));
+  pixel.push_back(loop(c3, channels, LoopKind::Vector, std::move(epilogue)));
+  for (auto it = pixels.rbegin(); it != pixels.rend(); ++it) // serial: each pixel reuses the row
+    pixel = {loop(it->first, it->second, LoopKind::Serial, std::move(pixel))};
+  for (Stmt &st : pixel)
+    taskBody.push_back(std::move(st));
+  k_.body = {loop(task, rows, LoopKind::Parallel, std::move(taskBody))};
+  return true;
 }
 
 /// max_pool_grad over windows that tile the input exactly (stride = kernel,

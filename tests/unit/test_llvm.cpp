@@ -178,6 +178,11 @@ TEST_CASE("convolutions and max pooling on the LLVM backend match the reference"
       {ir::OpKind::MaxPoolGrad, {{2, 3, 4, 4}, {2, 3, 8, 8}}, {{"kernel", V{2, 2}}, {"stride", V{2, 2}}}},
       {ir::OpKind::MaxPoolGrad, {{2, 3, 2, 3}, {2, 3, 6, 9}}, {{"kernel", V{3, 3}}, {"stride", V{3, 3}}}},
       {ir::OpKind::MaxPool, {{2, 3, 7, 7}}, {{"kernel", V{3, 3}}, {"stride", V{2, 2}}, {"pad", V{1, 1, 1, 1}}, {"ceil_mode", true}}},
+      // depthwise (one channel a group): channels-last rows of accumulators after -O2
+      {ir::OpKind::Conv, {{2, 16, 9, 8}, {16, 1, 3, 3}}, {{"pad", V{1, 1, 1, 1}}, {"groups", int64_t{16}}}},
+      {ir::OpKind::Conv, {{1, 40, 11, 11}, {40, 1, 5, 5}}, {{"pad", V{2, 2, 2, 2}}, {"stride", V{2, 2}}, {"groups", int64_t{40}}}},
+      {ir::OpKind::Conv, {{1, 32, 9, 9}, {32, 1, 3, 3}}, {{"pad", V{2, 1, 2, 1}}, {"dilation", V{2, 1}}, {"groups", int64_t{32}}}},
+      {ir::OpKind::Conv, {{2, 24, 10}, {24, 1, 3}}, {{"pad", V{1, 1}}, {"groups", int64_t{24}}}}, // 1-D
   };
   for (const WindowCase &c : cases) {
     ir::Graph g("window");
@@ -336,4 +341,38 @@ TEST_CASE("a layout_convert out of a flat layout moves the elements", "[llvm][la
   REQUIRE(got);
   for (int64_t i = 0; i < x.numElements(); ++i)
     REQUIRE(got->outputs[0].get(i) == x.get(i));
+}
+
+TEST_CASE("a depthwise conv with its bias and activation runs on rows of channels and matches the reference",
+          "[llvm][ops]") {
+  auto g = ir::parse(R"(graph @dw {
+  input %x : f32[N,32,14,14]
+  param %w : f32[32,1,3,3] = zeros
+  param %b : f32[32,1,1] = zeros
+  %c = conv(%x, %w) {stride=[2,2], pad=[1,1,1,1], groups=32} : f32[N,32,7,7]
+  %a = add(%c, %b) : f32[N,32,7,7]
+  %y = hard_swish(%a) : f32[N,32,7,7]
+  output %y
+})");
+  REQUIRE(g);
+  g->params()[0].data = randomTensor({32, 1, 3, 3}, 5, ir::DType::F32);
+  g->params()[1].data = randomTensor({32, 1, 1}, 6, ir::DType::F32);
+  ref::TensorMap feeds = {{"x", randomTensor({3, 32, 14, 14}, 7, ir::DType::F32)}};
+  auto want = ref::evaluate(*g, feeds);
+  REQUIRE(want);
+  auto optimized = passes::runPipeline(*g, passes::pipelineFor(2));
+  REQUIRE(optimized);
+  const int threadsBefore = parallelThreads();
+  for (int threads : {1, 2, 3}) {
+    setParallelThreads(threads);
+    auto exe = Executable::compile(optimized->graph, sizesOf(feeds));
+    REQUIRE(exe);
+    INFO((*exe)->kernelsText());
+    CHECK((*exe)->referenceNodes() == 0);
+    CHECK_THAT((*exe)->kernelsText(), Catch::Contains("scratch w_taps"));
+    auto got = (*exe)->run(feeds);
+    REQUIRE(got);
+    checkRuns(*want, *got, 1e-5, 1e-5);
+  }
+  setParallelThreads(threadsBefore);
 }
