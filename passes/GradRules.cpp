@@ -12,6 +12,7 @@
 #include "passes/GradBuilder.h"
 
 #include "ir/TypeRules.h"
+#include "reference/Reference.h"
 
 #include <cmath>
 #include <numbers>
@@ -242,13 +243,38 @@ Expected<OperandGrads> indexingRule(const Rule &r, ValueId dy) {
   bool nd = r.n.op == OpKind::GatherND || r.n.op == OpKind::ScatterND;
   OpKind gather = nd ? OpKind::GatherND : OpKind::GatherElements;
   OpKind scatter = nd ? OpKind::ScatterND : OpKind::ScatterElements;
-  if (r.n.op == OpKind::GatherND && r.attrs().getInt("batch_dims") != 0)
-    return notDifferentiable(r.n, "with batch_dims yet");
   if (r.n.op == OpKind::GatherElements || r.n.op == OpKind::GatherND) {
     KILN_ASSIGN(ValueId zeros, r.b.zerosLike(r.x(0)));
     AttrList add = nd ? AttrList{} : axis;
     add.emplace_back("reduction", std::string("add"));
-    KILN_ASSIGN(ValueId g, r.op(scatter, {zeros, r.x(1), dy}, add));
+    ValueId indices = r.x(1);
+    if (int64_t batch = nd ? r.attrs().getInt("batch_dims") : 0; batch > 0) {
+      // Each index gains its batch coordinates in front, so the scatter
+      // addresses data as a whole: [batch..., k] -> [batch + k].
+      const Type it = r.type(indices);
+      Sizes lead;
+      for (int d = 0; d + 1 < it.rank(); ++d) {
+        if (!it.shape[static_cast<size_t>(d)].isConst())
+          return notDifferentiable(r.n, "with batch_dims where indices' shape is symbolic");
+        lead.push_back(it.shape[static_cast<size_t>(d)].value);
+      }
+      Sizes prefixSizes = lead;
+      prefixSizes.push_back(batch);
+      HostTensor prefix(it.dtype, prefixSizes);
+      Sizes pos;
+      for (int64_t i = 0, n = product(lead); i < n; ++i) {
+        pos.assign(lead.size(), 0);
+        for (int64_t rem = i, d = static_cast<int64_t>(lead.size()) - 1; d >= 0; --d) {
+          pos[static_cast<size_t>(d)] = rem % lead[static_cast<size_t>(d)];
+          rem /= lead[static_cast<size_t>(d)];
+        }
+        for (int64_t b = 0; b < batch; ++b)
+          prefix.setInt(i * batch + b, pos[static_cast<size_t>(b)]);
+      }
+      KILN_ASSIGN(ValueId p, r.b.graph().addConst(r.b.graph().freshName("grad.batch_coords"), prefix));
+      KILN_ASSIGN(indices, r.op(OpKind::Concat, {p, indices}, {{"axis", int64_t{-1}}}));
+    }
+    KILN_ASSIGN(ValueId g, r.op(scatter, {zeros, indices, dy}, add));
     return OperandGrads{g, std::nullopt};
   }
   if (r.n.op == OpKind::ScatterElements || r.n.op == OpKind::ScatterND) {
@@ -266,6 +292,59 @@ Expected<OperandGrads> indexingRule(const Rule &r, ValueId dy) {
   AttrList attrs = r.attrList({"axis", "exclusive"});
   attrs.emplace_back("reverse", !r.attrs().getBool("reverse"));
   KILN_ASSIGN(ValueId g, r.op(OpKind::CumSum, {dy}, attrs));
+  return OperandGrads{g};
+}
+
+/// Resize is linear and separable (ref::resizeWeights): dx is dy contracted
+/// along each resized dim with the transpose of its [out, in] matrix, a
+/// matmul over that dim moved last. A dim that is symbolic must be one the
+/// node leaves alone (the batch at scale 1).
+Expected<OperandGrads> resizeRule(const Rule &r, ValueId dy) {
+  const Type xt = r.type(r.x(0));
+  int rank = xt.rank();
+  auto identity = [](const HostTensor &m) {
+    if (m.sizes()[0] != m.sizes()[1])
+      return false;
+    for (int64_t i = 0; i < m.sizes()[0]; ++i)
+      for (int64_t j = 0; j < m.sizes()[1]; ++j)
+        if (m.get(i * m.sizes()[1] + j) != (i == j ? 1.0 : 0.0))
+          return false;
+    return true;
+  };
+  ValueId g = dy;
+  for (int d = 0; d < rank; ++d) {
+    const Dim &dim = xt.shape[static_cast<size_t>(d)];
+    if (!dim.isConst()) {
+      for (int64_t probe : {1, 2, 3, 7}) {
+        KILN_ASSIGN(HostTensor m, ref::resizeWeights(r.attrs(), d, probe));
+        if (!identity(m))
+          return notDifferentiable(r.n, fmt::format("where dim {} ({}) is resized: its gradient needs its size", d,
+                                                    toString(dim)));
+      }
+      continue;
+    }
+    KILN_ASSIGN(HostTensor m, ref::resizeWeights(r.attrs(), d, dim.value));
+    if (identity(m))
+      continue;
+    HostTensor weights = HostTensor::fromDoubles(r.dt(), m.sizes(), m.toDoubles());
+    KILN_ASSIGN(ValueId w, r.b.graph().addConst(r.b.graph().freshName("grad.resize_weights"), weights));
+    std::vector<int64_t> perm, back(static_cast<size_t>(rank));
+    for (int i = 0; i < rank; ++i)
+      if (i != d)
+        perm.push_back(i);
+    perm.push_back(d);
+    for (int i = 0; i < rank; ++i)
+      back[static_cast<size_t>(perm[static_cast<size_t>(i)])] = i;
+    ValueId moved = g;
+    if (d != rank - 1) {
+      KILN_ASSIGN(moved, r.op(OpKind::Transpose, {g}, {{"perm", perm}}));
+    }
+    KILN_ASSIGN(ValueId mm, r.op(OpKind::MatMul, {moved, w}));
+    g = mm;
+    if (d != rank - 1) {
+      KILN_ASSIGN(g, r.op(OpKind::Transpose, {mm}, {{"perm", back}}));
+    }
+  }
   return OperandGrads{g};
 }
 
@@ -790,6 +869,7 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::GatherND:
   case OpKind::ScatterND:
   case OpKind::CumSum: return indexingRule(r, *dys[0]);
+  case OpKind::Resize: return resizeRule(r, *dys[0]);
   case OpKind::Neg:
   case OpKind::Abs:
   case OpKind::Exp:
@@ -828,7 +908,6 @@ Expected<OperandGrads> gradientRule(GradBuilder &b, const Node &n, const std::ve
   case OpKind::ArgMax:
   case OpKind::ArgMin:
   case OpKind::TopK:
-  case OpKind::Resize:
   case OpKind::OneHot:
   case OpKind::Fused: break;
   }

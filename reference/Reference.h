@@ -37,4 +37,11 @@ Expected<std::vector<ir::HostTensor>> evaluateNode(const ir::Graph &g, const ir:
                                                    const std::vector<ir::HostTensor> &operands,
                                                    const std::map<std::string, int64_t> &dims = {});
 
+/// Resize is separable: its result is x contracted along each dim with one
+/// matrix. This is dim `dim`'s, [out, in] in f64, for an input of `in`
+/// elements there and the node's attributes (a row of zeros where
+/// tf_crop_and_resize's coordinate falls outside the crop). Autodiff's rule
+/// contracts dy with the transposes.
+Expected<ir::HostTensor> resizeWeights(const ir::AttrView &attrs, int dim, int64_t in);
+
 } // namespace kiln::ref

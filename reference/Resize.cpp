@@ -88,36 +88,64 @@ std::vector<Tap> taps(const AttrView &a, int64_t x, int64_t in, double scale, do
   return out2;
 }
 
+/// Dim d's output size and scale for an input of `in` elements there.
+Expected<std::pair<int64_t, double>> outputOf(const AttrView &a, int d, int64_t in) {
+  const std::vector<double> &scales = a.getFloats("scales");
+  const std::vector<int64_t> &sizes = a.getInts("sizes");
+  auto du = static_cast<size_t>(d);
+  int64_t out = 0;
+  double scale = 1;
+  if (!sizes.empty() && sizes[du] >= 0) {
+    out = sizes[du];
+    scale = in ? static_cast<double>(sizes[du]) / static_cast<double>(in) : 1;
+  } else {
+    scale = scales[du];
+    out = static_cast<int64_t>(std::floor(static_cast<double>(in) * scales[du]));
+  }
+  if (!(scale > 0))
+    return makeError("the scale of dim {} is {}, not positive", d, scale);
+  return std::pair{out, scale};
+}
+
+/// Dim d's taps for each of its output coordinates.
+Expected<std::vector<std::vector<Tap>>> dimTaps(const AttrView &a, int rank, int d, int64_t in) {
+  KILN_ASSIGN(auto os, outputOf(a, d, in));
+  const std::vector<double> &roi = a.getFloats("roi");
+  auto du = static_cast<size_t>(d);
+  double r0 = roi.empty() ? 0 : roi[du], r1 = roi.empty() ? 1 : roi[du + static_cast<size_t>(rank)];
+  std::vector<std::vector<Tap>> out;
+  for (int64_t o = 0; o < os.first; ++o)
+    out.push_back(taps(a, o, in, os.second, r0, r1));
+  return out;
+}
+
 } // namespace
+
+Expected<HostTensor> resizeWeights(const AttrView &attrs, int dim, int64_t in) {
+  int rank = static_cast<int>(std::max(attrs.getFloats("scales").size(), attrs.getInts("sizes").size()));
+  if (dim < 0 || dim >= rank)
+    return makeError("resize has no dim {}", dim);
+  KILN_ASSIGN(auto perOut, dimTaps(attrs, rank, dim, in));
+  HostTensor m(DType::F64, {static_cast<int64_t>(perOut.size()), in});
+  for (size_t o = 0; o < perOut.size(); ++o)
+    for (const Tap &t : perOut[o]) {
+      int64_t at = static_cast<int64_t>(o) * in + t.index;
+      m.set(at, m.get(at) + t.weight);
+    }
+  return m;
+}
 
 Results resize(const KernelCtx &ctx, Args args) {
   const Arr &x = *args[0];
   const AttrView &a = ctx.attrs;
-  const std::vector<double> &scales = a.getFloats("scales"), &roi = a.getFloats("roi");
-  const std::vector<int64_t> &sizes = a.getInts("sizes");
   int rank = x.rank();
   Sizes shape(static_cast<size_t>(rank));
-  std::vector<double> scale(static_cast<size_t>(rank));
-  for (int d = 0; d < rank; ++d) {
-    auto du = static_cast<size_t>(d);
-    int64_t in = x.shape[du];
-    if (!sizes.empty() && sizes[du] >= 0) {
-      shape[du] = sizes[du];
-      scale[du] = in ? static_cast<double>(sizes[du]) / static_cast<double>(in) : 1;
-    } else {
-      scale[du] = scales[du];
-      shape[du] = static_cast<int64_t>(std::floor(static_cast<double>(in) * scales[du]));
-    }
-    if (!(scale[du] > 0))
-      return makeError("the scale of dim {} is {}, not positive", d, scale[du]);
-  }
   // Each dim's taps for each of its output coordinates.
   std::vector<std::vector<std::vector<Tap>>> perDim(static_cast<size_t>(rank));
   for (int d = 0; d < rank; ++d) {
     auto du = static_cast<size_t>(d);
-    double r0 = roi.empty() ? 0 : roi[du], r1 = roi.empty() ? 1 : roi[du + static_cast<size_t>(rank)];
-    for (int64_t o = 0; o < shape[du]; ++o)
-      perDim[du].push_back(taps(a, o, x.shape[du], scale[du], r0, r1));
+    KILN_ASSIGN(perDim[du], dimTaps(a, rank, d, x.shape[du]));
+    shape[du] = static_cast<int64_t>(perDim[du].size());
   }
   Arr out(x.dtype, shape);
   Sizes strides = stridesOf(x.shape), index, pick(static_cast<size_t>(rank));

@@ -240,6 +240,28 @@ TEST_CASE("gradients of data movement match finite differences", "[autodiff]") {
     checkGradient("scatter_nd " + reduction, {{"d", {3, 4}}, {"u", {2, 4}}}, [reduction](Graph &g, auto &v) {
       return scatter_nd(v[0], g.constant(tensor(i64, {2, 1}, {2, 0})), v[1], reduction);
     });
+  // Resize is linear: its gradient contracts dy with each dim's weights.
+  for (std::string mode : {"nearest", "linear", "cubic"})
+    for (std::string ct : {"half_pixel", "align_corners", "asymmetric"})
+      checkGradient("resize " + mode + " " + ct, {{"x", {2, 3, 4, 5}}}, [mode, ct](Graph &, auto &v) {
+        return resize(v[0], {1, 1, 2, 0.6}, mode, ct);
+      });
+  checkGradient("resize, exclude_outside and a crop", {{"x", {1, 2, 5, 4}}}, [](Graph &g, auto &v) {
+    return g.apply(ir::OpKind::Resize, {v[0]},
+                   {{"sizes", std::vector<int64_t>{1, 2, 7, 3}},
+                    {"mode", std::string("cubic")},
+                    {"coordinate_transformation_mode", std::string("tf_crop_and_resize")},
+                    {"roi", std::vector<double>{0, 0, 0.1, 0.2, 1, 1, 0.8, 1.2}},
+                    {"exclude_outside", true},
+                    {"extrapolation_value", 5.0}})[0];
+  });
+  // batch_dims: each batch's indices address its own slice.
+  checkGradient("gather_nd batch_dims=1", {{"x", {2, 3, 4}}}, [](Graph &g, auto &v) {
+    return gather_nd(v[0], g.constant(tensor(i64, {2, 3, 1}, {2, 0, 2, 1, -1, 1})), 1);
+  });
+  checkGradient("gather_nd batch_dims=2", {{"x", {2, 3, 4, 2}}}, [](Graph &g, auto &v) {
+    return gather_nd(v[0], g.constant(tensor(i64, {2, 3, 2, 1}, {3, 0, 1, 1, 2, 3, 0, 0, 1, 2, 3, 3})), 2);
+  });
   for (bool exclusive : {false, true})
     for (bool reverse : {false, true})
       checkGradient(fmt::format("cumsum exclusive={} reverse={}", exclusive, reverse), {{"x", {2, 3, 4}}},
