@@ -128,9 +128,10 @@ bool Lowerer::lowerGroupedConv(const Node &n, const Window &win, int64_t groups)
 /// out[n, c, p] = sum over taps k of x[n, c, p * s - pad + k * dil] w[c, k],
 /// for images stored channels last: a parallel task per (image, output
 /// row), its weights repacked tap-major (w[c, k] is strided in c), and per
-/// output pixel a scratch row of C accumulators that each tap updates in a
-/// vector loop over the channels, contiguous in x; the epilogue reads the
-/// row. MobileNet's and EfficientNet's 3x3 and 5x5 depthwise convs.
+/// output pixel a vector loop over the channels, contiguous in x, summing
+/// every tap in registers (up to 25 taps: MobileNet's and EfficientNet's
+/// 3x3 and 5x5); a larger window keeps a scratch row of C accumulators that
+/// each tap updates, and the epilogue reads the row.
 bool Lowerer::lowerDepthwise(const Node &n, const Window &win) {
   ValueId res = n.results[0], x = n.operands[0], w = n.operands[1];
   DType t = r_.type(res).dtype;
@@ -150,7 +151,9 @@ bool Lowerer::lowerDepthwise(const Node &n, const Window &win) {
       return false; // a value made before the anchor, in another domain
   auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
   int64_t taps = product(win.kernel);
-  int accBuf = scratch("acc", t, channels), wBuf = scratch("w_taps", t, taps * channels);
+  constexpr int64_t kUnrolledTaps = 25; // up to 5x5: one sum of the taps per channel vector
+  int wBuf = scratch("w_taps", t, taps * channels);
+  int accBuf = taps > kUnrolledTaps ? scratch("acc", t, channels) : -1;
   int task = newVar(), c0 = newVar(), c1 = newVar(), c2 = newVar(), c3 = newVar(), tap = newVar();
   int64_t rows = ys[0] * ys[2];
   ExprRef image = divIdx(index(task), ys[2]), row = remIdx(index(task), ys[2]);
@@ -169,7 +172,37 @@ bool Lowerer::lowerDepthwise(const Node &n, const Window &win) {
     pixels.emplace_back(var, ys[static_cast<size_t>(d)]);
     cout.push_back(index(var));
   }
-  Block pixel{loop(c1, channels, LoopKind::Vector, {store(accBuf, index(c1), imm(0, t))})};
+  Block pixel;
+  if (taps <= kUnrolledTaps) {
+    // Every tap in one sum: the accumulator stays in a register.
+    ExprRef sum;
+    for (int64_t tk = 0; tk < taps; ++tk) {
+      Coords cx = {image, index(c3)};
+      for (int64_t rem = tk, d = rank - 3; d >= 0; --d) {
+        auto ud = static_cast<size_t>(d);
+        int64_t kd = rem % win.kernel[ud];
+        rem /= win.kernel[ud];
+        cx.insert(cx.begin() + 2, addIdx(mulIdx(cout[ud + 2], win.stride[ud]), I(kd * win.dilation[ud] - win.padBegin[ud])));
+      }
+      ExprRef term = op(OpKind::Mul, t, {windowLoad(x, cx, {}, win, imm(0, t)),
+                                         load(wBuf, t, addIdx(I(tk * channels), index(c3)))});
+      sum = sum ? op(OpKind::Add, t, {sum, term}) : term;
+    }
+    anchorValue_ = sum;
+    Coords post = cout;
+    post[1] = index(c3);
+    Block st;
+    for (size_t y = 0; y < r_.outputs().size(); ++y)
+      st.push_back(storeYield(y, post));
+    pixel.push_back(loop(c3, channels, LoopKind::Vector, std::move(st)));
+    for (auto it = pixels.rbegin(); it != pixels.rend(); ++it)
+      pixel = {loop(it->first, it->second, LoopKind::Serial, std::move(pixel))};
+    for (Stmt &st2 : pixel)
+      taskBody.push_back(std::move(st2));
+    k_.body = {loop(task, rows, LoopKind::Parallel, std::move(taskBody))};
+    return true;
+  }
+  pixel.push_back(loop(c1, channels, LoopKind::Vector, {store(accBuf, index(c1), imm(0, t))}));
   int k = newVar();
   Coords cx = {image, index(c2)};
   Coords kc = decompose(index(k), Sizes(win.kernel.begin(), win.kernel.end()));

@@ -183,6 +183,7 @@ TEST_CASE("convolutions and max pooling on the LLVM backend match the reference"
       {ir::OpKind::Conv, {{1, 40, 11, 11}, {40, 1, 5, 5}}, {{"pad", V{2, 2, 2, 2}}, {"stride", V{2, 2}}, {"groups", int64_t{40}}}},
       {ir::OpKind::Conv, {{1, 32, 9, 9}, {32, 1, 3, 3}}, {{"pad", V{2, 1, 2, 1}}, {"dilation", V{2, 1}}, {"groups", int64_t{32}}}},
       {ir::OpKind::Conv, {{2, 24, 10}, {24, 1, 3}}, {{"pad", V{1, 1}}, {"groups", int64_t{24}}}}, // 1-D
+      {ir::OpKind::Conv, {{1, 16, 9, 9}, {16, 1, 7, 7}}, {{"pad", V{3, 3, 3, 3}}, {"groups", int64_t{16}}}}, // 49 taps: a row of accumulators
   };
   for (const WindowCase &c : cases) {
     ir::Graph g("window");
