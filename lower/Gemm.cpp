@@ -179,7 +179,53 @@ bool Lowerer::lowerMatMul() {
   g.out = [](const ExprRef &m, const ExprRef &j) { return Coords{m, j}; };
   g.aKInner = !ta;
   g.bNInner = !tb;
+  if (g.m == 1 && tb && !ta && lowerGemvT(a, b, g.n, g.k))
+    return true;
   return lowerGemm(g);
+}
+
+/// y[0, j] = sum over k of a[0, k] b[j, k], b's rows contiguous: a parallel
+/// task per block of rows of b; each row's dot product accumulates `width`
+/// partial sums (a few vectors, for the FMA latency) in a vector loop over
+/// its contiguous k, then adds them and the tail in order. The packing
+/// schedule would copy all of b (a classifier's weights) to read it once.
+bool Lowerer::lowerGemvT(ValueId a, ValueId b, int64_t n, int64_t k) {
+  DType t = r_.type(r_.nodes()[static_cast<size_t>(anchor_)].results[0]).dtype;
+  if (gpu_ || (t != DType::F32 && t != DType::F64))
+    return false;
+  for (ValueId out : r_.outputs())
+    if (bufferOf_.count(out) || nodeOf_.at(out) < anchor_)
+      return false; // a value made before the anchor, in another domain
+  const int64_t lanes = std::max<int64_t>(1, vectorBytes_ / static_cast<int64_t>(dtypeSize(t)));
+  const int64_t width = 4 * lanes, chunks = k / width;
+  if (chunks < 1 || n < 2)
+    return false;
+  auto I = [](int64_t v) { return imm(static_cast<double>(v), DType::I64); };
+  const int64_t blocks = std::min<int64_t>(n, 16 * threads_), rows = (n + blocks - 1) / blocks;
+  int part = scratch("partial_sums", t, width);
+  int blk = newVar(), j = newVar(), l0 = newVar(), c = newVar(), l = newVar(), l2 = newVar(), tail = newVar();
+  int sum = newVar();
+  ExprRef row = addIdx(mulIdx(index(blk), rows), index(j));
+  ExprRef kAt = addIdx(mulIdx(index(c), width), index(l));
+  ExprRef prod = op(OpKind::Mul, t, {at(a, {I(0), kAt}), at(b, {row, kAt})});
+  ExprRef kTail = addIdx(I(chunks * width), index(tail));
+  Block perRow{loop(l0, width, LoopKind::Vector, {store(part, index(l0), imm(0, t))}),
+               loop(c, chunks, LoopKind::Serial,
+                    {loop(l, width, LoopKind::Vector,
+                          {store(part, index(l), op(OpKind::Add, t, {load(part, t, index(l)), prod}))})}),
+               accInit(sum, imm(0, t)),
+               loop(l2, width, LoopKind::Serial, {accUpdate(sum, OpKind::Add, load(part, t, index(l2)))})};
+  if (k > chunks * width)
+    perRow.push_back(loop(tail, k - chunks * width, LoopKind::Serial,
+                          {accUpdate(sum, OpKind::Add,
+                                     op(OpKind::Mul, t, {at(a, {I(0), kTail}), at(b, {row, kTail})}))}));
+  anchorValue_ = acc(sum, t);
+  for (size_t y = 0; y < r_.outputs().size(); ++y)
+    perRow.push_back(storeYield(y, {I(0), row}));
+  ExprRef limit = minIdx(I(rows), addIdx(I(n), mulIdx(index(blk), -rows)));
+  k_.body = {loop(blk, blocks, LoopKind::Parallel,
+                  {loopUpTo(j, rows, limit, LoopKind::Serial, std::move(perRow))})};
+  return true;
 }
 
 /// `flat` (row-major over `extents`) as one coordinate per extent.

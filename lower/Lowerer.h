@@ -119,6 +119,9 @@ private:
   Block outerProduct(const std::vector<ExprRef> &as, const std::vector<ExprRef> &bs, DType t, Block &inits,
                      std::vector<int> &accs);
   bool lowerMatMul();
+  /// One row times a transposed matrix (a classifier at batch 1): dot
+  /// products over contiguous k, in vector partial sums (lower/Gemm.cpp).
+  bool lowerGemvT(ValueId a, ValueId b, int64_t n, int64_t k);
   static Coords decompose(const ExprRef &flat, const Sizes &extents);
 
   /// Whether images in value v's layout keep channels inside pixels (NHWC

@@ -377,3 +377,38 @@ TEST_CASE("a depthwise conv with its bias and activation runs on rows of channel
   }
   setParallelThreads(threadsBefore);
 }
+
+TEST_CASE("one row times a transposed matrix runs as dot products and matches the reference", "[llvm][ops]") {
+  const int threadsBefore = parallelThreads();
+  for (auto [k, n] : std::vector<std::pair<int64_t, int64_t>>{{64, 5}, {1283, 1000}, {97, 33}})
+    for (ir::DType dt : {ir::DType::F32, ir::DType::F64})
+      for (int threads : {1, 3}) {
+        setParallelThreads(threads);
+        std::string t(ir::dtypeName(dt));
+        auto g = ir::parse(fmt::format(R"(graph @gemv {{
+  input %x : {0}[N,{1}]
+  param %w : {0}[{2},{1}] = zeros
+  param %b : {0}[{2}] = zeros
+  %m = matmul(%x, %w) {{transpose_b=true}} : {0}[N,{2}]
+  %y = add(%m, %b) : {0}[N,{2}]
+  %r = relu(%y) : {0}[N,{2}]
+  output %r
+}})", t, k, n));
+        REQUIRE(g);
+        g->params()[0].data = randomTensor({n, k}, 3, dt);
+        g->params()[1].data = randomTensor({n}, 4, dt);
+        ref::TensorMap feeds = {{"x", randomTensor({1, k}, 5, dt)}};
+        auto want = ref::evaluate(*g, feeds);
+        REQUIRE(want);
+        auto optimized = passes::runPipeline(*g, passes::pipelineFor(2));
+        REQUIRE(optimized);
+        auto exe = Executable::compile(optimized->graph, sizesOf(feeds));
+        REQUIRE(exe);
+        INFO(k << "x" << n << " " << t << " on " << threads << " threads\n" << (*exe)->kernelsText());
+        CHECK_THAT((*exe)->kernelsText(), Catch::Contains("scratch partial_sums"));
+        auto got = (*exe)->run(feeds);
+        REQUIRE(got);
+        checkRuns(*want, *got, 1e-5, 1e-5);
+      }
+  setParallelThreads(threadsBefore);
+}
