@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <filesystem>
 #include <iostream>
 
@@ -90,8 +91,12 @@ int exportCommand(const ExportArgs &a) {
       else
         return fail(fmt::format("{}: the checkpoint records no model: give --model NAME or the model file",
                                 checkpointPath));
-      if (auto s = meta.find("seed"); s != meta.end())
-        seed = std::stoull(s->second);
+      if (auto s = meta.find("seed"); s != meta.end()) {
+        const std::string &v = s->second;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seed);
+        if (ec != std::errc() || end != v.data() + v.size())
+          return fail(fmt::format("{}: the checkpoint's seed '{}' is not a number", checkpointPath, v));
+      }
       what = zoo.empty() ? file : "the " + zoo + " model";
     }
     g = trainedInference(zoo, file, seed, loaded->tensors);

@@ -7,11 +7,14 @@ set -uo pipefail
 kiln=$1 src=$2
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fails=0
+# Debian's python3 with python3-numpy and python3-onnx (scripts/setup.sh), not
+# whatever python3 comes first on PATH.
+py=/usr/bin/python3
 images="$src/examples/fashion4.npy"
 
 # onnx.checker.check_model(full_check=True) on each file.
 check() {
-  python3 - "$@" <<'PY' || fails=1
+  "$py" - "$@" <<'PY' || fails=1
 import sys, onnx
 for path in sys.argv[1:]:
     m = onnx.load(path)
@@ -23,7 +26,7 @@ PY
 }
 # max |a - b| over two .npy files must be at most TOL; `differ` wants more.
 same() {
-  python3 - "$@" <<'PY' || fails=1
+  "$py" - "$@" <<'PY' || fails=1
 import sys, numpy as np
 a, b, tol = np.load(sys.argv[1]), np.load(sys.argv[2]), float(sys.argv[3])
 d = float(np.abs(a.astype(np.float64) - b).max())
@@ -32,7 +35,7 @@ sys.exit(0 if a.shape == b.shape and d <= tol else 1)
 PY
 }
 differ() {
-  python3 - "$@" <<'PY' || fails=1
+  "$py" - "$@" <<'PY' || fails=1
 import sys, numpy as np
 d = float(np.abs(np.load(sys.argv[1]).astype(np.float64) - np.load(sys.argv[2])).max())
 print(f"{'ok' if d > 1e-3 else 'FAIL'}: {sys.argv[1]} and {sys.argv[2]} differ by {d:g}")
@@ -59,9 +62,9 @@ done
 same "$tmp/trained/logits.npy" "$tmp/from_checkpoint/logits.npy" 0
 differ "$tmp/trained/logits.npy" "$tmp/initial/logits.npy"
 # The batch is symbolic: the exported model runs at another batch size.
-python3 -c "import numpy as np; np.save('$tmp/one.npy', np.load('$images')[:1])"
+"$py" -c "import numpy as np; np.save('$tmp/one.npy', np.load('$images')[:1])"
 "$kiln" run "$tmp/trained.onnx" --input images="$tmp/one.npy" --output-dir "$tmp/one" 2>/dev/null || fails=1
-python3 -c "
+"$py" -c "
 import numpy as np, sys
 a, b = np.load('$tmp/one/logits.npy'), np.load('$tmp/trained/logits.npy')[:1]
 ok = a.shape == (1, 10) and np.abs(a - b).max() <= 1e-5
@@ -82,6 +85,18 @@ expect "give a model file or --model, not both" export "$src/examples/lenet5.kir
 expect "give a model file, a checkpoint or --model NAME" export -o "$tmp/x.onnx"
 expect "cannot open the file" export "$tmp/missing.safetensors" -o "$tmp/x.onnx"
 expect "the checkpoint's parameter 'conv1.w' is f32[6,1,5,5], the model's is f32[32,1,3,3]" export --model vgg --checkpoint "$tmp/lenet.safetensors" -o "$tmp/x.onnx"
+# A checkpoint whose recorded seed is not a number (the header edited by hand).
+"$py" - "$tmp/lenet.safetensors" "$tmp/badseed.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+h['__metadata__']['seed'] = 'x7'
+t = json.dumps(h).encode()
+t += b' ' * (-len(t) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(t)) + t + b[8 + n:])
+PY
+expect "the checkpoint's seed 'x7' is not a number" export "$tmp/badseed.safetensors" -o "$tmp/x.onnx"
 expect "cannot write in" train --model mlp --limit 64 --export "$tmp/nowhere/x.onnx" --output-dir "$tmp/t"
 [ ! -e "$tmp/x.onnx" ] || { echo "FAIL: a refused export wrote a file"; fails=1; }
 exit $fails
