@@ -823,7 +823,22 @@ Result inferConcat(std::span<const Type> ops, const AttrView &attrs) {
       out[i] = unifyDim(out[i], d);
     }
   }
-  return Types{makeType(ops[0].dtype, out)};
+  if (attrs.has("out_layout")) {
+    Layout l = attrs.getLayout("out_layout");
+    if (l.kind == Layout::Blocked && !(out.size() >= 3 && out[1].isConst() && out[1].value % l.block == 0))
+      return makeError("out_layout {}: the channels of {} do not divide into blocks of {}", layoutName(l),
+                       toString(out), l.block);
+    if (l.isFlat() || (l.kind == Layout::NHWC && out.size() < 3))
+      return makeError("out_layout {}: concat writes row-major, channels-last or blocked images", layoutName(l));
+    return Types{makeType(ops[0].dtype, out, l)};
+  }
+  // Images all channels last (or all in one channel-blocked layout) join in
+  // that layout; any other mix is written row-major.
+  Layout l = ops[0].layout;
+  bool keep = l.kind == Layout::NHWC || l.kind == Layout::Blocked;
+  for (const Type &t : ops)
+    keep = keep && t.layout == l;
+  return Types{makeType(ops[0].dtype, out, keep ? l : Layout{})};
 }
 
 Result inferSlice(std::span<const Type> ops, const AttrView &attrs) {

@@ -44,7 +44,14 @@ std::vector<Want> wants(const Node &n) {
 class Assigner {
 public:
   Assigner(const Graph &g, const Target &t, const std::map<ValueId, Layout> &paramLayouts)
-      : g_(g), target_(t), paramLayouts_(paramLayouts), out_(g.name()), map_(g.numValues(), kNoValue) {}
+      : g_(g), target_(t), paramLayouts_(paramLayouts), out_(g.name()), map_(g.numValues(), kNoValue),
+        users_(g.numValues()), updated_(g.numValues(), false) {
+    for (const Node &n : g.nodes())
+      for (size_t i = 0; i < n.operands.size(); ++i)
+        users_[n.operands[i]].emplace_back(&n, i);
+    for (const Update &u : g.updates())
+      updated_[u.value] = true;
+  }
 
   Expected<Graph> run() {
     for (ValueId v : g_.inputs()) {
@@ -77,11 +84,36 @@ private:
   /// it does not apply (rank < 3, channels not divisible into blocks).
   Layout imageLayout(const Type &t) const {
     Layout l = target_.imageLayout;
-    if (t.rank() < 3)
-      return {};
-    if (l.kind == Layout::Blocked && !(t.shape[1].isConst() && t.shape[1].value % l.block == 0))
+    if (t.rank() < 3 || !blocksFit(l, t))
       return {};
     return l;
+  }
+
+  /// Whether every use of `v` would read it row-major were it stored in
+  /// `l`: ops that read row-major, and layout-aware ops of one operand whose
+  /// rule cannot keep `l` (a reshape that would reorder the elements). The
+  /// outputs go back to row-major; an update keeps its parameter's layout.
+  bool readRowMajor(ValueId v, Layout l) const {
+    if (updated_[v])
+      return false;
+    Type probe = g_.type(v);
+    probe.layout = l;
+    for (auto [user, i] : users_[v]) {
+      Want w = wants(*user)[i];
+      if (w == Want::RowMajor)
+        continue;
+      if (w == Want::Follow && user->operands.size() == 1 &&
+          !user->info().infer(std::span<const Type>(&probe, 1), user->attrView()))
+        continue;
+      return false;
+    }
+    return true;
+  }
+
+  /// Whether `t` can be stored in layout `l`: a channel-blocked layout
+  /// needs a constant channel count that divides into its blocks.
+  static bool blocksFit(Layout l, const Type &t) {
+    return l.kind != Layout::Blocked || (t.rank() >= 3 && t.shape[1].isConst() && t.shape[1].value % l.block == 0);
   }
 
   /// The layout of conv weights: the image layout when it is channels last
@@ -122,6 +154,19 @@ private:
         break;
       }
     }
+    // A concat read only row-major (by a channel shuffle's reshape) reads
+    // its operands as they are and writes row-major, rather than joining
+    // them in their layout and converting that.
+    if (n.op == OpKind::Concat && follow.kind != Layout::RowMajor && readRowMajor(n.results[0], follow)) {
+      std::vector<ValueId> operands;
+      for (ValueId v : n.operands)
+        operands.push_back(map_[v]);
+      AttrList attrs = Rebuilder::attrList(n);
+      attrs.emplace_back("out_layout", Layout{});
+      KILN_ASSIGN(auto results, out_.addNode(n.op, operands, attrs, {g_.nameOf(n.results[0])}));
+      map_[n.results[0]] = results[0];
+      return {};
+    }
     // Operands broadcast against the image (a bias of shape [C,1,1]) are
     // read through logical indices and stay as they are.
     auto broadcast = [&](const Type &t) {
@@ -142,7 +187,9 @@ private:
         break;
       }
       case Want::Follow:
-        if ((t.rank() >= 3 || (follow.isFlat() && t.rank() == 2)) && !broadcast(t)) {
+        // (Channels that do not divide into the blocks stay as they are: a
+        // concat joins them row-major.)
+        if ((t.rank() >= 3 || (follow.isFlat() && t.rank() == 2)) && !broadcast(t) && blocksFit(follow, t)) {
           KILN_ASSIGN(v, convert(v, follow, false));
         }
         break;
@@ -188,6 +235,8 @@ private:
   const std::map<ValueId, Layout> &paramLayouts_; ///< old parameter -> its device layout
   Graph out_;
   std::vector<ValueId> map_;                              ///< old value -> new value
+  std::vector<std::vector<std::pair<const Node *, size_t>>> users_; ///< old value -> (node, operand index)
+  std::vector<bool> updated_;                                       ///< old value -> a parameter's update
   std::map<ValueId, ValueId> origin_;                     ///< conversion -> what it converts
   std::map<std::pair<ValueId, int>, ValueId> converted_; ///< (origin, layout) -> conversion
 };

@@ -12,6 +12,12 @@
 // conversion back to a value's original layout is the original value, so
 // chains cancel as they would if inserted eagerly and then moved.
 //
+// concat joins images in their common channels-last or blocked layout (a
+// fire module's branches stay channels last for the next conv); a concat
+// every use of which would read it row-major (an output, a channel
+// shuffle's reshape) instead reads its operands as they are and writes
+// row-major (`out_layout=row_major`), which costs no conversion either way.
+//
 // Parameters of a training graph live in their compute layout: a conv weight
 // is declared in the image layout, and so is every parameter whose update is
 // computed in a non-row-major layout (optimizer state such as momentum), so

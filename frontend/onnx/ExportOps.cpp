@@ -267,7 +267,10 @@ Status exportNode(Emitter &e, const Node &n) {
     e.node("Expand", {in[0], *shape}, out);
     return {};
   }
-  case OpKind::Concat: return simple("Concat", {{"axis", a.getInt("axis")}});
+  case OpKind::Concat:
+    if (a.has("out_layout"))
+      return e.error(n, "out_layout is set by the layout pass: export the graph before the passes");
+    return simple("Concat", {{"axis", a.getInt("axis")}});
   case OpKind::Slice:
     e.node("Slice",
            {in[0], e.ints(a.getInts("starts")), e.ints(a.getInts("ends")),
