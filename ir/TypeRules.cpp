@@ -823,14 +823,13 @@ Result inferConcat(std::span<const Type> ops, const AttrView &attrs) {
       out[i] = unifyDim(out[i], d);
     }
   }
-  if (attrs.has("out_layout")) {
-    Layout l = attrs.getLayout("out_layout");
-    if (l.kind == Layout::Blocked && !(out.size() >= 3 && out[1].isConst() && out[1].value % l.block == 0))
-      return makeError("out_layout {}: the channels of {} do not divide into blocks of {}", layoutName(l),
-                       toString(out), l.block);
-    if (l.isFlat() || (l.kind == Layout::NHWC && out.size() < 3))
-      return makeError("out_layout {}: concat writes row-major, channels-last or blocked images", layoutName(l));
-    return Types{makeType(ops[0].dtype, out, l)};
+  if (attrs.has("out_layout")) { // checked as the conv family's is
+    auto l = convOutLayout(attrs, ops[0], out.size() > 1 ? out[1] : Dim::of(1));
+    if (!l)
+      return l.error();
+    if (l->isFlat() || (l->kind != Layout::RowMajor && out.size() < 3))
+      return makeError("out_layout {}: concat writes row-major, channels-last or blocked images", layoutName(*l));
+    return Types{makeType(ops[0].dtype, out, *l)};
   }
   // Images all channels last (or all in one channel-blocked layout) join in
   // that layout; any other mix is written row-major.

@@ -233,6 +233,13 @@ const std::vector<Case> kCases = {
   {"layout_convert", {"f32[N,32,28,28]"}, "{layout=nchw8c}", "f32[N,32,28,28]{nchw8c}"},
   {"layout_convert", {"f32[N,32,28,28]"}, "{layout=nhwc}", "f32[N,32,28,28]{nhwc}"},
   {"layout_convert", {"f32[N,30,4,4]"}, "{layout=nchw8c}", "error: 30 channels do not divide into blocks of 8"},
+  {"concat", {"f32[N,3,4,4]{nhwc}", "f32[N,5,4,4]{nhwc}"}, "{axis=1}", "f32[N,8,4,4]{nhwc}"},
+  {"concat", {"f32[N,3,4,4]{nhwc}", "f32[N,5,4,4]"}, "{axis=1}", "f32[N,8,4,4]"},
+  {"concat", {"f32[N,3,4,4]{nhwc}", "f32[N,5,4,4]{nhwc}"}, "{axis=1, out_layout=row_major}", "f32[N,8,4,4]"},
+  {"concat", {"f32[N,3,4,4]", "f32[N,2,4,4]"}, "{axis=1, out_layout=nchw8c}",
+   "error: out_layout nchw8c: 5 channels do not divide into blocks of 8"},
+  {"concat", {"f32[N,3,4,4]", "f32[N,2,4,4]"}, "{axis=1, out_layout=nhwc_cols5}",
+   "error: out_layout nhwc_cols5: concat writes row-major, channels-last or blocked images"},
   // Composite nn ops.
   {"softmax", {"f32[N,10]"}, "{axis=1}", "f32[N,10]"},
   {"softmax", {"i32[2]"}, "", "error: must be floating-point"},
